@@ -1,0 +1,1 @@
+"""The Streamlit explorer (it talks to the store through `queries` only and never imports torch)."""

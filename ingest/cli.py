@@ -1,0 +1,184 @@
+"""The `neurocypher` command line."""
+
+import csv
+import json
+import subprocess
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from queries import EmbeddedServer, UserError, connect, settings
+
+app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False,
+                  help="Open up trained neural networks as a graph you can query with Cypher.")
+db_app = typer.Typer(no_args_is_help=True, help="Manage the embedded FalkorDB server.")
+app.add_typer(db_app, name="db")
+
+
+class Format(str, Enum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+def main() -> None:
+    try:
+        app()
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+
+
+@app.command()
+def demo() -> None:
+    """Train the demo models on scikit-learn's digits, analyse them and store them."""
+    from ingest.demo import run_demo
+
+    with connect() as store:
+        run_demo(store, settings().home / "demo")
+        print(f"{len(store.models())} model(s) stored ({store.backend}). "
+              "Try: neurocypher models; neurocypher app")
+
+
+@app.command()
+def ingest(
+    model: Annotated[str, typer.Option(help="FILE.py:FACTORY, a function returning the torch.nn.Module")],
+    data: Annotated[str, typer.Option(help="FILE.npz or FILE.pt with X and y, or sklearn:digits|wine|breast_cancer")],
+    name: Annotated[str, typer.Option(help="model id in the store: letters, digits, . _ -")],
+    weights: Annotated[Optional[Path], typer.Option(help="state dict saved with torch.save")] = None,
+    replace: Annotated[bool, typer.Option(help="replace a stored model of the same name")] = False,
+    layers: Annotated[Optional[str], typer.Option(help="comma-separated module names to neuronize")] = None,
+    batch_size: Annotated[int, typer.Option(min=1)] = 256,
+) -> None:
+    """Neuronize a model on a labelled dataset and store the result."""
+    from ingest import analyze, write
+    from ingest.analysis import check_model_name
+    from ingest.data import load_data
+    from ingest.modelfile import load_model
+
+    check_model_name(name)
+    dataset = load_data(data)
+    module = load_model(model, weights)
+    with connect() as store:
+        if not replace and store.has_model(name):
+            raise UserError(f"model {name!r} is already stored; pass --replace to overwrite it "
+                            f"or `neurocypher drop {name}` first")
+        analysis = analyze(module, dataset.X, dataset.y, name=name, dataset=dataset.source,
+                           class_names=dataset.class_names, batch_size=batch_size,
+                           layers=[part.strip() for part in layers.split(",")] if layers else None)
+        counts = write(store, analysis, replace=replace)
+    print(f"stored {name}: accuracy {analysis.accuracy:.3f}, {counts['Neuron']} neurons "
+          f"in {counts['Layer']} layers, {counts['Class']} classes")
+
+
+@app.command()
+def models(fmt: Annotated[Format, typer.Option("--format")] = Format.table) -> None:
+    """List the stored models."""
+    with connect() as store:
+        print_rows(store.models(), fmt)
+
+
+@app.command()
+def drop(name: str) -> None:
+    """Remove a stored model."""
+    with connect() as store:
+        if not store.drop(name):
+            stored = ", ".join(m["model_id"] for m in store.models()) or "none"
+            raise UserError(f"no model named {name!r} is stored; stored models: {stored}")
+    print(f"dropped {name}")
+
+
+@app.command()
+def query(
+    cypher: Annotated[str, typer.Option(help="a read-only Cypher statement")],
+    param: Annotated[Optional[list[str]], typer.Option(help="k=v, repeatable; v is read as JSON when it parses")] = None,
+    model: Annotated[Optional[str], typer.Option(help="run on this model only (embedded store: one graph per model)")] = None,
+    fmt: Annotated[Format, typer.Option("--format")] = Format.table,
+) -> None:
+    """Run a read-only Cypher query; writes are refused."""
+    params = dict(_parse_param(p) for p in param or [])
+    with connect() as store:
+        print_rows(store.console(cypher, params, model=model), fmt)
+
+
+@app.command("app")
+def run_app(
+    port: Annotated[int, typer.Option()] = 8501,
+    address: Annotated[str, typer.Option(help="interface to listen on (0.0.0.0 inside a container)")] = "127.0.0.1",
+) -> None:
+    """Start the Streamlit explorer (on 127.0.0.1 unless told otherwise)."""
+    import app as app_package
+
+    connect().close()  # starts the embedded server when needed
+    main_page = Path(app_package.__file__).parent / "main.py"
+    print(f"neurocypher app: http://{address}:{port}", flush=True)
+    subprocess.run([sys.executable, "-m", "streamlit", "run", str(main_page),
+                    "--server.address", address, "--server.port", str(port), "--server.headless", "true",
+                    "--browser.gatherUsageStats", "false", "--global.developmentMode", "false"], check=False)
+
+
+@db_app.command("start")
+def db_start() -> None:
+    """Start the embedded server (a running one is reused)."""
+    server = EmbeddedServer(settings().home)
+    started = server.start()
+    print(f"{'started' if started else 'already running'}: pid {server.pid()}, socket {server.socket}")
+
+
+@db_app.command("stop")
+def db_stop() -> None:
+    """Save and stop the embedded server."""
+    server = EmbeddedServer(settings().home)
+    print("stopped" if server.stop() else "not running")
+
+
+@db_app.command("status")
+def db_status() -> None:
+    """Whether the embedded server runs, and where its data lives."""
+    config = settings()
+    status = EmbeddedServer(config.home).status()
+    for key, value in status.items():
+        print(f"{key}: {value}")
+    if config.neo4j_uri:
+        print(f"note: NEO4J_URI is set, so commands use Neo4j at {config.neo4j_uri}, not this server")
+
+
+def print_rows(rows: list[dict], fmt: Format) -> None:
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+    if fmt is Format.json:
+        print(json.dumps(rows, indent=2, default=str))
+    elif fmt is Format.csv:
+        writer = csv.DictWriter(sys.stdout, fieldnames=columns, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows({k: _cell(v) for k, v in row.items()} for row in rows)
+    else:
+        table = Table(*columns)
+        for row in rows:
+            table.add_row(*(_cell(row.get(column)) for column in columns))
+        console = Console()
+        if not console.is_terminal:
+            console = Console(width=240)
+        console.print(table if rows else "(no rows)")
+
+
+def _cell(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, (list, dict)):
+        return json.dumps(value, default=str)
+    return "" if value is None else str(value)
+
+
+def _parse_param(text: str) -> tuple[str, object]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise UserError(f"--param {text!r} is not k=v")
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value

@@ -1,0 +1,93 @@
+"""Labelled probe data: `.npz` or `.pt` files with `X` and `y`, or a dataset bundled with scikit-learn."""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from queries.errors import UserError, first_line
+
+BUILTIN = ("digits", "wine", "breast_cancer")
+
+
+@dataclass
+class Dataset:
+    X: np.ndarray  # float32, one row per sample
+    y: np.ndarray  # int64 labels
+    class_names: list[str] | None
+    source: str
+
+
+def load_data(spec: str) -> Dataset:
+    """Load and check `FILE.npz`, `FILE.pt` or `sklearn:NAME`."""
+    if spec.startswith("sklearn:"):
+        X, y, names = _builtin(spec.removeprefix("sklearn:"))
+    else:
+        X, y, names = _from_file(Path(spec))
+    return Dataset(X=_features(X), y=_labels(y, len(X)), class_names=names, source=spec)
+
+
+def _builtin(name: str):
+    """Digits pixels scaled to [0, 1]; wine and breast_cancer features standardised."""
+    import sklearn.datasets
+
+    if name not in BUILTIN:
+        raise UserError(f"unknown built-in dataset {name!r}; choose one of "
+                        + ", ".join(f"sklearn:{b}" for b in BUILTIN))
+    bunch = getattr(sklearn.datasets, f"load_{name}")()
+    X = bunch.data.astype(np.float64)
+    X = X / 16.0 if name == "digits" else (X - X.mean(0)) / X.std(0)
+    return X, bunch.target, [str(n) for n in bunch.target_names]
+
+
+def _from_file(path: Path):
+    if not path.is_file():
+        raise UserError(f"data file {path} not found; give a .npz or .pt file with X and y, "
+                        f"or a built-in dataset such as sklearn:digits")
+    if path.suffix == ".npz":
+        try:
+            with np.load(path, allow_pickle=False) as archive:
+                arrays = {key: archive[key] for key in archive.files}
+        except (ValueError, OSError) as exc:
+            raise UserError(f"cannot read {path} as a .npz archive of arrays: {exc}") from exc
+    elif path.suffix == ".pt":
+        try:
+            arrays = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:
+            raise UserError(f"cannot read {path} as a .pt dict of tensors: {first_line(exc)}") from exc
+        if not isinstance(arrays, dict):
+            raise UserError(f"{path} holds a {type(arrays).__name__}; save a dict with keys X and y")
+    else:
+        raise UserError(f"unknown data file type {path.suffix or '(none)'!r} for {path}; "
+                        "use .npz or .pt with arrays X and y, or sklearn:digits|wine|breast_cancer")
+    missing = [key for key in ("X", "y") if key not in arrays]
+    if missing:
+        raise UserError(f"{path} lacks {' and '.join(missing)}; it has {sorted(arrays) or 'nothing'}")
+    names = arrays.get("class_names")
+    return arrays["X"], arrays["y"], None if names is None else [str(n) for n in np.asarray(names).tolist()]
+
+
+def _features(X) -> np.ndarray:
+    try:
+        X = np.asarray(X.numpy() if isinstance(X, torch.Tensor) else X, dtype=np.float32)
+    except (TypeError, ValueError) as exc:
+        raise UserError(f"X must be numeric: {exc}") from exc
+    if X.ndim == 0 or len(X) == 0:
+        raise UserError("the dataset is empty: X has no samples")
+    if not np.isfinite(X).all():
+        bad = int((~np.isfinite(X.reshape(len(X), -1))).any(axis=1).sum())
+        raise UserError(f"X contains NaN or inf in {bad} sample(s); clean or impute them first")
+    return X
+
+
+def _labels(y, n: int) -> np.ndarray:
+    y = np.asarray(y.numpy() if isinstance(y, torch.Tensor) else y).reshape(-1)
+    if len(y) != n:
+        raise UserError(f"X has {n} samples but y has {len(y)} labels; they must match")
+    if y.dtype.kind == "f" and np.isfinite(y).all() and (y == np.round(y)).all():
+        y = y.astype(np.int64)
+    if y.dtype.kind not in "iu":
+        raise UserError(f"labels y must be integers 0..C-1, got dtype {y.dtype}")
+    return y.astype(np.int64)
+

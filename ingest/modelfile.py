@@ -1,0 +1,65 @@
+"""Load a user's model: `FILE.py:FACTORY` plus optional weights saved as a state dict."""
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from queries.errors import UserError, first_line
+
+
+def load_model(spec: str, weights: str | Path | None = None) -> nn.Module:
+    """Call FACTORY() from FILE.py and load `weights` (with `weights_only=True`) into the result."""
+    path_text, sep, factory_name = spec.rpartition(":")
+    if not sep or not path_text or not factory_name:
+        raise UserError(f"--model {spec!r} is not FILE.py:FACTORY, e.g. models.py:make_model")
+    module = _import(Path(path_text))
+    factory = getattr(module, factory_name, None)
+    if not callable(factory):
+        defined = sorted(n for n, v in vars(module).items() if callable(v) and not n.startswith("_"))
+        raise UserError(f"{path_text} has no function {factory_name!r}; it defines: {', '.join(defined) or 'nothing callable'}")
+    try:
+        model = factory()
+    except Exception as exc:
+        raise UserError(f"{factory_name}() in {path_text} failed: {first_line(exc)}") from exc
+    if not isinstance(model, nn.Module):
+        raise UserError(f"{factory_name}() in {path_text} returned a {type(model).__name__}, not a torch.nn.Module")
+    if weights is not None:
+        _load_weights(model, Path(weights))
+    return model.eval()
+
+
+def _import(path: Path):
+    if not path.is_file():
+        raise UserError(f"model file {path} not found; pass --model FILE.py:FACTORY with an existing file")
+    name = f"_neurocypher_model_{abs(hash(path.resolve()))}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise UserError(f"model file {path} is not a Python file")
+    module = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, str(path.resolve().parent))
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        raise UserError(f"importing {path} failed: {type(exc).__name__}: {first_line(exc)}") from exc
+    finally:
+        sys.path.pop(0)
+    return module
+
+
+def _load_weights(model: nn.Module, path: Path) -> None:
+    if not path.is_file():
+        raise UserError(f"weights file {path} not found")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise UserError(f"cannot load weights {path} (weights_only=True): {first_line(exc)}") from exc
+    if not isinstance(state, dict):
+        raise UserError(f"weights {path} hold a {type(state).__name__}; save model.state_dict()")
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        problems = " ".join(line.strip() for line in str(exc).splitlines()[1:3]) or first_line(exc)
+        raise UserError(f"weights {path} do not fit the model: {problems[:300]}") from exc

@@ -1,0 +1,32 @@
+"""Labels, indexes and the store's own bookkeeping statements (shared Cypher unless named per backend)."""
+
+KEYED_LABELS = ("Layer", "Neuron", "Class", "Community")  # each node has a globally unique `uid`
+
+FALKORDB_INDEXES = [f"CREATE INDEX FOR (n:{label}) ON (n.uid)" for label in KEYED_LABELS]
+
+NEO4J_SCHEMA = (
+    ["CREATE CONSTRAINT model_id IF NOT EXISTS FOR (n:Model) REQUIRE n.model_id IS UNIQUE"]
+    + [f"CREATE CONSTRAINT {label.lower()}_uid IF NOT EXISTS FOR (n:{label}) REQUIRE n.uid IS UNIQUE"
+       for label in KEYED_LABELS]
+    + [f"CREATE INDEX {label.lower()}_model IF NOT EXISTS FOR (n:{label}) ON (n.model_id)"
+       for label in KEYED_LABELS]
+)
+
+LIST_MODELS = """
+MATCH (m:Model) WHERE m.status = 'complete'
+RETURN m.model_id AS model_id, m.arch AS arch, m.dataset AS dataset, m.n_samples AS samples,
+       m.accuracy AS accuracy, m.n_classes AS classes, m.n_layers AS layers,
+       m.n_neurons AS neurons, m.created_at AS created_at
+"""
+
+MODEL_EXISTS = """
+MATCH (m:Model {model_id: $model}) WHERE m.status = 'complete' RETURN m.model_id AS model_id
+"""
+
+# Neo4j only: all models share one database, so a model's nodes are found by `model_id`.
+MODEL_PRESENT = "MATCH (m:Model {model_id: $model}) RETURN m.status AS status"
+HIDE_MODEL = "MATCH (m:Model {model_id: $model}) SET m.status = 'dropping' RETURN m.model_id AS model_id"
+DELETE_MODEL_BATCH = [
+    f"MATCH (n:{label} {{model_id: $model}}) WITH n LIMIT 10000 DETACH DELETE n RETURN count(*) AS deleted"
+    for label in ("Model",) + KEYED_LABELS
+]

@@ -1,0 +1,285 @@
+"""The graph store: one small interface over the embedded FalkorDB and Neo4j 5.
+
+Every method takes and returns plain Python values (dicts, lists, numbers, strings). A model is
+written atomically through `model_writer`: it becomes visible to readers only once complete, and a
+failed or interrupted write leaves nothing visible.
+
+On FalkorDB each model is its own graph (`neurocypher:<model_id>`): a model is written into a
+staging graph and published with one atomic RENAME; a read with `model=None` runs on every model's
+graph and concatenates the rows. On Neo4j all models share one database and a model is written in
+one transaction.
+"""
+
+import math
+import os
+import secrets
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from contextlib import contextmanager
+
+import numpy as np
+
+from . import schema
+from .errors import UserError, first_line
+from .readonly import check_read_only
+from .server import pid_alive
+
+GRAPH_PREFIX = "neurocypher:"
+STAGING_PREFIX = "neurocypher-staging:"
+BATCH_ROWS = 5000
+
+
+class BatchWriter(ABC):
+    """Runs the statements of one model write; created by `Store.model_writer`."""
+
+    @abstractmethod
+    def run(self, cypher: str, params: dict | None = None) -> None: ...
+
+    def rows(self, cypher: str, rows: Sequence[dict], batch: int = BATCH_ROWS, progress=None) -> None:
+        """Run `cypher` (which starts with `UNWIND $rows AS row`) over `rows` in batches."""
+        for start in range(0, len(rows), batch):
+            chunk = rows[start:start + batch]
+            self.run(cypher, {"rows": chunk})
+            if progress is not None:
+                progress(len(chunk))
+
+
+class Store(ABC):
+    backend: str
+
+    @abstractmethod
+    def read(self, cypher: str, params: dict | None = None, *, model: str | None = None) -> list[dict]:
+        """Run a read-only query; on FalkorDB `model` picks the model's graph (None: all models)."""
+
+    @abstractmethod
+    def write(self, cypher: str, params: dict | None = None, *, model: str) -> list[dict]:
+        """Run a write query that concerns one stored model."""
+
+    @abstractmethod
+    def model_writer(self, model_id: str, *, replace: bool = False):
+        """Context manager yielding a `BatchWriter`; the model is published when the block ends."""
+
+    @abstractmethod
+    def drop(self, model_id: str) -> bool:
+        """Remove a model; False when there was none."""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    def console(self, cypher: str, params: dict | None = None, *, model: str | None = None) -> list[dict]:
+        """A user's own Cypher, refused unless read-only."""
+        check_read_only(cypher)
+        return self.read(cypher, params, model=model)
+
+    def models(self) -> list[dict]:
+        """The complete stored models, newest first."""
+        rows = self.read(schema.LIST_MODELS)
+        return sorted(rows, key=lambda r: r["created_at"] or "", reverse=True)
+
+    def has_model(self, model_id: str) -> bool:
+        return bool(self.read(schema.MODEL_EXISTS, {"model": model_id}, model=model_id))
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+# ---------------------------------------------------------------- FalkorDB
+
+class FalkorStore(Store):
+    backend = "falkordb"
+
+    def __init__(self, server):
+        from falkordb import FalkorDB
+
+        self.server = server
+        self._db = FalkorDB(**server.connection_kwargs())
+
+    def read(self, cypher, params=None, *, model=None):
+        keys = [GRAPH_PREFIX + model] if model else self._model_graphs()
+        rows = []
+        for key in keys:
+            rows += self._query(key, cypher, params, read_only=True)
+        return rows
+
+    def write(self, cypher, params=None, *, model):
+        return self._query(GRAPH_PREFIX + model, cypher, params, read_only=False)
+
+    @contextmanager
+    def model_writer(self, model_id, *, replace=False):
+        final = GRAPH_PREFIX + model_id
+        if not replace and self.has_model(model_id):
+            raise _exists(model_id)
+        self._remove_abandoned_staging()
+        stage = f"{STAGING_PREFIX}{model_id}:{os.getpid()}:{secrets.token_hex(4)}"
+        graph = self._db.select_graph(stage)
+        try:
+            for statement in schema.FALKORDB_INDEXES:
+                graph.query(statement)
+            yield _FalkorBatchWriter(graph)
+            rename = "RENAME" if replace else "RENAMENX"
+            if not self._db.connection.execute_command(rename, stage, final):
+                raise _exists(model_id)
+        except BaseException:
+            self._delete_graph(stage)
+            raise
+
+    def drop(self, model_id):
+        return bool(self._db.connection.delete(GRAPH_PREFIX + model_id))
+
+    def close(self):
+        self._db.connection.close()
+
+    def _model_graphs(self) -> list[str]:
+        return sorted(g for g in self._db.list_graphs() if g.startswith(GRAPH_PREFIX))
+
+    def _query(self, key, cypher, params, read_only):
+        from redis.exceptions import ResponseError
+
+        graph = self._db.select_graph(key)
+        run = graph.ro_query if read_only else graph.query
+        try:
+            result = run(cypher, plain_params(params))
+        except ResponseError as exc:
+            if "empty key" in str(exc):
+                return []  # no such model graph
+            raise _query_error(str(exc)) from exc
+        names = [column[1] for column in result.header]
+        return [dict(zip(names, map(_plain_falkor, row))) for row in result.result_set]
+
+    def _remove_abandoned_staging(self) -> None:
+        """Delete staging graphs left by writer processes that no longer exist."""
+        for key in self._db.list_graphs():
+            if key.startswith(STAGING_PREFIX) and not pid_alive(int(key.split(":")[2])):
+                self._delete_graph(key)
+
+    def _delete_graph(self, key: str) -> None:
+        self._db.connection.delete(key)
+
+
+class _FalkorBatchWriter(BatchWriter):
+    def __init__(self, graph):
+        self._graph = graph
+
+    def run(self, cypher, params=None):
+        self._graph.query(cypher, plain_params(params))
+
+
+def _plain_falkor(value):
+    from falkordb import Edge, Node, Path
+
+    if isinstance(value, (Node, Edge)):
+        return dict(value.properties)
+    if isinstance(value, Path):
+        return [dict(n.properties) for n in value.nodes()]
+    if isinstance(value, list):
+        return [_plain_falkor(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain_falkor(v) for k, v in value.items()}
+    return value
+
+
+# ---------------------------------------------------------------- Neo4j
+
+class Neo4jStore(Store):
+    backend = "neo4j"
+
+    def __init__(self, uri, user, password, database=None):
+        import neo4j
+
+        self._neo4j = neo4j
+        self._database = database
+        try:
+            self._driver = neo4j.GraphDatabase.driver(uri, auth=(user, password or ""))
+            self._driver.verify_connectivity()
+            for statement in schema.NEO4J_SCHEMA:
+                self._driver.execute_query(statement, database_=database)
+        except neo4j.exceptions.AuthError as exc:
+            raise UserError(f"Neo4j at {uri} refused the credentials of user {user!r}: "
+                            "check NEO4J_USER and NEO4J_PASSWORD") from exc
+        except (neo4j.exceptions.DriverError, neo4j.exceptions.Neo4jError, ValueError, OSError) as exc:
+            raise UserError(f"cannot reach Neo4j at {uri} ({type(exc).__name__}): start it "
+                            "(docker compose up -d neo4j) or unset NEO4J_URI to use the embedded store") from exc
+
+    def read(self, cypher, params=None, *, model=None):
+        return self._execute(cypher, params, self._neo4j.RoutingControl.READ)
+
+    def write(self, cypher, params=None, *, model):
+        return self._execute(cypher, params, self._neo4j.RoutingControl.WRITE)
+
+    @contextmanager
+    def model_writer(self, model_id, *, replace=False):
+        with self._driver.session(database=self._database) as session, session.begin_transaction() as tx:
+            present = tx.run(schema.MODEL_PRESENT, {"model": model_id}).single() is not None
+            if present and not replace:
+                raise _exists(model_id)
+            if present:
+                for statement in schema.DELETE_MODEL_BATCH:
+                    while tx.run(statement, {"model": model_id}).single()["deleted"]:
+                        pass
+            yield _Neo4jBatchWriter(tx)
+            tx.commit()
+
+    def drop(self, model_id):
+        hidden = self.write(schema.HIDE_MODEL, {"model": model_id}, model=model_id)
+        if not hidden:
+            return False
+        for statement in schema.DELETE_MODEL_BATCH:
+            while self.write(statement, {"model": model_id}, model=model_id)[0]["deleted"]:
+                pass
+        return True
+
+    def close(self):
+        self._driver.close()
+
+    def _execute(self, cypher, params, routing):
+        try:
+            records, _, _ = self._driver.execute_query(
+                cypher, plain_params(params), routing_=routing, database_=self._database)
+        except self._neo4j.exceptions.Neo4jError as exc:
+            raise _query_error(exc.message or str(exc)) from exc
+        return [record.data() for record in records]
+
+
+class _Neo4jBatchWriter(BatchWriter):
+    def __init__(self, tx):
+        self._tx = tx
+
+    def run(self, cypher, params=None):
+        self._tx.run(cypher, plain_params(params)).consume()
+
+
+# ---------------------------------------------------------------- shared
+
+def plain_params(params: dict | None) -> dict:
+    """Parameters as plain Python values (NumPy converted); NaN and inf are refused."""
+    return {k: _plain_value(v, k) for k, v in (params or {}).items()}
+
+
+def _plain_value(value, name):
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    elif isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"query parameter {name!r} holds {value}; NaN and inf cannot be stored")
+    if isinstance(value, dict):
+        return {k: _plain_value(v, name) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain_value(v, name) for v in value]
+    return value
+
+
+def _exists(model_id: str) -> UserError:
+    return UserError(f"model {model_id!r} is already stored; pass --replace to overwrite it "
+                     f"or `neurocypher drop {model_id}` first")
+
+
+def _query_error(message: str) -> UserError:
+    first = first_line(message)
+    if "read-only" in first or "read access mode" in first.lower():
+        return UserError(f"refused: the statement writes, but this query runs read-only ({first})")
+    return UserError(f"query failed: {first}")
+

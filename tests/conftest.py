@@ -1,0 +1,72 @@
+"""Every test runs against a real embedded FalkorDB server in a temporary NEUROCYPHER_HOME."""
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from queries import EmbeddedServer, connect
+from queries import store as store_module
+
+NEUROCYPHER = str(Path(sys.executable).with_name("neurocypher"))
+SENT_CYPHER: set[str] = set()  # every statement the package sent during the session, for the linter
+
+
+def pytest_collection_modifyitems(items):
+    """`after_all` tests run last (the linter sees every statement sent before it); `neo4j` tests
+    need NEO4J_URI."""
+    items.sort(key=lambda item: item.get_closest_marker("after_all") is not None)
+    if not os.environ.get("NEO4J_URI"):
+        for item in items:
+            if item.get_closest_marker("neo4j"):
+                item.add_marker(pytest.mark.skip(reason="needs a Neo4j 5 server: set NEO4J_URI"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def home():
+    """A fresh data directory with a running embedded server for the whole session."""
+    path = Path(tempfile.mkdtemp(prefix="nc-", dir="/tmp"))
+    saved = {key: os.environ.pop(key, None) for key in ("NEO4J_URI", "NEUROCYPHER_HOME")}
+    os.environ["NEUROCYPHER_HOME"] = str(path)
+    server = EmbeddedServer(path)
+    server.start()
+    yield path
+    server.stop()
+    for key, value in saved.items():
+        if value is not None:
+            os.environ[key] = value
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def record_cypher():
+    """Remember the text of every statement sent through the FalkorDB backend."""
+    query, run = store_module.FalkorStore._query, store_module._FalkorBatchWriter.run
+
+    def recording_query(self, key, cypher, params, read_only):
+        SENT_CYPHER.add(cypher)
+        return query(self, key, cypher, params, read_only)
+
+    def recording_run(self, cypher, params=None):
+        SENT_CYPHER.add(cypher)
+        return run(self, cypher, params)
+
+    store_module.FalkorStore._query, store_module._FalkorBatchWriter.run = recording_query, recording_run
+    yield
+    store_module.FalkorStore._query, store_module._FalkorBatchWriter.run = query, run
+
+
+@pytest.fixture()
+def store():
+    with connect() as s:
+        yield s
+
+
+def cli(*args: str, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run the installed `neurocypher` console script."""
+    return subprocess.run([NEUROCYPHER, *args], capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, **(env or {})})

@@ -1,0 +1,42 @@
+"""Every Cypher statement the package holds or sent during this session is valid Neo4j 5 Cypher."""
+
+import importlib
+import pkgutil
+import re
+
+import pytest
+
+import ingest
+import queries
+from conftest import SENT_CYPHER
+from cypher_lint import lint_cypher
+from ingest import analyze, write, writer
+from ingest.data import load_data
+from ingest.demo import mlp
+from queries import schema
+
+CYPHER_START = re.compile(r"\s*(MATCH|OPTIONAL|CREATE|MERGE|UNWIND|RETURN|WITH|CALL)\s+\S")
+
+
+def package_statements() -> set[str]:
+    """Module-level strings (or lists of strings) in `queries` and `ingest` that are Cypher."""
+    found = set()
+    for package in (queries, ingest):
+        for info in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
+            module = importlib.import_module(info.name)
+            for value in vars(module).values():
+                texts = value if isinstance(value, (list, tuple)) else [value]
+                found.update(t for t in texts if isinstance(t, str) and CYPHER_START.match(t))
+    return found
+
+
+@pytest.mark.after_all
+def test_every_statement_passes_the_neo4j_linter(store):
+    data = load_data("sklearn:digits")
+    write(store, analyze(mlp(), data.X[:200], data.y[:200], name="lint-probe"), replace=True)
+    assert writer.PUBLISH_MODEL in SENT_CYPHER  # what was sent is being recorded
+    statements = package_statements()
+    assert {writer.CREATE_NEURONS, schema.LIST_MODELS, *schema.NEO4J_SCHEMA} <= statements
+    checked = sorted(statements | SENT_CYPHER)
+    errors = {q: e for q, e in zip(checked, lint_cypher(checked)) if e}
+    assert errors == {}

@@ -1,0 +1,96 @@
+"""Neuronization: layers, shapes and per-neuron statistics, without the database."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from sklearn.metrics import mutual_info_score
+
+import models
+from ingest import analyze
+from ingest.data import load_data
+from ingest.demo import cnn, mlp
+from ingest.information import discretize, entropy_bits
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_data("sklearn:digits")
+
+
+def test_mlp_layers_are_read_after_their_relu(digits):
+    a = analyze(mlp(), digits.X, digits.y, name="t-mlp")
+    assert [(l.name, l.kind, l.activation, l.width) for l in a.layers] == [
+        ("input", "input", "", 64), ("fc1", "linear", "ReLU", 32), ("fc2", "linear", "ReLU", 32),
+        ("output", "output", "", 10)]
+    assert all(l.acts.shape == (1797, l.width) for l in a.layers)
+    assert a.layers[1].acts.min() >= 0 and a.layers[2].acts.min() >= 0
+    np.testing.assert_allclose(a.layers[0].acts, digits.X)
+    assert a.uid(2, 17) == "t-mlp/L2/17"
+
+
+def test_cnn_channels_are_spatial_means(digits):
+    model = cnn()
+    a = analyze(model, digits.X, digits.y, name="t-cnn")
+    assert [(l.name, l.kind, l.width) for l in a.layers] == [
+        ("input", "input", 64), ("conv1", "conv", 8), ("conv2", "conv", 16), ("fc1", "linear", 32),
+        ("output", "output", 10)]
+    with torch.no_grad():
+        x = torch.from_numpy(digits.X[:5])
+        conv1 = model.relu1(model.conv1(model.image(x)))
+        logits = model(x)
+    np.testing.assert_allclose(a.layers[1].acts[:5], conv1.mean(dim=(2, 3)).numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(a.layers[-1].acts[:5], logits.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_shared_activation_module_is_matched_by_tensor_not_by_order():
+    X = np.random.default_rng(0).normal(size=(50, 4)).astype(np.float32)
+    a = analyze(models.shared_activation(), X, np.arange(50) % 2, name="shared")
+    assert [(l.name, l.activation, l.width) for l in a.layers] == [
+        ("input", "", 4), ("fc1", "ReLU", 6), ("fc2", "ReLU", 5), ("fc3", "", 3), ("output", "", 2)]
+    assert a.layers[1].acts.min() >= 0 and a.layers[3].acts.min() < 0  # fc3 is read before tanh
+
+
+def test_batchnorm_between_conv_and_relu(digits):
+    a = analyze(models.batchnorm_cnn(), digits.X[:100], digits.y[:100], name="bn")
+    assert [(l.name, l.kind, l.activation) for l in a.layers] == [
+        ("input", "input", ""), ("1", "conv", "ReLU"), ("output", "output", "")]
+    assert a.layers[1].acts.min() >= 0
+
+
+def test_named_layers_override_the_default(digits):
+    a = analyze(mlp(), digits.X, digits.y, name="named", layers=["fc2"])
+    assert [l.name for l in a.layers] == ["input", "fc2", "output"]
+    assert a.layers[1].acts.min() < 0  # the Linear's own output, before its ReLU
+
+
+def test_class_statistics_and_accuracy(digits):
+    a = analyze(mlp(), digits.X, digits.y, name="stats")
+    layer = a.layers[1]
+    for c in (0, 7):
+        np.testing.assert_allclose(layer.class_means[c], layer.acts[digits.y == c].mean(axis=0), rtol=1e-5)
+    assert a.accuracy == pytest.approx((a.predictions == digits.y).mean())
+    assert a.class_accuracy[3] == pytest.approx((a.predictions[digits.y == 3] == 3).mean())
+
+
+def test_discretisation_equal_frequency_with_ties():
+    rng = np.random.default_rng(1)
+    a = np.stack([rng.normal(size=4000), np.maximum(rng.normal(size=4000), 0), np.full(4000, 2.5)], axis=1)
+    codes = discretize(a, bins=8)
+    counts = [np.bincount(codes[:, j], minlength=8) for j in range(3)]
+    assert all(abs(c - 500) <= 1 for c in counts[0])  # equal frequency
+    assert counts[1][0] == (a[:, 1] == 0).sum() and (counts[1] > 0).sum() == 5  # zeros share one bin
+    assert (counts[2] > 0).sum() == 1  # a constant neuron has one code
+    entropy = entropy_bits(codes, bins=8)
+    assert entropy[0] == pytest.approx(3 + 7 / (2 * 4000 * math.log(2)), abs=1e-3)
+    assert entropy[2] == 0
+
+
+def test_entropy_matches_a_per_neuron_reference(digits):
+    codes = discretize(digits.X[:, 20:30])
+    for j in range(codes.shape[1]):
+        plugin = mutual_info_score(codes[:, j], codes[:, j]) / math.log(2)  # I(U;U) = H(U)
+        occupied = len(np.unique(codes[:, j]))
+        expected = plugin + (occupied - 1) / (2 * len(codes) * math.log(2))
+        assert entropy_bits(codes[:, j:j + 1])[0] == pytest.approx(expected, abs=1e-9)

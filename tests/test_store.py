@@ -1,0 +1,188 @@
+"""The store and the embedded server, against the real server."""
+
+import stat
+import subprocess
+import threading
+from pathlib import Path
+
+import pytest
+
+from conftest import NEUROCYPHER, cli
+from queries import EmbeddedServer, UserError, connect
+from queries.store import GRAPH_PREFIX, STAGING_PREFIX
+
+
+def put(store, model_id, n=3, replace=False, fail_after=None):
+    """A tiny model: one Model node and `n` neurons, published atomically."""
+    with store.model_writer(model_id, replace=replace) as tx:
+        tx.run("CREATE (m:Model) SET m += $props", {"props": {
+            "model_id": model_id, "status": "complete", "created_at": str(n)}})
+        rows = [{"uid": f"{model_id}/L0/{i}", "model_id": model_id, "index": i, "v": i / 2} for i in range(n)]
+        for i, row in enumerate(rows):
+            if i == fail_after:
+                raise RuntimeError("interrupted")
+            tx.rows("UNWIND $rows AS row CREATE (n:Neuron) SET n += row", [row])
+
+
+def graphs(store):
+    return sorted(store._db.list_graphs())
+
+
+def test_round_trip_returns_plain_values(store):
+    put(store, "rt", n=4)
+    rows = store.read("MATCH (n:Neuron) RETURN n, n.v AS v, collect(n.index) AS i ORDER BY v", model="rt")
+    assert rows[0] == {"n": {"uid": "rt/L0/0", "model_id": "rt", "index": 0, "v": 0.0}, "v": 0.0, "i": [0]}
+    assert [r["v"] for r in rows] == [0.0, 0.5, 1.0, 1.5]
+    assert store.has_model("rt") and "rt" in [m["model_id"] for m in store.models()]
+    assert store.read("MATCH (n:Neuron) RETURN n.uid AS uid", model="no-such-model") == []
+    assert store.drop("rt") and not store.has_model("rt") and not store.drop("rt")
+
+
+def test_read_without_model_spans_every_model(store):
+    put(store, "span-a", n=2)
+    put(store, "span-b", n=5)
+    rows = store.read("MATCH (n:Neuron) RETURN n.model_id AS m, count(n) AS c")
+    assert {r["m"]: r["c"] for r in rows if r["m"].startswith("span-")} == {"span-a": 2, "span-b": 5}
+
+
+def test_parameters_carry_any_text_safely(store):
+    put(store, "text", n=1)
+    tricky = 'x" OR 1=1 //\n\'é\\'
+    assert store.read("RETURN $s AS s", {"s": tricky}, model="text") == [{"s": tricky}]
+    with pytest.raises(ValueError, match="NaN"):
+        store.read("RETURN $x AS x", {"x": float("nan")}, model="text")
+
+
+def test_failed_write_leaves_nothing(store):
+    before = graphs(store)
+    with pytest.raises(RuntimeError):
+        put(store, "half", n=5, fail_after=3)
+    assert not store.has_model("half") and graphs(store) == before
+
+
+def test_existing_model_needs_replace_and_replace_never_hides_it(store):
+    put(store, "swap", n=3)
+    with pytest.raises(UserError, match="already stored; pass --replace"):
+        put(store, "swap", n=4)
+    seen, done = [], threading.Event()
+
+    def watch():
+        with connect() as reader:
+            while not done.is_set():
+                seen.append(reader.has_model("swap"))
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        for n in (40, 3, 40):
+            put(store, "swap", n=n, replace=True)
+    finally:
+        done.set()
+        watcher.join()
+    assert seen and all(seen)
+    assert store.read("MATCH (n:Neuron) RETURN count(n) AS c", model="swap") == [{"c": 40}]
+    assert not [g for g in graphs(store) if g.startswith(STAGING_PREFIX)]
+
+
+def test_abandoned_staging_graph_is_removed_by_the_next_write(store):
+    dead_pid = 2 ** 22 + 12345  # above the default pid_max, so no such process
+    store._db.select_graph(f"{STAGING_PREFIX}ghost:{dead_pid}:abcd").query("CREATE (:Model {model_id: 'ghost'})")
+    put(store, "after-ghost")
+    assert not [g for g in graphs(store) if g.startswith(STAGING_PREFIX)]
+    assert not store.has_model("ghost")
+
+
+def test_data_survives_a_restart(home, store):
+    put(store, "durable", n=6)
+    server = EmbeddedServer(home)
+    old_pid = server.pid()
+    assert server.stop() and not server.is_running()
+    assert cli("db", "status").stdout.startswith("running: False")
+    with connect() as fresh:  # starts the server again
+        assert server.pid() != old_pid
+        assert fresh.read("MATCH (n:Neuron) RETURN count(n) AS c", model="durable") == [{"c": 6}]
+
+
+def test_concurrent_starts_share_one_server(home):
+    server = EmbeddedServer(home)
+    server.stop()
+    starts = [subprocess.Popen([NEUROCYPHER, "db", "start"], stdout=subprocess.PIPE, text=True)
+              for _ in range(4)]
+    outputs = [p.communicate(timeout=60)[0] for p in starts]
+    assert sum(out.startswith("started") for out in outputs) == 1
+    assert sum(out.startswith("already running") for out in outputs) == 3
+    assert len({out.split("pid ")[1].split(",")[0] for out in outputs}) == 1
+    assert _servers_in(server.dir) == [server.pid()]
+
+
+def test_socket_is_private_and_no_tcp_port(home, store):
+    server = EmbeddedServer(home)
+    assert stat.S_IMODE(server.dir.stat().st_mode) == 0o700
+    assert stat.S_IMODE(server.socket.stat().st_mode) == 0o700
+    assert stat.S_IMODE((server.dir / "password").stat().st_mode) == 0o600
+    config = store._db.connection.execute_command("CONFIG", "GET", "port")
+    assert [v.decode() if isinstance(v, bytes) else v for v in config] == ["port", "0"]
+    assert _listening_ports(server.pid()) == set()
+
+
+def _servers_in(directory):
+    """Ids of the processes whose working directory is `directory` (the server runs there)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and (proc / "cwd").resolve() == directory.resolve():
+                found.append(int(proc.name))
+        except OSError:
+            continue
+    return found
+
+
+def _listening_ports(pid):
+    """TCP ports that the process listens on, from /proc (state 0A = LISTEN)."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        target = str(fd.readlink())
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    ports = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in open(table).read().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A" and fields[9] in inodes:
+                ports.add(int(fields[1].split(":")[1], 16))
+    return ports
+
+
+REFUSED = [
+    "CREATE (n:Neuron {uid: 'x'})",
+    "MATCH (n:Neuron) SET n.mean = 0",
+    "MATCH (n:Neuron) REMOVE n.mean",
+    "MATCH (n) DETACH DELETE n",
+    "MERGE (n:Model {model_id: 'x'})",
+    "CREATE INDEX FOR (n:Neuron) ON (n.mean)",
+    "DROP INDEX ON :Neuron(uid)",
+    "LOAD CSV FROM 'file:///etc/passwd' AS row RETURN row",
+    "MATCH (n:Neuron) FOREACH (x IN [1] | SET n.x = x)",
+    "CALL db.idx.fulltext.createNodeIndex('Neuron', 'uid')",
+    "match (n) /* lower case */ set n.x = 1",
+]
+
+
+@pytest.mark.parametrize("cypher", REFUSED)
+def test_console_refuses_writes(store, cypher):
+    put(store, "guarded", n=2, replace=True)
+    with pytest.raises(UserError, match="^refused: "):
+        store.console(cypher, model="guarded")
+    assert store.read("MATCH (n) RETURN count(n) AS c", model="guarded") == [{"c": 3}]
+
+
+def test_backend_read_only_mode_refuses_writes_past_the_guard(store):
+    put(store, "guarded", n=2, replace=True)
+    with pytest.raises(UserError, match="runs read-only"):
+        store.read("MATCH (n:Neuron) SET n.mean = 0", model="guarded")
+
+
+def test_console_allows_reads_that_mention_write_words_in_text(store):
+    put(store, "guarded", n=2, replace=True)
+    rows = store.console("MATCH (n:Neuron) WHERE n.uid STARTS WITH 'guarded' "
+                         "RETURN 'CREATE or DELETE' AS text, count(n) AS c", model="guarded")
+    assert rows == [{"text": "CREATE or DELETE", "c": 2}]
