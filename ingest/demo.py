@@ -44,8 +44,7 @@ DEMO_MODELS = {"digits-mlp": (mlp, 60), "digits-cnn": (cnn, 40)}  # name: (facto
 
 
 def train(model: nn.Module, X: np.ndarray, y: np.ndarray, epochs: int, seed: int = SEED) -> nn.Module:
-    """Adam on mini-batches of 64, deterministic for a given seed."""
-    torch.manual_seed(seed)
+    """Adam on mini-batches of 64, in an order fixed by `seed`."""
     generator = torch.Generator().manual_seed(seed)
     Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
     optimiser = torch.optim.Adam(model.parameters(), lr=3e-3)
@@ -66,6 +65,7 @@ def trained(name: str, cache: Path) -> tuple[nn.Module, float]:
     data = load_data("sklearn:digits")
     X_train, X_test, y_train, y_test = train_test_split(
         data.X, data.y, test_size=0.25, random_state=SEED, stratify=data.y)
+    torch.manual_seed(SEED)
     model = factory()
     path = cache / f"{name}-v{WEIGHTS_VERSION}.pt"
     if path.exists():

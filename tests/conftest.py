@@ -13,6 +13,7 @@ from queries import EmbeddedServer, connect
 from queries import store as store_module
 
 NEUROCYPHER = str(Path(sys.executable).with_name("neurocypher"))
+NEO4J_URI = os.environ.get("NEO4J_URI")  # for tests marked `neo4j`; everything else runs embedded
 SENT_CYPHER: set[str] = set()  # every statement the package sent during the session, for the linter
 
 
@@ -20,7 +21,7 @@ def pytest_collection_modifyitems(items):
     """`after_all` tests run last (the linter sees every statement sent before it); `neo4j` tests
     need NEO4J_URI."""
     items.sort(key=lambda item: item.get_closest_marker("after_all") is not None)
-    if not os.environ.get("NEO4J_URI"):
+    if not NEO4J_URI:
         for item in items:
             if item.get_closest_marker("neo4j"):
                 item.add_marker(pytest.mark.skip(reason="needs a Neo4j 5 server: set NEO4J_URI"))

@@ -1,0 +1,36 @@
+"""The Neo4j backend, when a Neo4j 5 server is given in NEO4J_URI (skipped otherwise)."""
+
+import os
+
+import pytest
+
+from conftest import NEO4J_URI
+from ingest import analyze, write
+from ingest.data import load_data
+from ingest.demo import mlp
+from queries import UserError
+from queries.store import Neo4jStore
+
+pytestmark = pytest.mark.neo4j
+
+
+@pytest.fixture()
+def neo4j_store():
+    store = Neo4jStore(NEO4J_URI, os.environ.get("NEO4J_USER", "neo4j"), os.environ.get("NEO4J_PASSWORD"),
+                       os.environ.get("NEO4J_DATABASE"))
+    yield store
+    store.drop("neo4j-probe")
+    store.close()
+
+
+def test_write_replace_read_and_refuse_writes(neo4j_store):
+    data = load_data("sklearn:digits")
+    analysis = analyze(mlp(), data.X[:300], data.y[:300], name="neo4j-probe")
+    for _ in range(2):  # the second write replaces the first in one transaction
+        write(neo4j_store, analysis, replace=True)
+    assert neo4j_store.read("MATCH (n:Neuron {model_id: $m}) RETURN count(n) AS c", {"m": "neo4j-probe"}) == [{"c": 138}]
+    with pytest.raises(UserError, match="already stored"):
+        write(neo4j_store, analysis)
+    with pytest.raises(UserError, match="^refused"):
+        neo4j_store.read("MATCH (n:Neuron {model_id: 'neo4j-probe'}) SET n.mean = 0")
+    assert neo4j_store.drop("neo4j-probe") and not neo4j_store.has_model("neo4j-probe")
