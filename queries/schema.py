@@ -1,15 +1,14 @@
 """Labels, indexes and the store's own bookkeeping statements (shared Cypher unless named per backend)."""
 
-KEYED_LABELS = ("Layer", "Neuron", "Class", "Community")  # each node has a globally unique `uid`
+LABELS = ("Model", "Layer", "Neuron", "Class", "Community")  # every node has `model_id` and a unique `uid`
 
-FALKORDB_INDEXES = [f"CREATE INDEX FOR (n:{label}) ON (n.uid)" for label in KEYED_LABELS]
+FALKORDB_INDEXES = [f"CREATE INDEX FOR (n:{label}) ON (n.uid)" for label in LABELS]
 
 NEO4J_SCHEMA = (
-    ["CREATE CONSTRAINT model_id IF NOT EXISTS FOR (n:Model) REQUIRE n.model_id IS UNIQUE"]
-    + [f"CREATE CONSTRAINT {label.lower()}_uid IF NOT EXISTS FOR (n:{label}) REQUIRE n.uid IS UNIQUE"
-       for label in KEYED_LABELS]
+    [f"CREATE CONSTRAINT {label.lower()}_uid IF NOT EXISTS FOR (n:{label}) REQUIRE n.uid IS UNIQUE"
+     for label in LABELS]
     + [f"CREATE INDEX {label.lower()}_model IF NOT EXISTS FOR (n:{label}) ON (n.model_id)"
-       for label in KEYED_LABELS]
+       for label in LABELS]
 )
 
 LIST_MODELS = """
@@ -28,5 +27,14 @@ MODEL_PRESENT = "MATCH (m:Model {model_id: $model}) RETURN m.status AS status"
 HIDE_MODEL = "MATCH (m:Model {model_id: $model}) SET m.status = 'dropping' RETURN m.model_id AS model_id"
 DELETE_MODEL_BATCH = [
     f"MATCH (n:{label} {{model_id: $model}}) WITH n LIMIT 10000 DETACH DELETE n RETURN count(*) AS deleted"
-    for label in ("Model",) + KEYED_LABELS
+    for label in LABELS
 ]
+
+
+def neo4j_create_nodes(label: str) -> str:
+    return f"UNWIND $rows AS row CREATE (n:{label}) SET n = row"
+
+
+def neo4j_create_rels(rels) -> str:
+    return (f"UNWIND $rows AS row MATCH (a:{rels.start_label} {{uid: row.a}}) "
+            f"MATCH (b:{rels.end_label} {{uid: row.b}}) CREATE (a)-[r:{rels.type}]->(b) SET r = row.p")

@@ -1,47 +1,33 @@
 """The graph store: one small interface over the embedded FalkorDB and Neo4j 5.
 
 Every method takes and returns plain Python values (dicts, lists, numbers, strings). A model is
-written atomically through `model_writer`: it becomes visible to readers only once complete, and a
-failed or interrupted write leaves nothing visible.
+written whole and atomically by `write_model`: it becomes visible to readers only once complete, and
+a failed or interrupted write leaves nothing visible.
 
-On FalkorDB each model is its own graph (`neurocypher:<model_id>`): a model is written into a
-staging graph and published with one atomic RENAME; a read with `model=None` runs on every model's
-graph and concatenates the rows. On Neo4j all models share one database and a model is written in
-one transaction.
+On FalkorDB each model is its own graph (`neurocypher:<model_id>`): a model is bulk-loaded into a
+staging graph (GRAPH.BULK) and published with one atomic RENAME; a read with `model=None` runs on
+every model's graph and concatenates the rows. On Neo4j all models share one database and a model
+is written in one transaction of batched `UNWIND $rows` statements.
 """
 
 import math
 import os
 import secrets
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
-from contextlib import contextmanager
+from collections.abc import Iterator
 
 import numpy as np
 
 from . import schema
+from .bulk import bulk_calls
 from .errors import UserError, first_line
+from .graph import ModelGraph
 from .readonly import check_read_only
 from .server import pid_alive
 
 GRAPH_PREFIX = "neurocypher:"
 STAGING_PREFIX = "neurocypher-staging:"
 BATCH_ROWS = 5000
-
-
-class BatchWriter(ABC):
-    """Runs the statements of one model write; created by `Store.model_writer`."""
-
-    @abstractmethod
-    def run(self, cypher: str, params: dict | None = None) -> None: ...
-
-    def rows(self, cypher: str, rows: Sequence[dict], batch: int = BATCH_ROWS, progress=None) -> None:
-        """Run `cypher` (which starts with `UNWIND $rows AS row`) over `rows` in batches."""
-        for start in range(0, len(rows), batch):
-            chunk = rows[start:start + batch]
-            self.run(cypher, {"rows": chunk})
-            if progress is not None:
-                progress(len(chunk))
 
 
 class Store(ABC):
@@ -56,8 +42,9 @@ class Store(ABC):
         """Run a write query that concerns one stored model."""
 
     @abstractmethod
-    def model_writer(self, model_id: str, *, replace: bool = False):
-        """Context manager yielding a `BatchWriter`; the model is published when the block ends."""
+    def write_model(self, graph: ModelGraph, *, replace: bool = False, progress=None) -> None:
+        """Store a whole model atomically: visible only once complete, nothing left on failure.
+        `progress(n)` is called as nodes and relationships are sent."""
 
     @abstractmethod
     def drop(self, model_id: str) -> bool:
@@ -107,21 +94,21 @@ class FalkorStore(Store):
     def write(self, cypher, params=None, *, model):
         return self._query(GRAPH_PREFIX + model, cypher, params, read_only=False)
 
-    @contextmanager
-    def model_writer(self, model_id, *, replace=False):
-        final = GRAPH_PREFIX + model_id
-        if not replace and self.has_model(model_id):
-            raise _exists(model_id)
+    def write_model(self, graph, *, replace=False, progress=None):
+        if not replace and self.has_model(graph.model_id):
+            raise _exists(graph.model_id)
         self._remove_abandoned_staging()
-        stage = f"{STAGING_PREFIX}{model_id}:{os.getpid()}:{secrets.token_hex(4)}"
-        graph = self._db.select_graph(stage)
+        stage = f"{STAGING_PREFIX}{graph.model_id}:{os.getpid()}:{secrets.token_hex(4)}"
         try:
+            for args, count in bulk_calls(graph):
+                self._db.connection.execute_command("GRAPH.BULK", stage, *args)
+                if progress is not None:
+                    progress(count)
             for statement in schema.FALKORDB_INDEXES:
-                graph.query(statement)
-            yield _FalkorBatchWriter(graph)
+                self._query(stage, statement, None, read_only=False)
             rename = "RENAME" if replace else "RENAMENX"
-            if not self._db.connection.execute_command(rename, stage, final):
-                raise _exists(model_id)
+            if not self._db.connection.execute_command(rename, stage, GRAPH_PREFIX + graph.model_id):
+                raise _exists(graph.model_id)
         except BaseException:
             self._delete_graph(stage)
             raise
@@ -157,14 +144,6 @@ class FalkorStore(Store):
 
     def _delete_graph(self, key: str) -> None:
         self._db.connection.delete(key)
-
-
-class _FalkorBatchWriter(BatchWriter):
-    def __init__(self, graph):
-        self._graph = graph
-
-    def run(self, cypher, params=None):
-        self._graph.query(cypher, plain_params(params))
 
 
 def _plain_falkor(value):
@@ -209,17 +188,19 @@ class Neo4jStore(Store):
     def write(self, cypher, params=None, *, model):
         return self._execute(cypher, params, self._neo4j.RoutingControl.WRITE)
 
-    @contextmanager
-    def model_writer(self, model_id, *, replace=False):
+    def write_model(self, graph, *, replace=False, progress=None):
         with self._driver.session(database=self._database) as session, session.begin_transaction() as tx:
-            present = tx.run(schema.MODEL_PRESENT, {"model": model_id}).single() is not None
+            present = tx.run(schema.MODEL_PRESENT, {"model": graph.model_id}).single() is not None
             if present and not replace:
-                raise _exists(model_id)
+                raise _exists(graph.model_id)
             if present:
                 for statement in schema.DELETE_MODEL_BATCH:
-                    while tx.run(statement, {"model": model_id}).single()["deleted"]:
+                    while tx.run(statement, {"model": graph.model_id}).single()["deleted"]:
                         pass
-            yield _Neo4jBatchWriter(tx)
+            for cypher, rows in neo4j_batches(graph):
+                tx.run(cypher, {"rows": rows}).consume()
+                if progress is not None:
+                    progress(len(rows))
             tx.commit()
 
     def drop(self, model_id):
@@ -243,12 +224,21 @@ class Neo4jStore(Store):
         return [record.data() for record in records]
 
 
-class _Neo4jBatchWriter(BatchWriter):
-    def __init__(self, tx):
-        self._tx = tx
-
-    def run(self, cypher, params=None):
-        self._tx.run(cypher, plain_params(params)).consume()
+def neo4j_batches(graph: ModelGraph, batch: int = BATCH_ROWS) -> Iterator[tuple[str, list[dict]]]:
+    """The Neo4j statements that write `graph`, each with its batch of rows."""
+    for nodes in graph.nodes:
+        rows = [plain_params(row) for row in nodes.rows]
+        for start in range(0, len(rows), batch):
+            yield schema.neo4j_create_nodes(nodes.label), rows[start:start + batch]
+    uids = {nodes.label: [row["uid"] for row in nodes.rows] for nodes in graph.nodes}
+    for rels in graph.rels:
+        starts, ends = uids[rels.start_label], uids[rels.end_label]
+        columns = {name: values.tolist() for name, values in rels.props.items()}
+        for start in range(0, len(rels), batch):
+            yield schema.neo4j_create_rels(rels), [
+                {"a": starts[i], "b": ends[j], "p": {name: col[k] for name, col in columns.items()}}
+                for k, (i, j) in enumerate(zip(rels.start[start:start + batch].tolist(),
+                                               rels.end[start:start + batch].tolist()), start)]
 
 
 # ---------------------------------------------------------------- shared

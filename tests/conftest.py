@@ -46,19 +46,15 @@ def home():
 @pytest.fixture(scope="session", autouse=True)
 def record_cypher():
     """Remember the text of every statement sent through the FalkorDB backend."""
-    query, run = store_module.FalkorStore._query, store_module._FalkorBatchWriter.run
+    query = store_module.FalkorStore._query
 
     def recording_query(self, key, cypher, params, read_only):
         SENT_CYPHER.add(cypher)
         return query(self, key, cypher, params, read_only)
 
-    def recording_run(self, cypher, params=None):
-        SENT_CYPHER.add(cypher)
-        return run(self, cypher, params)
-
-    store_module.FalkorStore._query, store_module._FalkorBatchWriter.run = recording_query, recording_run
+    store_module.FalkorStore._query = recording_query
     yield
-    store_module.FalkorStore._query, store_module._FalkorBatchWriter.run = query, run
+    store_module.FalkorStore._query = query
 
 
 @pytest.fixture()

@@ -19,7 +19,7 @@ def analysis():
 
 def test_written_graph_mirrors_the_analysis(store, analysis):
     counts = write(store, analysis, replace=True)
-    assert counts == {"Model": 1, "Layer": 3, "Class": 3, "Neuron": 13 + 6 + 3}
+    assert counts == {"Model": 1, "Layer": 3, "Class": 3, "Neuron": 22, "HAS_LAYER": 3, "HAS_CLASS": 3, "HAS_NEURON": 22}
     model = store.read("MATCH (m:Model) RETURN m", model="api-wine")[0]["m"]
     assert model["status"] == "complete" and model["layer_widths"] == [13, 6, 3]
     assert model["accuracy"] == pytest.approx(analysis.accuracy)

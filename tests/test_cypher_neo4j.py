@@ -10,10 +10,12 @@ import ingest
 import queries
 from conftest import SENT_CYPHER
 from cypher_lint import lint_cypher
-from ingest import analyze, write, writer
+from ingest import analyze, write
 from ingest.data import load_data
 from ingest.demo import mlp
+from ingest.writer import model_graph
 from queries import schema
+from queries.store import neo4j_batches
 
 CYPHER_START = re.compile(r"\s*(MATCH|OPTIONAL|CREATE|MERGE|UNWIND|RETURN|WITH|CALL)\s+\S")
 
@@ -33,10 +35,13 @@ def package_statements() -> set[str]:
 @pytest.mark.after_all
 def test_every_statement_passes_the_neo4j_linter(store):
     data = load_data("sklearn:digits")
-    write(store, analyze(mlp(), data.X[:200], data.y[:200], name="lint-probe"), replace=True)
-    assert writer.PUBLISH_MODEL in SENT_CYPHER  # what was sent is being recorded
+    analysis = analyze(mlp(), data.X[:200], data.y[:200], name="lint-probe")
+    write(store, analysis, replace=True)
+    assert set(schema.FALKORDB_INDEXES) <= SENT_CYPHER  # what was sent is being recorded
     statements = package_statements()
-    assert {writer.CREATE_NEURONS, schema.LIST_MODELS, *schema.NEO4J_SCHEMA} <= statements
-    checked = sorted(statements | SENT_CYPHER)
+    assert {schema.LIST_MODELS, *schema.NEO4J_SCHEMA, *schema.DELETE_MODEL_BATCH} <= statements
+    neo4j_writes = {cypher for cypher, _ in neo4j_batches(model_graph(analysis))}
+    assert len(neo4j_writes) == len(model_graph(analysis).nodes) + len(model_graph(analysis).rels)
+    checked = sorted(statements | SENT_CYPHER | neo4j_writes)
     errors = {q: e for q, e in zip(checked, lint_cypher(checked)) if e}
     assert errors == {}

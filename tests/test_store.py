@@ -5,23 +5,26 @@ import subprocess
 import threading
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from conftest import NEUROCYPHER, cli
 from queries import EmbeddedServer, UserError, connect
+from queries.graph import ModelGraph, NodeSet, RelSet
 from queries.store import GRAPH_PREFIX, STAGING_PREFIX
 
 
-def put(store, model_id, n=3, replace=False, fail_after=None):
-    """A tiny model: one Model node and `n` neurons, published atomically."""
-    with store.model_writer(model_id, replace=replace) as tx:
-        tx.run("CREATE (m:Model) SET m += $props", {"props": {
-            "model_id": model_id, "status": "complete", "created_at": str(n)}})
-        rows = [{"uid": f"{model_id}/L0/{i}", "model_id": model_id, "index": i, "v": i / 2} for i in range(n)]
-        for i, row in enumerate(rows):
-            if i == fail_after:
-                raise RuntimeError("interrupted")
-            tx.rows("UNWIND $rows AS row CREATE (n:Neuron) SET n += row", [row])
+def put(store, model_id, n=3, replace=False, broken=False):
+    """A tiny model: one Model node and `n` neurons in a chain, published atomically; with `broken`,
+    the last neuron holds a value that cannot be stored, so the write fails part way."""
+    neurons = [{"uid": f"{model_id}/L0/{i}", "model_id": model_id, "index": i, "v": i / 2} for i in range(n)]
+    if broken:
+        neurons[-1]["v"] = {"not": "storable"}
+    store.write_model(ModelGraph(model_id, [
+        NodeSet("Model", [{"uid": model_id, "model_id": model_id, "status": "complete", "created_at": str(n)}]),
+        NodeSet("Neuron", neurons),
+    ], [RelSet("FLOWS_TO", "Neuron", "Neuron", np.arange(n - 1), np.arange(1, n), {"bits": np.ones(n - 1)})]),
+        replace=replace)
 
 
 def graphs(store):
@@ -33,6 +36,9 @@ def test_round_trip_returns_plain_values(store):
     rows = store.read("MATCH (n:Neuron) RETURN n, n.v AS v, collect(n.index) AS i ORDER BY v", model="rt")
     assert rows[0] == {"n": {"uid": "rt/L0/0", "model_id": "rt", "index": 0, "v": 0.0}, "v": 0.0, "i": [0]}
     assert [r["v"] for r in rows] == [0.0, 0.5, 1.0, 1.5]
+    chain = store.read("MATCH (a:Neuron)-[f:FLOWS_TO]->(b:Neuron) RETURN a.index AS a, b.index AS b, f.bits AS bits "
+                       "ORDER BY a", model="rt")
+    assert chain == [{"a": i, "b": i + 1, "bits": 1.0} for i in range(3)]
     assert store.has_model("rt") and "rt" in [m["model_id"] for m in store.models()]
     assert store.read("MATCH (n:Neuron) RETURN n.uid AS uid", model="no-such-model") == []
     assert store.drop("rt") and not store.has_model("rt") and not store.drop("rt")
@@ -55,8 +61,8 @@ def test_parameters_carry_any_text_safely(store):
 
 def test_failed_write_leaves_nothing(store):
     before = graphs(store)
-    with pytest.raises(RuntimeError):
-        put(store, "half", n=5, fail_after=3)
+    with pytest.raises(TypeError):
+        put(store, "half", n=5, broken=True)
     assert not store.has_model("half") and graphs(store) == before
 
 

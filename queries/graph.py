@@ -1,0 +1,51 @@
+"""A whole model's graph, ready to be written in one go: nodes per label and relationships per type.
+
+Node properties are plain values (str, int, float, bool, or a list of numbers); relationship
+properties are numeric columns. A relationship's ends are row positions in the node sets of its
+start and end labels, so writers never look nodes up one by one.
+"""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class NodeSet:
+    label: str
+    rows: list[dict]  # each row has a `uid` unique across the store
+
+
+@dataclass
+class RelSet:
+    type: str
+    start_label: str
+    end_label: str
+    start: np.ndarray  # row positions in the start label's NodeSet
+    end: np.ndarray  # row positions in the end label's NodeSet
+    props: dict[str, np.ndarray] = field(default_factory=dict)  # numeric columns, one value per relationship
+
+    def __len__(self) -> int:
+        return len(self.start)
+
+
+@dataclass
+class ModelGraph:
+    model_id: str
+    nodes: list[NodeSet]
+    rels: list[RelSet]
+
+    def node_set(self, label: str) -> NodeSet:
+        return next(s for s in self.nodes if s.label == label)
+
+    @property
+    def size(self) -> int:
+        """Nodes plus relationships, the unit of write progress."""
+        return sum(len(s.rows) for s in self.nodes) + sum(len(r) for r in self.rels)
+
+    def counts(self) -> dict[str, int]:
+        """Nodes per label and relationships per type."""
+        counts = {s.label: len(s.rows) for s in self.nodes}
+        for r in self.rels:
+            counts[r.type] = counts.get(r.type, 0) + len(r)
+        return counts
