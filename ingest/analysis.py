@@ -1,7 +1,8 @@
 """The analysis of one model on one probe set: a plain object of arrays that the writer stores.
 
 Layers are numbered from 0 (the flattened input) to the last (the model's output, one neuron per
-class); a neuron's id is `model/L<layer>/<index>`.
+class); a neuron's id is `model/L<layer>/<index>`. `flows[l]` holds the kept flow edges from layer l
+to layer l+1 (see `flow.py`).
 """
 
 import re
@@ -13,8 +14,13 @@ from torch import nn
 
 from queries.errors import UserError
 
+from .deletion import deletion_check
+from .flow import Flow, betweenness, layer_flow, path_flow, weight_coupling
 from .information import DEFAULT_BINS, discretize, entropy_bits
 from .neuronize import record
+from .progress import progress_bar
+
+DEFAULT_TOP_K = 32
 
 MODEL_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
@@ -22,13 +28,15 @@ MODEL_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
 @dataclass
 class Layer:
     index: int
-    name: str  # the module it is read from ("input" and "output" for the ends)
+    name: str  # the weighted module it belongs to ("input" and "output" for the ends)
+    module: str  # that module's name in the model, "" for the input
     kind: str  # input | linear | conv | module | output
     activation: str  # activation module read after the weights, "" if none
     acts: np.ndarray  # N x width, float32
     codes: np.ndarray  # N x width, uint8 equal-frequency bins
     entropy: np.ndarray  # bits, Miller-Madow corrected
     class_means: np.ndarray  # C x width
+    props: dict[str, np.ndarray] = field(default_factory=dict)  # more per-neuron values, stored as is
 
     @property
     def width(self) -> int:
@@ -52,6 +60,9 @@ class Analysis:
     labels: np.ndarray
     predictions: np.ndarray
     layers: list[Layer]
+    flows: list[Flow] = field(default_factory=list)
+    attribution: np.ndarray | None = None  # C x input features: input-to-class path flow
+    metrics: dict[str, float] = field(default_factory=dict)  # model-level results, stored on the Model
     params: dict = field(default_factory=dict)
     created_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
 
@@ -73,6 +84,20 @@ class Analysis:
     def uid(self, layer: int, index: int | None = None) -> str:
         return f"{self.name}/L{layer}" + ("" if index is None else f"/{index}")
 
+    def flow_between(self, source: str, target: str) -> float:
+        """Path flow from neuron `source` to neuron `target` (uids, source in a lower layer)."""
+        (l1, i), (l2, j) = self.locate(source), self.locate(target)
+        return float(path_flow(self.flows, l1, l2)[i, j])
+
+    def locate(self, uid: str) -> tuple[int, int]:
+        """(layer, index) of a neuron uid of this model."""
+        model, _, rest = uid.rpartition("/L")
+        layer, _, index = rest.partition("/")
+        if model != self.name or not layer.isdigit() or not index.isdigit() or int(layer) >= len(self.layers) \
+                or int(index) >= self.layers[int(layer)].width:
+            raise UserError(f"{uid!r} is not a neuron of model {self.name!r} (ids look like {self.uid(1, 0)})")
+        return int(layer), int(index)
+
 
 def check_model_name(name: str) -> str:
     if not MODEL_NAME.fullmatch(name):
@@ -82,9 +107,12 @@ def check_model_name(name: str) -> str:
 
 def analyze(model: nn.Module, X: np.ndarray, y: np.ndarray, *, name: str, dataset: str = "",
             class_names: list[str] | None = None, layers: list[str] | None = None,
-            bins: int = DEFAULT_BINS, batch_size: int = 256) -> Analysis:
-    """Neuronize `model` on the probe set (X, y) and compute each neuron's statistics."""
+            bins: int = DEFAULT_BINS, top_k: int = DEFAULT_TOP_K, weight_coupled: bool = False,
+            deletion: bool = True, batch_size: int = 256) -> Analysis:
+    """Neuronize `model` on the probe set (X, y), then measure its information flow (NIF)."""
     check_model_name(name)
+    if bins < 2 or top_k < 1:
+        raise UserError(f"bins must be at least 2 and top_k at least 1, got {bins} and {top_k}")
     X = np.asarray(X, dtype=np.float32)
     y = np.asarray(y)
     if len(X) == 0 or len(X) != len(y):
@@ -95,23 +123,50 @@ def analyze(model: nn.Module, X: np.ndarray, y: np.ndarray, *, name: str, datase
     if y.min() < 0 or y.max() >= n_classes:
         raise UserError(f"labels must be integers in 0..{n_classes - 1} (the model outputs {n_classes} "
                         f"classes), found {int(y.min())}..{int(y.max())}")
-    ends = [("input", "input", "", rec.inputs)]
-    hidden = [(tap.name, tap.kind, tap.activation, acts) for tap, acts in zip(rec.taps, rec.hidden)]
-    stacks = ends + hidden + [("output", "output", "", rec.outputs)]
-    return Analysis(
-        name=name, arch=_describe(model, stacks), dataset=dataset,
-        class_names=class_names, labels=y, predictions=rec.outputs.argmax(axis=1),
+    stacks = ([("input", "", "input", "", rec.inputs)]
+              + [(tap.name, tap.name, tap.kind, tap.activation, acts) for tap, acts in zip(rec.taps, rec.hidden)]
+              + [("output", rec.output_module, "output", "", rec.outputs)])
+    analysis = Analysis(
+        name=name, arch=_describe(model, stacks), dataset=dataset, class_names=class_names, labels=y,
+        predictions=rec.outputs.argmax(axis=1),
         layers=[_layer(i, *stack, y, n_classes, bins) for i, stack in enumerate(stacks)],
-        params={"bins": bins, "layers": [tap.module for tap in rec.taps]},
+        params={"bins": bins, "top_k": top_k, "weight_coupled": weight_coupled,
+                "layers": [tap.module for tap in rec.taps]},
     )
+    _add_flow(analysis, model, top_k, weight_coupled)
+    if deletion:
+        analysis.metrics.update(deletion_check(model, X, y, analysis.predictions, analysis.attribution,
+                                               batch_size=batch_size))
+    return analysis
 
 
-def _layer(index, name, kind, activation, acts, y, n_classes, bins) -> Layer:
+def _add_flow(a: Analysis, model: nn.Module, top_k: int, weight_coupled: bool) -> None:
+    """Flow edges between adjacent layers, betweenness per neuron, and the attribution."""
+    modules = dict(model.named_modules())
+    device = next((p.device for p in model.parameters()), "cpu")
+    coupled = []
+    with progress_bar(len(a.layers) - 1, "information flow") as advance:
+        for lower, upper in zip(a.layers, a.layers[1:]):
+            coupling = None
+            if weight_coupled and upper.module:
+                coupling = weight_coupling(modules[upper.module], lower.width)
+                if coupling is not None:
+                    coupled.append(upper.index)
+            a.flows.append(layer_flow(lower.index, lower.codes, upper.codes, lower.constant, upper.constant,
+                                      bins=a.params["bins"], top_k=top_k, coupling=coupling, device=device))
+            advance()
+    a.params["weight_coupled_layers"] = coupled
+    for layer, values in zip(a.layers, betweenness(a.flows, [layer.width for layer in a.layers])):
+        layer.props["betweenness"] = values
+    a.attribution = path_flow(a.flows, 0, len(a.layers) - 1).T
+
+
+def _layer(index, name, module, kind, activation, acts, y, n_classes, bins) -> Layer:
     codes = discretize(acts, bins)
     onehot = np.eye(n_classes, dtype=np.float64)[y]
     support = np.maximum(onehot.sum(axis=0), 1)[:, None]
-    return Layer(index=index, name=name, kind=kind, activation=activation, acts=acts, codes=codes,
-                 entropy=entropy_bits(codes, bins), class_means=(onehot.T @ acts) / support)
+    return Layer(index=index, name=name, module=module, kind=kind, activation=activation, acts=acts,
+                 codes=codes, entropy=entropy_bits(codes, bins), class_means=(onehot.T @ acts) / support)
 
 
 def _class_names(names: list[str] | None, n_classes: int) -> list[str]:
@@ -124,5 +179,5 @@ def _class_names(names: list[str] | None, n_classes: int) -> list[str]:
 
 def _describe(model: nn.Module, stacks) -> str:
     """E.g. `Sequential(input 64, conv 8, linear 32, output 10)`."""
-    return f"{type(model).__name__}(" + ", ".join(f"{kind} {acts.shape[1]}" for _, kind, _, acts in stacks) + ")"
+    return f"{type(model).__name__}(" + ", ".join(f"{kind} {acts.shape[1]}" for *_, kind, _, acts in stacks) + ")"
 

@@ -54,8 +54,12 @@ def ingest(
     replace: Annotated[bool, typer.Option(help="replace a stored model of the same name")] = False,
     layers: Annotated[Optional[str], typer.Option(help="comma-separated module names to neuronize")] = None,
     batch_size: Annotated[int, typer.Option(min=1)] = 256,
+    bins: Annotated[int, typer.Option(min=2, max=64, help="equal-frequency bins per neuron for MI")] = 8,
+    top_k: Annotated[int, typer.Option(min=1, help="strongest significant flow edges kept into each neuron")] = 32,
+    weight_coupled: Annotated[bool, typer.Option(help="flow = MI x |weight|, renormalised per target")] = False,
+    deletion: Annotated[bool, typer.Option(help="run the attribution deletion check")] = True,
 ) -> None:
-    """Neuronize a model on a labelled dataset and store the result."""
+    """Neuronize a model on a labelled dataset, measure its information flow, and store the result."""
     from ingest import analyze, write
     from ingest.analysis import check_model_name
     from ingest.data import load_data
@@ -69,11 +73,12 @@ def ingest(
             raise UserError(f"model {name!r} is already stored; pass --replace to overwrite it "
                             f"or `neurocypher drop {name}` first")
         analysis = analyze(module, dataset.X, dataset.y, name=name, dataset=dataset.source,
-                           class_names=dataset.class_names, batch_size=batch_size,
+                           class_names=dataset.class_names, batch_size=batch_size, bins=bins, top_k=top_k,
+                           weight_coupled=weight_coupled, deletion=deletion,
                            layers=[part.strip() for part in layers.split(",")] if layers else None)
         counts = write(store, analysis, replace=replace)
     print(f"stored {name}: accuracy {analysis.accuracy:.3f}, {counts['Neuron']} neurons "
-          f"in {counts['Layer']} layers, {counts['Class']} classes")
+          f"in {counts['Layer']} layers, {counts['Class']} classes, {counts.get('FLOWS_TO', 0)} flow edges")
 
 
 @app.command()

@@ -40,6 +40,7 @@ class Recording:
     hidden: list[np.ndarray]  # per tap, N x width float32
     inputs: np.ndarray  # N x features
     outputs: np.ndarray  # N x classes (the model's output)
+    output_module: str  # the Linear/Conv that computes the output, "" if none does directly
 
 
 def record(model: nn.Module, X: np.ndarray, layers: list[str] | None = None,
@@ -47,7 +48,7 @@ def record(model: nn.Module, X: np.ndarray, layers: list[str] | None = None,
     """Run the probe set through the model in batches and record every tap's activations."""
     device = next((p.device for p in model.parameters()), torch.device("cpu"))
     model.eval()
-    taps = _trace(model, _batch(X, 0, min(len(X), 2), device), layers)
+    taps, output_module = _trace(model, _batch(X, 0, min(len(X), 2), device), layers)
     modules = dict(model.named_modules())
     store: dict[Tap, list[torch.Tensor]] = {tap: [] for tap in taps}
     calls: dict[str, int] = {}
@@ -69,6 +70,7 @@ def record(model: nn.Module, X: np.ndarray, layers: list[str] | None = None,
         hidden=[torch.cat(store[tap]).numpy() for tap in taps],
         inputs=X.reshape(len(X), -1).astype(np.float32),
         outputs=torch.cat(outputs).numpy(),
+        output_module=output_module,
     )
 
 
@@ -97,8 +99,9 @@ def _per_neuron(output: torch.Tensor, kind: str) -> torch.Tensor:
     return output.flatten(2).mean(dim=2)
 
 
-def _trace(model: nn.Module, sample: torch.Tensor, layers: list[str] | None) -> list[Tap]:
-    """One forward pass with hooks on every leaf module, in execution order, to choose the taps."""
+def _trace(model: nn.Module, sample: torch.Tensor, layers: list[str] | None) -> tuple[list[Tap], str]:
+    """One forward pass with hooks on every leaf module, in execution order, to choose the taps;
+    also the name of the weighted module that computes the output."""
     modules = dict(model.named_modules())
     if layers:
         unknown = [name for name in layers if name not in modules or not name]
@@ -134,7 +137,8 @@ def _trace(model: nn.Module, sample: torch.Tensor, layers: list[str] | None) -> 
                         + (f"shape {tuple(out.shape)}" if isinstance(out, torch.Tensor) else type(out).__name__))
     taps = [_named_tap(name, call, modules[name]) for name, call, _, _ in events] if layers else _default_taps(events, modules)
     is_output = {(name, call) for name, call, _, output in events if output is out}
-    return [tap for tap in taps if (tap.module, tap.call) not in is_output]
+    output_module = next((name for name, _ in is_output if isinstance(modules[name], _WEIGHTED)), "")
+    return [tap for tap in taps if (tap.module, tap.call) not in is_output], output_module
 
 
 def _named_tap(name: str, call: int, module: nn.Module) -> Tap:

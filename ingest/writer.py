@@ -10,6 +10,8 @@ from queries.store import Store
 from .analysis import Analysis
 from .progress import progress_bar
 
+ATTRIBUTIONS_PER_CLASS = 32  # strongest input features stored per class as ATTRIBUTES
+
 
 def write(store: Store, analysis: Analysis, *, replace: bool = False) -> dict[str, int]:
     """Store `analysis` as model `analysis.name`; returns the nodes per label and relationships per type."""
@@ -21,19 +23,35 @@ def write(store: Store, analysis: Analysis, *, replace: bool = False) -> dict[st
 
 def model_graph(a: Analysis) -> ModelGraph:
     layers = layer_rows(a)
-    neurons = neuron_rows(a)
-    first_neuron = np.cumsum([0] + [layer.width for layer in a.layers])
-    neuron_layer = np.repeat(np.arange(len(a.layers)), [layer.width for layer in a.layers])
+    widths = [layer.width for layer in a.layers]
+    first = np.cumsum([0] + widths)  # position of each layer's first neuron in the Neuron rows
+    rels = [
+        RelSet("HAS_LAYER", "Model", "Layer", np.zeros(len(layers), np.int64), np.arange(len(layers))),
+        RelSet("HAS_CLASS", "Model", "Class", np.zeros(a.n_classes, np.int64), np.arange(a.n_classes)),
+        RelSet("HAS_NEURON", "Layer", "Neuron", np.repeat(np.arange(len(widths)), widths), np.arange(first[-1])),
+    ]
+    for flow in a.flows:
+        rels.append(RelSet("FLOWS_TO", "Neuron", "Neuron", flow.source + first[flow.lower],
+                           flow.target + first[flow.lower + 1], {"bits": flow.bits, "share": flow.share}))
+    if a.attribution is not None:
+        rels.append(attribution_rels(a.attribution))
     return ModelGraph(
         model_id=a.name,
         nodes=[NodeSet("Model", [model_props(a)]), NodeSet("Layer", layers),
-               NodeSet("Class", class_rows(a)), NodeSet("Neuron", neurons)],
-        rels=[
-            RelSet("HAS_LAYER", "Model", "Layer", np.zeros(len(layers), np.int64), np.arange(len(layers))),
-            RelSet("HAS_CLASS", "Model", "Class", np.zeros(a.n_classes, np.int64), np.arange(a.n_classes)),
-            RelSet("HAS_NEURON", "Layer", "Neuron", neuron_layer, np.arange(first_neuron[-1])),
-        ],
+               NodeSet("Class", class_rows(a)), NodeSet("Neuron", neuron_rows(a))],
+        rels=rels,
     )
+
+
+def attribution_rels(attribution: np.ndarray) -> RelSet:
+    """(input Neuron)-[:ATTRIBUTES {score, rank}]->(Class) for each class's strongest features."""
+    k = min(ATTRIBUTIONS_PER_CLASS, attribution.shape[1])
+    order = np.argsort(-attribution, axis=1, kind="stable")[:, :k]  # C x k input indices
+    classes = np.repeat(np.arange(attribution.shape[0]), k)
+    features = order.ravel()
+    keep = attribution[classes, features] > 0
+    return RelSet("ATTRIBUTES", "Neuron", "Class", features[keep], classes[keep], {
+        "score": attribution[classes, features][keep], "rank": np.tile(np.arange(k), attribution.shape[0])[keep]})
 
 
 def model_props(a: Analysis) -> dict:
@@ -43,13 +61,16 @@ def model_props(a: Analysis) -> dict:
         "n_layers": len(a.layers), "n_neurons": sum(layer.width for layer in a.layers),
         "layer_widths": [layer.width for layer in a.layers], "accuracy": a.accuracy,
         "class_accuracy": a.class_accuracy.tolist(), "created_at": a.created_at,
-        "params": json.dumps(a.params, sort_keys=True),
+        "params": json.dumps(a.params, sort_keys=True), **a.metrics,
     }
 
 
 def layer_rows(a: Analysis) -> list[dict]:
-    return [{"uid": a.uid(l.index), "model_id": a.name, "index": l.index, "name": l.name, "kind": l.kind,
+    rows = [{"uid": a.uid(l.index), "model_id": a.name, "index": l.index, "name": l.name, "kind": l.kind,
              "activation": l.activation, "width": l.width} for l in a.layers]
+    for flow in a.flows:  # on the upper layer: what its incoming flow edges had to beat
+        rows[flow.lower + 1].update(flow_threshold=flow.threshold, flow_edges=len(flow.source))
+    return rows
 
 
 def class_rows(a: Analysis) -> list[dict]:
@@ -63,7 +84,8 @@ def neuron_rows(a: Analysis) -> list[dict]:
     rows = []
     for layer in a.layers:
         columns = {"mean": layer.acts.mean(axis=0).tolist(), "std": layer.acts.std(axis=0).tolist(),
-                   "entropy": layer.entropy.tolist(), "constant": layer.constant.tolist()}
+                   "entropy": layer.entropy.tolist(), "constant": layer.constant.tolist(),
+                   **{key: values.tolist() for key, values in layer.props.items()}}
         class_means = layer.class_means.T.tolist()
         for i in range(layer.width):
             rows.append({"uid": a.uid(layer.index, i), "model_id": a.name, "layer": layer.index, "index": i,

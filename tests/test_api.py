@@ -5,7 +5,7 @@ import pytest
 
 from ingest import analyze, write
 from ingest.data import load_data
-from ingest.demo import mlp
+from ingest.demo_models import mlp
 
 
 @pytest.fixture(scope="module")
@@ -19,7 +19,9 @@ def analysis():
 
 def test_written_graph_mirrors_the_analysis(store, analysis):
     counts = write(store, analysis, replace=True)
-    assert counts == {"Model": 1, "Layer": 3, "Class": 3, "Neuron": 22, "HAS_LAYER": 3, "HAS_CLASS": 3, "HAS_NEURON": 22}
+    assert counts == {"Model": 1, "Layer": 3, "Class": 3, "Neuron": 22, "HAS_LAYER": 3, "HAS_CLASS": 3,
+                      "HAS_NEURON": 22, "FLOWS_TO": sum(len(f.source) for f in analysis.flows),
+                      "ATTRIBUTES": int((analysis.attribution > 0).sum())}
     model = store.read("MATCH (m:Model) RETURN m", model="api-wine")[0]["m"]
     assert model["status"] == "complete" and model["layer_widths"] == [13, 6, 3]
     assert model["accuracy"] == pytest.approx(analysis.accuracy)

@@ -6,7 +6,7 @@ from streamlit.testing.v1 import AppTest
 
 from ingest import analyze, write
 from ingest.data import load_data
-from ingest.demo import mlp
+from ingest.demo_models import mlp
 
 MAIN = str(Path(__file__).parents[1] / "app" / "main.py")
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from conftest import cli
-from ingest.demo import mlp
+from ingest.demo_models import mlp
 
 MODELS = "tests/models.py"
 

@@ -12,7 +12,7 @@ from conftest import SENT_CYPHER
 from cypher_lint import lint_cypher
 from ingest import analyze, write
 from ingest.data import load_data
-from ingest.demo import mlp
+from ingest.demo_models import mlp
 from ingest.writer import model_graph
 from queries import schema
 from queries.store import neo4j_batches
@@ -40,8 +40,9 @@ def test_every_statement_passes_the_neo4j_linter(store):
     assert set(schema.FALKORDB_INDEXES) <= SENT_CYPHER  # what was sent is being recorded
     statements = package_statements()
     assert {schema.LIST_MODELS, *schema.NEO4J_SCHEMA, *schema.DELETE_MODEL_BATCH} <= statements
-    neo4j_writes = {cypher for cypher, _ in neo4j_batches(model_graph(analysis))}
-    assert len(neo4j_writes) == len(model_graph(analysis).nodes) + len(model_graph(analysis).rels)
+    graph = model_graph(analysis)
+    neo4j_writes = {cypher for cypher, _ in neo4j_batches(graph)}
+    assert len(neo4j_writes) == len(graph.nodes) + len({(r.type, r.start_label, r.end_label) for r in graph.rels})
     checked = sorted(statements | SENT_CYPHER | neo4j_writes)
     errors = {q: e for q, e in zip(checked, lint_cypher(checked)) if e}
     assert errors == {}

@@ -7,7 +7,7 @@ import pytest
 from conftest import NEO4J_URI
 from ingest import analyze, write
 from ingest.data import load_data
-from ingest.demo import mlp
+from ingest.demo_models import mlp
 from queries import UserError
 from queries.store import Neo4jStore
 

@@ -10,7 +10,7 @@ from sklearn.metrics import mutual_info_score
 import models
 from ingest import analyze
 from ingest.data import load_data
-from ingest.demo import cnn, mlp
+from ingest.demo_models import cnn, mlp
 from ingest.information import discretize, entropy_bits
 
 

@@ -1,0 +1,126 @@
+"""NIF: information flow between neurons of adjacent layers, path flow, attribution, centrality.
+
+Edge flow m_uv = I(a(u); a(v)) for u in layer l and v in layer l+1, kept when it beats the 99th
+percentile of a permutation null (the upper layer's samples shuffled) and is among the `top_k`
+strongest into v. Share s_uv = m_uv / sum_u' m_u'v over kept edges; the flow between layers further
+apart is the product of the share matrices, and input-to-output flow is the feature attribution.
+"""
+
+from dataclasses import dataclass
+
+import igraph
+import numpy as np
+import scipy.sparse as sp
+import torch
+from torch import nn
+
+from .information import mutual_information
+
+NULL_NEURONS = 256  # neurons per side sampled for the permutation null
+NULL_VALUES = 4096  # small layers repeat the permutation until the null has this many pairs (at most 64 times)
+EXACT_BETWEENNESS = 5000  # above this many neurons, betweenness is estimated from sampled sources
+
+
+@dataclass
+class Flow:
+    """The kept flow edges from layer `lower` to layer `lower + 1`."""
+    lower: int
+    source: np.ndarray  # neuron index in layer `lower`
+    target: np.ndarray  # neuron index in layer `lower + 1`
+    bits: np.ndarray  # mutual information (or its weight-coupled version) of each edge
+    share: np.ndarray  # bits / total kept bits into the target
+    threshold: float  # the null's quantile that an edge had to beat
+    shape: tuple[int, int]
+
+    def matrix(self, values: str = "share") -> sp.csr_matrix:
+        return sp.csr_matrix((getattr(self, values), (self.source, self.target)), shape=self.shape)
+
+
+def layer_flow(lower: int, codes_u: np.ndarray, codes_v: np.ndarray, constant_u: np.ndarray,
+               constant_v: np.ndarray, *, bins: int, top_k: int, quantile: float = 0.99,
+               coupling: np.ndarray | None = None, seed: int = 0, device="cpu") -> Flow:
+    """Significant, top-k pruned flow from one layer to the next."""
+    mi = mutual_information(codes_u, codes_v, bins, device=device)
+    mi[constant_u, :] = 0
+    mi[:, constant_v] = 0
+    threshold = _null_threshold(codes_u, codes_v, bins, quantile, seed, device)
+    keep = (mi > max(threshold, 0.0)) & _top_k_per_column(mi, top_k)
+    source, target = np.nonzero(keep)
+    bits = mi[source, target]
+    if coupling is not None:
+        bits = _couple(bits, coupling[source, target], target, codes_v.shape[1])
+    into = np.bincount(target, weights=bits, minlength=codes_v.shape[1])
+    return Flow(lower=lower, source=source, target=target, bits=bits, share=bits / into[target],
+                threshold=float(threshold), shape=(codes_u.shape[1], codes_v.shape[1]))
+
+
+def _null_threshold(codes_u, codes_v, bins, quantile, seed, device) -> float:
+    """The `quantile` of MI between the layers with the upper layer's samples permuted (a sample of
+    at most NULL_NEURONS neurons per side; several permutations when that gives few pairs)."""
+    rng = np.random.default_rng(seed)
+    u = rng.choice(codes_u.shape[1], min(NULL_NEURONS, codes_u.shape[1]), replace=False)
+    v = rng.choice(codes_v.shape[1], min(NULL_NEURONS, codes_v.shape[1]), replace=False)
+    repeats = min(64, -(-NULL_VALUES // (len(u) * len(v))))
+    null = [mutual_information(codes_u[:, u], codes_v[rng.permutation(len(codes_v))][:, v], bins, device=device)
+            for _ in range(repeats)]
+    return float(np.quantile(np.concatenate([n.ravel() for n in null]), quantile))
+
+
+def _top_k_per_column(mi: np.ndarray, k: int) -> np.ndarray:
+    if k >= mi.shape[0]:
+        return np.ones(mi.shape, dtype=bool)
+    best = np.argpartition(-mi, k - 1, axis=0)[:k]
+    mask = np.zeros(mi.shape, dtype=bool)
+    np.put_along_axis(mask, best, True, axis=0)
+    return mask
+
+
+def _couple(bits, weight, target, n_targets) -> np.ndarray:
+    """f_uv = m_uv |W_vu|, rescaled so that each target keeps its total incoming bits."""
+    coupled = bits * weight
+    scale = np.bincount(target, weights=bits, minlength=n_targets) / np.maximum(
+        np.bincount(target, weights=coupled, minlength=n_targets), 1e-300)
+    return coupled * scale[target]
+
+
+def weight_coupling(module: nn.Module, n_lower: int) -> np.ndarray | None:
+    """|W| from each lower neuron to each output of `module` (n_lower x out), summed over kernel
+    positions and over the positions a flattened channel feeds; None when the shapes do not fit."""
+    weight = getattr(module, "weight", None)
+    if not isinstance(weight, torch.Tensor) or weight.ndim < 2:
+        return None
+    magnitude = weight.detach().abs().flatten(2).sum(dim=2) if weight.ndim > 2 else weight.detach().abs()
+    n_out, n_in = magnitude.shape
+    if n_in % n_lower:
+        return None
+    return magnitude.view(n_out, n_lower, n_in // n_lower).sum(dim=2).T.cpu().double().numpy()
+
+
+def path_flow(flows: list[Flow], lower: int, upper: int) -> np.ndarray:
+    """Flow from every neuron of layer `lower` to every neuron of layer `upper` (dense), the product
+    of the share matrices in between: the sum over paths of the products of shares."""
+    if not lower < upper <= len(flows):
+        raise ValueError(f"need 0 <= lower < upper <= {len(flows)}, got {lower} and {upper}")
+    product = flows[lower].matrix()
+    for flow in flows[lower + 1:upper]:
+        product = product @ flow.matrix()
+    return product.toarray()
+
+
+def betweenness(flows: list[Flow], widths: list[int], seed: int = 0) -> list[np.ndarray]:
+    """Normalised betweenness of every neuron on the flow graph with distance -log(share);
+    estimated from sampled sources when the graph is large. One array per layer."""
+    first = np.cumsum([0] + widths)
+    n = int(first[-1])
+    sources = np.concatenate([f.source + first[f.lower] for f in flows]).astype(np.int64)
+    targets = np.concatenate([f.target + first[f.lower + 1] for f in flows]).astype(np.int64)
+    distance = np.maximum(-np.log(np.concatenate([f.share for f in flows])), 1e-9)  # igraph needs > 0
+    graph = igraph.Graph(n=n, edges=np.column_stack([sources, targets]).tolist(), directed=True)
+    sample = None
+    if n > EXACT_BETWEENNESS:
+        sample = np.random.default_rng(seed).choice(n, EXACT_BETWEENNESS // 10, replace=False).tolist()
+    raw = np.asarray(graph.betweenness(directed=True, weights=distance.tolist(), sources=sample))
+    if sample is not None:
+        raw *= n / len(sample)
+    scaled = raw / max((n - 1) * (n - 2), 1)
+    return [scaled[first[i]:first[i + 1]] for i in range(len(widths))]
