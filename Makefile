@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: demo test app clean
+.PHONY: demo test app bench clean
 
 demo: $(INSTALLED)
 	$(BIN)/neurocypher demo
@@ -14,6 +14,10 @@ test: $(INSTALLED)
 
 app: $(INSTALLED)
 	$(BIN)/neurocypher app
+
+# -P keeps bench/ off sys.path, so bench/ingest.py does not shadow the ingest package.
+bench: $(INSTALLED)
+	for b in bench/*.py; do $(BIN)/python -P $$b || exit 1; done
 
 # torch first and pinned: the cached CPU wheel, instead of a newest build with GBs of CUDA packages.
 $(INSTALLED): pyproject.toml

@@ -3,6 +3,7 @@
 LABELS = ("Model", "Layer", "Neuron", "Class", "Community")  # every node has `model_id` and a unique `uid`
 
 FALKORDB_INDEXES = [f"CREATE INDEX FOR (n:{label}) ON (n.uid)" for label in LABELS]
+FALKORDB_INDEX_STATUS = "CALL db.indexes() YIELD label, status RETURN label, status"
 
 NEO4J_SCHEMA = (
     [f"CREATE CONSTRAINT {label.lower()}_uid IF NOT EXISTS FOR (n:{label}) REQUIRE n.uid IS UNIQUE"

@@ -13,6 +13,7 @@ is written in one transaction of batched `UNWIND $rows` statements.
 import math
 import os
 import secrets
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 
@@ -106,6 +107,7 @@ class FalkorStore(Store):
                     progress(count)
             for statement in schema.FALKORDB_INDEXES:
                 self._query(stage, statement, None, read_only=False)
+            self._wait_for_indexes(stage)
             rename = "RENAME" if replace else "RENAMENX"
             if not self._db.connection.execute_command(rename, stage, GRAPH_PREFIX + graph.model_id):
                 raise _exists(graph.model_id)
@@ -135,6 +137,15 @@ class FalkorStore(Store):
             raise _query_error(str(exc)) from exc
         names = [column[1] for column in result.header]
         return [dict(zip(names, map(_plain_falkor, row))) for row in result.result_set]
+
+    def _wait_for_indexes(self, key: str, seconds: float = 600.0) -> None:
+        """Block until FalkorDB has built the indexes (it builds them in the background), so that a
+        published model is fast from its first query and no plan is cached without them."""
+        deadline = time.monotonic() + seconds
+        while any(row["status"] != "OPERATIONAL" for row in self._query(key, schema.FALKORDB_INDEX_STATUS, None, True)):
+            if time.monotonic() > deadline:
+                raise UserError(f"FalkorDB did not finish building indexes within {seconds:.0f} s; try again")
+            time.sleep(0.02)
 
     def _remove_abandoned_staging(self) -> None:
         """Delete staging graphs left by writer processes that no longer exist."""
