@@ -52,12 +52,7 @@ def _from_file(path: Path):
         except (ValueError, OSError) as exc:
             raise UserError(f"cannot read {path} as a .npz archive of arrays: {exc}") from exc
     elif path.suffix == ".pt":
-        try:
-            arrays = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:
-            raise UserError(f"cannot read {path} as a .pt dict of tensors: {first_line(exc)}") from exc
-        if not isinstance(arrays, dict):
-            raise UserError(f"{path} holds a {type(arrays).__name__}; save a dict with keys X and y")
+        arrays = load_pt_dict(path, "a dict with keys X and y")
     else:
         raise UserError(f"unknown data file type {path.suffix or '(none)'!r} for {path}; "
                         "use .npz or .pt with arrays X and y, or sklearn:digits|wine|breast_cancer")
@@ -66,6 +61,19 @@ def _from_file(path: Path):
         raise UserError(f"{path} lacks {' and '.join(missing)}; it has {sorted(arrays) or 'nothing'}")
     names = arrays.get("class_names")
     return arrays["X"], arrays["y"], None if names is None else [str(n) for n in np.asarray(names).tolist()]
+
+
+def load_pt_dict(path: Path, holding: str) -> dict:
+    """A dict saved with torch.save, loaded with `weights_only=True` so that no code in it runs;
+    `holding` says what the file should hold."""
+    try:
+        loaded = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise UserError(f"cannot read {path} with torch.load(weights_only=True): {first_line(exc)}; "
+                        f"save {holding}") from exc
+    if not isinstance(loaded, dict):
+        raise UserError(f"{path} holds a {type(loaded).__name__}; save {holding}")
+    return loaded
 
 
 def _features(X) -> np.ndarray:

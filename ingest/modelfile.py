@@ -4,10 +4,11 @@ import importlib.util
 import sys
 from pathlib import Path
 
-import torch
 from torch import nn
 
 from queries.errors import UserError, first_line
+
+from .data import load_pt_dict
 
 
 def load_model(spec: str, weights: str | Path | None = None) -> nn.Module:
@@ -52,12 +53,7 @@ def _import(path: Path):
 def _load_weights(model: nn.Module, path: Path) -> None:
     if not path.is_file():
         raise UserError(f"weights file {path} not found")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise UserError(f"cannot load weights {path} (weights_only=True): {first_line(exc)}") from exc
-    if not isinstance(state, dict):
-        raise UserError(f"weights {path} hold a {type(state).__name__}; save model.state_dict()")
+    state = load_pt_dict(path, "model.state_dict()")
     try:
         model.load_state_dict(state)
     except RuntimeError as exc:
