@@ -14,6 +14,10 @@ from torch import nn
 
 from queries.errors import UserError
 
+from .closing import evaluate_closing
+from .communities import (METHODS, Community, CommunityFlow, Membership, communities_of, community_flows,
+                          flow_partition, innersight, one_per_neuron, spectral_partition, split_by_layer)
+from .concepts import label_communities
 from .deletion import deletion_check
 from .flow import Flow, betweenness, layer_flow, path_flow, weight_coupling
 from .information import DEFAULT_BINS, discretize, entropy_bits
@@ -30,6 +34,8 @@ class Layer:
     index: int
     name: str  # the weighted module it belongs to ("input" and "output" for the ends)
     module: str  # that module's name in the model, "" for the input
+    tap: str  # the module whose output is read (its activation function, if any), "" at the ends
+    tap_call: int  # which call of `tap` in one forward pass
     kind: str  # input | linear | conv | module | output
     activation: str  # activation module read after the weights, "" if none
     acts: np.ndarray  # N x width, float32
@@ -61,6 +67,9 @@ class Analysis:
     predictions: np.ndarray
     layers: list[Layer]
     flows: list[Flow] = field(default_factory=list)
+    memberships: list[Membership] = field(default_factory=list)
+    communities: list[Community] = field(default_factory=list)
+    community_flows: list[CommunityFlow] = field(default_factory=list)
     attribution: np.ndarray | None = None  # C x input features: input-to-class path flow
     metrics: dict[str, float] = field(default_factory=dict)  # model-level results, stored on the Model
     params: dict = field(default_factory=dict)
@@ -83,6 +92,9 @@ class Analysis:
 
     def uid(self, layer: int, index: int | None = None) -> str:
         return f"{self.name}/L{layer}" + ("" if index is None else f"/{index}")
+
+    def community_uid(self, c: Community) -> str:
+        return f"{self.name}/{c.method}/L{c.layer}/c{c.index}"
 
     def flow_between(self, source: str, target: str) -> float:
         """Path flow from neuron `source` to neuron `target` (uids, source in a lower layer)."""
@@ -108,11 +120,17 @@ def check_model_name(name: str) -> str:
 def analyze(model: nn.Module, X: np.ndarray, y: np.ndarray, *, name: str, dataset: str = "",
             class_names: list[str] | None = None, layers: list[str] | None = None,
             bins: int = DEFAULT_BINS, top_k: int = DEFAULT_TOP_K, weight_coupled: bool = False,
-            deletion: bool = True, batch_size: int = 256) -> Analysis:
-    """Neuronize `model` on the probe set (X, y), then measure its information flow (NIF)."""
+            deletion: bool = True, methods: tuple[str, ...] = METHODS, close_to_mean: bool = False,
+            close_pairs: bool = False, image_shape: tuple[int, int] | None = None,
+            feature_names: list[str] | None = None, batch_size: int = 256) -> Analysis:
+    """Neuronize `model` on the probe set (X, y), measure its information flow (NIF), find
+    communities with each of `methods`, close each community, and label it."""
     check_model_name(name)
     if bins < 2 or top_k < 1:
         raise UserError(f"bins must be at least 2 and top_k at least 1, got {bins} and {top_k}")
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        raise UserError(f"unknown community method {', '.join(unknown)}; choose from {', '.join(METHODS)}")
     X = np.asarray(X, dtype=np.float32)
     y = np.asarray(y)
     if len(X) == 0 or len(X) != len(y):
@@ -123,20 +141,27 @@ def analyze(model: nn.Module, X: np.ndarray, y: np.ndarray, *, name: str, datase
     if y.min() < 0 or y.max() >= n_classes:
         raise UserError(f"labels must be integers in 0..{n_classes - 1} (the model outputs {n_classes} "
                         f"classes), found {int(y.min())}..{int(y.max())}")
-    stacks = ([("input", "", "input", "", rec.inputs)]
-              + [(tap.name, tap.name, tap.kind, tap.activation, acts) for tap, acts in zip(rec.taps, rec.hidden)]
-              + [("output", rec.output_module, "output", "", rec.outputs)])
+    stacks = ([("input", "", "", 0, "input", "", rec.inputs)]
+              + [(tap.name, tap.name, tap.module, tap.call, tap.kind, tap.activation, acts)
+                 for tap, acts in zip(rec.taps, rec.hidden)]
+              + [("output", rec.output_module, "", 0, "output", "", rec.outputs)])
     analysis = Analysis(
         name=name, arch=_describe(model, stacks), dataset=dataset, class_names=class_names, labels=y,
         predictions=rec.outputs.argmax(axis=1),
         layers=[_layer(i, *stack, y, n_classes, bins) for i, stack in enumerate(stacks)],
         params={"bins": bins, "top_k": top_k, "weight_coupled": weight_coupled,
-                "layers": [tap.module for tap in rec.taps]},
+                "layers": [tap.module for tap in rec.taps], "methods": list(methods),
+                "close_to_mean": close_to_mean},
     )
     _add_flow(analysis, model, top_k, weight_coupled)
     if deletion:
         analysis.metrics.update(deletion_check(model, X, y, analysis.predictions, analysis.attribution,
                                                batch_size=batch_size))
+    if methods:
+        _add_communities(analysis, model, methods)
+        analysis.metrics.update(evaluate_closing(model, X, y, analysis.layers, analysis.communities,
+                                                 to_mean=close_to_mean, pairs=close_pairs, batch_size=batch_size))
+        label_communities(analysis, rec.inputs, image_shape, feature_names)
     return analysis
 
 
@@ -161,12 +186,43 @@ def _add_flow(a: Analysis, model: nn.Module, top_k: int, weight_coupled: bool) -
     a.attribution = path_flow(a.flows, 0, len(a.layers) - 1).T
 
 
-def _layer(index, name, module, kind, activation, acts, y, n_classes, bins) -> Layer:
+def _add_communities(a: Analysis, model: nn.Module, methods) -> None:
+    widths = [layer.width for layer in a.layers]
+    first = np.cumsum([0] + widths)
+    if "innersight" in methods:
+        a.memberships += [innersight(layer.index, layer.class_means, layer.acts) for layer in a.layers[:-1]]
+        a.memberships.append(one_per_neuron("innersight", len(a.layers) - 1, a.n_classes))
+    if "flow" in methods:
+        sources = np.concatenate([f.source + first[f.lower] for f in a.flows])
+        targets = np.concatenate([f.target + first[f.lower + 1] for f in a.flows])
+        bits = np.concatenate([f.bits for f in a.flows])
+        a.memberships += split_by_layer("flow", flow_partition(sources, targets, bits, int(first[-1])), widths)
+    if "weights" in methods:
+        modules = dict(model.named_modules())
+        edges = []
+        for lower, upper in zip(a.layers, a.layers[1:]):
+            magnitude = weight_coupling(modules[upper.module], lower.width) if upper.module else None
+            if magnitude is not None:
+                u, v = np.nonzero(magnitude)
+                edges.append((u + first[lower.index], v + first[upper.index], magnitude[u, v]))
+        if edges:
+            sources, targets, weights = (np.concatenate(parts) for parts in zip(*edges))
+            labels = spectral_partition(sources, targets, weights, int(first[-1]), k=a.n_classes)
+            a.memberships += split_by_layer("weights", labels, widths)
+        else:  # e.g. named layers that are not each other's inputs
+            a.params["methods"].remove("weights")
+            a.params["skipped"] = {"weights": "no adjacent layers are linked by one weight matrix"}
+    a.communities = communities_of(a.memberships)
+    a.community_flows = community_flows(a.memberships, a.flows)
+
+
+def _layer(index, name, module, tap, tap_call, kind, activation, acts, y, n_classes, bins) -> Layer:
     codes = discretize(acts, bins)
     onehot = np.eye(n_classes, dtype=np.float64)[y]
     support = np.maximum(onehot.sum(axis=0), 1)[:, None]
-    return Layer(index=index, name=name, module=module, kind=kind, activation=activation, acts=acts,
-                 codes=codes, entropy=entropy_bits(codes, bins), class_means=(onehot.T @ acts) / support)
+    return Layer(index=index, name=name, module=module, tap=tap, tap_call=tap_call, kind=kind,
+                 activation=activation, acts=acts, codes=codes, entropy=entropy_bits(codes, bins),
+                 class_means=(onehot.T @ acts) / support)
 
 
 def _class_names(names: list[str] | None, n_classes: int) -> list[str]:

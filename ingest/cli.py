@@ -58,12 +58,17 @@ def ingest(
     top_k: Annotated[int, typer.Option(min=1, help="strongest significant flow edges kept into each neuron")] = 32,
     weight_coupled: Annotated[bool, typer.Option(help="flow = MI x |weight|, renormalised per target")] = False,
     deletion: Annotated[bool, typer.Option(help="run the attribution deletion check")] = True,
+    methods: Annotated[str, typer.Option(help="community methods, comma-separated: innersight,flow,weights "
+                                              "(empty: none)")] = "innersight,flow,weights",
+    close_to_mean: Annotated[bool, typer.Option(help="close communities to their mean instead of 0")] = False,
+    close_pairs: Annotated[bool, typer.Option(help="also close every pair of communities within a layer")] = False,
 ) -> None:
     """Neuronize a model on a labelled dataset, measure its information flow, and store the result."""
     from ingest import analyze, write
     from ingest.analysis import check_model_name
     from ingest.data import load_data
     from ingest.modelfile import load_model
+    from ingest.summary import summary
 
     check_model_name(name)
     dataset = load_data(data)
@@ -72,13 +77,12 @@ def ingest(
         if not replace and store.has_model(name):
             raise UserError(f"model {name!r} is already stored; pass --replace to overwrite it "
                             f"or `neurocypher drop {name}` first")
-        analysis = analyze(module, dataset.X, dataset.y, name=name, dataset=dataset.source,
-                           class_names=dataset.class_names, batch_size=batch_size, bins=bins, top_k=top_k,
-                           weight_coupled=weight_coupled, deletion=deletion,
-                           layers=[part.strip() for part in layers.split(",")] if layers else None)
-        counts = write(store, analysis, replace=replace)
-    print(f"stored {name}: accuracy {analysis.accuracy:.3f}, {counts['Neuron']} neurons "
-          f"in {counts['Layer']} layers, {counts['Class']} classes, {counts.get('FLOWS_TO', 0)} flow edges")
+        analysis = analyze(module, dataset.X, dataset.y, name=name, **dataset.analyze_kwargs,
+                           batch_size=batch_size, bins=bins, top_k=top_k, weight_coupled=weight_coupled,
+                           deletion=deletion, methods=_split(methods), close_to_mean=close_to_mean,
+                           close_pairs=close_pairs, layers=_split(layers))
+        write(store, analysis, replace=replace)
+    print(f"stored {summary(analysis)}")
 
 
 @app.command()
@@ -177,6 +181,10 @@ def _cell(value) -> str:
     if isinstance(value, (list, dict)):
         return json.dumps(value, default=str)
     return "" if value is None else str(value)
+
+
+def _split(text: str | None) -> list[str]:
+    return [part.strip() for part in (text or "").split(",") if part.strip()]
 
 
 def _parse_param(text: str) -> tuple[str, object]:

@@ -17,15 +17,26 @@ class Dataset:
     y: np.ndarray  # int64 labels
     class_names: list[str] | None
     source: str
+    feature_names: list[str] | None = None
+    image_shape: tuple[int, int] | None = None  # (height, width) when samples are images
+
+    @property
+    def analyze_kwargs(self) -> dict:
+        """The dataset's keyword arguments for `ingest.analyze`."""
+        return {"dataset": self.source, "class_names": self.class_names,
+                "feature_names": self.feature_names, "image_shape": self.image_shape}
 
 
 def load_data(spec: str) -> Dataset:
     """Load and check `FILE.npz`, `FILE.pt` or `sklearn:NAME`."""
     if spec.startswith("sklearn:"):
-        X, y, names = _builtin(spec.removeprefix("sklearn:"))
+        X, y, names, features = _builtin(spec.removeprefix("sklearn:"))
     else:
-        X, y, names = _from_file(Path(spec))
-    return Dataset(X=_features(X), y=_labels(y, len(X)), class_names=names, source=spec)
+        X, y, names, features = _from_file(Path(spec))
+    X = _features(X)
+    image = (8, 8) if spec == "sklearn:digits" else tuple(X.shape[-2:]) if X.ndim >= 3 else None
+    return Dataset(X=X, y=_labels(y, len(X)), class_names=names, source=spec, feature_names=features,
+                   image_shape=image)
 
 
 def _builtin(name: str):
@@ -38,7 +49,8 @@ def _builtin(name: str):
     bunch = getattr(sklearn.datasets, f"load_{name}")()
     X = bunch.data.astype(np.float64)
     X = X / 16.0 if name == "digits" else (X - X.mean(0)) / X.std(0)
-    return X, bunch.target, [str(n) for n in bunch.target_names]
+    features = None if name == "digits" else [str(f) for f in bunch.feature_names]
+    return X, bunch.target, [str(n) for n in bunch.target_names], features
 
 
 def _from_file(path: Path):
@@ -59,8 +71,11 @@ def _from_file(path: Path):
     missing = [key for key in ("X", "y") if key not in arrays]
     if missing:
         raise UserError(f"{path} lacks {' and '.join(missing)}; it has {sorted(arrays) or 'nothing'}")
-    names = arrays.get("class_names")
-    return arrays["X"], arrays["y"], None if names is None else [str(n) for n in np.asarray(names).tolist()]
+    return arrays["X"], arrays["y"], _names(arrays.get("class_names")), _names(arrays.get("feature_names"))
+
+
+def _names(values) -> list[str] | None:
+    return None if values is None else [str(n) for n in np.asarray(values).tolist()]
 
 
 def load_pt_dict(path: Path, holding: str) -> dict:

@@ -14,6 +14,7 @@ from .analysis import Analysis, analyze
 from .data import load_data
 from .demo_models import cnn, mlp
 from .progress import progress_bar
+from .summary import summary
 from .writer import write
 
 SEED = 0
@@ -66,14 +67,9 @@ def run_demo(store: Store, cache: Path, say=print) -> list[Analysis]:
     for name in DEMO_MODELS:
         started = time.perf_counter()
         model, held_out = trained(name, cache)
-        analysis = analyze(model, data.X, data.y, name=name, dataset=data.source, class_names=data.class_names)
-        counts = write(store, analysis, replace=True)
-        widths = " -> ".join(f"{layer.name}[{layer.width}]" for layer in analysis.layers)
-        m = analysis.metrics
-        say(f"{name}: {analysis.arch}; accuracy {analysis.accuracy:.3f} on the probe set, "
-            f"{held_out:.3f} held out; {counts['Neuron']} neurons in {len(analysis.layers)} layers "
-            f"({widths}), {counts['FLOWS_TO']} flow edges; stored in {time.perf_counter() - started:.1f} s\n"
-            f"  deletion check (area under accuracy, lower = faster loss): attribution order "
-            f"{m['deletion_auc_attribution']:.3f}, random order {m['deletion_auc_random']:.3f}")
+        analysis = analyze(model, data.X, data.y, name=name, **data.analyze_kwargs)
+        write(store, analysis, replace=True)
+        say(summary(analysis) + f"\n  held-out accuracy {held_out:.3f}; analysed and stored in "
+            f"{time.perf_counter() - started:.1f} s")
         results.append(analysis)
     return results

@@ -8,6 +8,7 @@ from queries.graph import ModelGraph, NodeSet, RelSet
 from queries.store import Store
 
 from .analysis import Analysis
+from .communities import MEMBERSHIP_FLOOR
 from .progress import progress_bar
 
 ATTRIBUTIONS_PER_CLASS = 32  # strongest input features stored per class as ATTRIBUTES
@@ -35,12 +36,49 @@ def model_graph(a: Analysis) -> ModelGraph:
                            flow.target + first[flow.lower + 1], {"bits": flow.bits, "share": flow.share}))
     if a.attribution is not None:
         rels.append(attribution_rels(a.attribution))
+    rels += community_rels(a, first)
     return ModelGraph(
         model_id=a.name,
         nodes=[NodeSet("Model", [model_props(a)]), NodeSet("Layer", layers),
-               NodeSet("Class", class_rows(a)), NodeSet("Neuron", neuron_rows(a))],
+               NodeSet("Class", class_rows(a)), NodeSet("Neuron", neuron_rows(a)),
+               NodeSet("Community", community_rows(a))],
         rels=rels,
     )
+
+
+def community_rows(a: Analysis) -> list[dict]:
+    rows = []
+    for c in a.communities:
+        props = {k: v.tolist() if isinstance(v, np.ndarray) else v for k, v in c.props.items()}
+        rows.append({"uid": a.community_uid(c), "model_id": a.name, "method": c.method, "layer": c.layer,
+                     "index": c.index, "size": c.size, **props})
+    return rows
+
+
+def community_rels(a: Analysis, first: np.ndarray) -> list[RelSet]:
+    """MEMBER_OF {p, primary} (soft memberships of at least MEMBERSHIP_FLOOR), community FLOWS_TO
+    {bits, edges, mean} between adjacent layers of one method, and RELAYS {acc_drop} to every class."""
+    if not a.communities:
+        return []
+    position = {(c.method, c.layer, c.index): i for i, c in enumerate(a.communities)}
+    neuron, community, p, primary = [], [], [], []
+    for m in a.memberships:
+        rows, cols = np.nonzero(m.p >= MEMBERSHIP_FLOOR)
+        neuron.append(rows + first[m.layer])
+        community.append([position[(m.method, m.layer, c)] for c in cols])
+        p.append(m.p[rows, cols])
+        primary.append((m.p.argmax(axis=1)[rows] == cols).astype(np.int64))
+    rels = [RelSet("MEMBER_OF", "Neuron", "Community", np.concatenate(neuron), np.concatenate(community),
+                   {"p": np.concatenate(p), "primary": np.concatenate(primary)})]
+    for f in a.community_flows:
+        rels.append(RelSet("FLOWS_TO", "Community", "Community",
+                           np.array([position[(f.method, f.lower, i)] for i in f.source], dtype=np.int64),
+                           np.array([position[(f.method, f.lower + 1, j)] for j in f.target], dtype=np.int64),
+                           {"bits": f.bits, "edges": f.edges, "mean": f.bits / f.edges}))
+    drops = np.array([c.props.get("class_acc_drop", np.zeros(a.n_classes)) for c in a.communities])
+    rels.append(RelSet("RELAYS", "Community", "Class", np.repeat(np.arange(len(a.communities)), a.n_classes),
+                       np.tile(np.arange(a.n_classes), len(a.communities)), {"acc_drop": drops.ravel()}))
+    return rels
 
 
 def attribution_rels(attribution: np.ndarray) -> RelSet:

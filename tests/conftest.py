@@ -67,3 +67,11 @@ def cli(*args: str, env: dict | None = None, timeout: float = 300) -> subprocess
     """Run the installed `neurocypher` console script."""
     return subprocess.run([NEUROCYPHER, *args], capture_output=True, text=True, timeout=timeout,
                           env={**os.environ, **(env or {})})
+
+
+@pytest.fixture(scope="session")
+def specialists():
+    """The per-class specialists network (see tests/specialists.py)."""
+    from specialists import build
+
+    return build()

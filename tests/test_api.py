@@ -19,9 +19,13 @@ def analysis():
 
 def test_written_graph_mirrors_the_analysis(store, analysis):
     counts = write(store, analysis, replace=True)
-    assert counts == {"Model": 1, "Layer": 3, "Class": 3, "Neuron": 22, "HAS_LAYER": 3, "HAS_CLASS": 3,
-                      "HAS_NEURON": 22, "FLOWS_TO": sum(len(f.source) for f in analysis.flows),
-                      "ATTRIBUTES": int((analysis.attribution > 0).sum())}
+    expected = {"Model": 1, "Layer": 3, "Class": 3, "Neuron": 22, "HAS_LAYER": 3, "HAS_CLASS": 3, "HAS_NEURON": 22,
+                "Community": len(analysis.communities), "RELAYS": 3 * len(analysis.communities),
+                "FLOWS_TO": sum(len(f.source) for f in analysis.flows + analysis.community_flows),
+                "ATTRIBUTES": int((analysis.attribution > 0).sum())}
+    assert {k: counts[k] for k in expected} == expected
+    stored = store.read("MATCH (n)-[r]->() RETURN type(r) AS t, count(r) AS c", model="api-wine")
+    assert {r["t"]: r["c"] for r in stored} == {k: v for k, v in counts.items() if k.isupper()}
     model = store.read("MATCH (m:Model) RETURN m", model="api-wine")[0]["m"]
     assert model["status"] == "complete" and model["layer_widths"] == [13, 6, 3]
     assert model["accuracy"] == pytest.approx(analysis.accuracy)

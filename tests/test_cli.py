@@ -78,6 +78,8 @@ BAD_INPUTS = [
     ("model output not class scores", lambda f: ingest_args(f, model="tuple_output"), "one tensor of class scores"),
     ("bad model name", lambda f: ingest_args(f, name="bad name/../x"), "model name 'bad name/../x' is not allowed"),
     ("unknown layer name", lambda f: ingest_args(f) + ["--layers", "fc9"], "no module named fc9"),
+    ("unknown community method", lambda f: ingest_args(f) + ["--methods", "flow,louvain"],
+     "unknown community method louvain; choose from innersight, flow, weights"),
     ("write in the console", lambda f: ["query", "--cypher", "MATCH (n) DETACH DELETE n"], "refused: DETACH would change the store"),
     ("schema change in the console", lambda f: ["query", "--cypher", "CREATE INDEX FOR (n:Neuron) ON (n.x)"], "refused: CREATE"),
     ("drop of an unknown model", lambda f: ["drop", "never-stored"], "no model named 'never-stored' is stored"),
@@ -106,7 +108,7 @@ def test_unreachable_neo4j_is_one_line_exit_2(files):
 def test_ingest_reingest_and_replace(files, store):
     first = cli(*ingest_args(files, "cli-small"))
     assert first.returncode == 0, first.stderr
-    assert "stored cli-small" in first.stdout and "11 neurons in 3 layers, 2 classes" in first.stdout
+    assert first.stdout.startswith("stored cli-small: ") and "11 neurons (input[4] -> 0[5] -> output[2])" in first.stdout
     count = "MATCH (n:Neuron) RETURN count(n) AS n"
     assert store.read(count, model="cli-small") == [{"n": 11}]
     created = store.read("MATCH (m:Model) RETURN m.created_at AS t", model="cli-small")

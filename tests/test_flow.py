@@ -125,7 +125,7 @@ def test_weight_coupling_keeps_each_targets_total(digits, mlp_analysis, home):
 def test_stored_flow_matches_the_analysis(store, mlp_analysis):
     a = mlp_analysis
     counts = write(store, a, replace=True)
-    assert counts["FLOWS_TO"] == sum(len(f.source) for f in a.flows)
+    assert counts["FLOWS_TO"] == sum(len(f.source) for f in a.flows + a.community_flows)
     per_layer = store.read("MATCH (a:Neuron)-[f:FLOWS_TO]->(b:Neuron) RETURN a.layer AS l, count(f) AS n, "
                            "sum(f.bits) AS bits ORDER BY l", model="flow-mlp")
     assert [(r["l"], r["n"]) for r in per_layer] == [(f.lower, len(f.source)) for f in a.flows]

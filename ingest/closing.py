@@ -1,0 +1,132 @@
+"""Closing evaluation (InnerSightNet): switch a community off without retraining and measure the
+accuracy lost, overall and per class.
+
+A closed community's members are set to 0 (or to their mean over the probe set) by a forward hook
+on the module its layer is read from; input features are replaced in the data, class outputs in the
+logits. Roles follow the overall accuracy drop d (in accuracy units, 0..1): **key** when d > 0.005,
+**noise** when d < -0.005 (closing it helps), **irrelevant** otherwise.
+"""
+
+from dataclasses import dataclass
+from itertools import combinations
+
+import numpy as np
+import torch
+from torch import nn
+
+from .progress import progress_bar
+
+ROLE_THRESHOLD = 0.005
+
+
+@dataclass
+class Closing:
+    layer: object  # ingest.analysis.Layer
+    members: np.ndarray
+    values: np.ndarray  # what each member is set to
+
+
+def role(drop: float) -> str:
+    return "key" if drop > ROLE_THRESHOLD else "noise" if drop < -ROLE_THRESHOLD else "irrelevant"
+
+
+def evaluate_closing(model: nn.Module, X: np.ndarray, labels: np.ndarray, layers, communities, *,
+                     to_mean: bool = False, pairs: bool = False, batch_size: int = 256) -> dict[str, float]:
+    """Fill each community's `acc_drop`, `class_acc_drop` and `role` (and `pair_acc_drop` with
+    `pairs`); return the accuracy after closing all noise communities of each method."""
+    n_classes = int(labels.max()) + 1 if len(labels) else 0
+    base = _accuracies(_predict(model, X, [], batch_size), labels, n_classes)
+
+    def closing(c):
+        layer = layers[c.layer]
+        values = layer.acts[:, c.members].mean(axis=0) if to_mean else np.zeros(len(c.members))
+        return Closing(layer, c.members, values)
+
+    def drop(closed):
+        acc = _accuracies(_predict(model, X, closed, batch_size), labels, n_classes)
+        return base[0] - acc[0], base[1] - acc[1]
+
+    with progress_bar(len(communities), "closing communities") as advance:
+        for c in communities:
+            overall, per_class = drop([closing(c)])
+            c.props.update(acc_drop=overall, class_acc_drop=per_class, role=role(overall))
+            advance()
+    if pairs:
+        for group in _same_layer(communities).values():
+            for c in group:
+                c.props["pair_acc_drop"] = np.zeros(len(group))
+            for a, b in combinations(group, 2):
+                a.props["pair_acc_drop"][b.index] = b.props["pair_acc_drop"][a.index] = drop(
+                    [closing(a), closing(b)])[0]
+    pruned = {}
+    for method in dict.fromkeys(c.method for c in communities):
+        noise = [closing(c) for c in communities if c.method == method and c.props["role"] == "noise"]
+        pruned[f"prune_accuracy_{method}"] = base[0] - drop(noise)[0]
+    return pruned
+
+
+def _same_layer(communities) -> dict:
+    groups: dict = {}
+    for c in communities:
+        groups.setdefault((c.method, c.layer), []).append(c)
+    return groups
+
+
+def _accuracies(predictions, labels, n_classes) -> tuple[float, np.ndarray]:
+    hits = predictions == labels
+    per_class = np.bincount(labels, weights=hits, minlength=n_classes) / np.maximum(
+        np.bincount(labels, minlength=n_classes), 1)
+    return float(hits.mean()), per_class
+
+
+def _predict(model: nn.Module, X: np.ndarray, closed: list[Closing], batch_size: int) -> np.ndarray:
+    """Predicted classes with the given communities closed."""
+    device = next((p.device for p in model.parameters()), torch.device("cpu"))
+    X = X.copy()
+    flat = X.reshape(len(X), -1)
+    modules = dict(model.named_modules())
+    hooks, outputs, counters = [], [], []
+    for c in closed:
+        if c.layer.kind == "input":
+            flat[:, c.members] = c.values
+        elif c.layer.kind == "output":
+            outputs.append(c)
+        else:
+            hook, calls = _closer(c, device)
+            hooks.append(modules[c.layer.tap].register_forward_hook(hook))
+            counters.append(calls)
+    def reset(*_):
+        for calls in counters:
+            calls["n"] = 0
+    hooks.append(model.register_forward_pre_hook(reset))
+    try:
+        with torch.no_grad():
+            logits = torch.cat([model(torch.from_numpy(X[i:i + batch_size]).to(device)).cpu()
+                                for i in range(0, len(X), batch_size)])
+    finally:
+        for hook in hooks:
+            hook.remove()
+    for c in outputs:
+        logits[:, c.members] = torch.as_tensor(c.values, dtype=logits.dtype)
+    return logits.argmax(dim=1).numpy()
+
+
+def _closer(c: Closing, device):
+    """A forward hook that closes `c` at the layer's call of its module, and its call counter
+    (reset before each forward pass)."""
+    members = torch.as_tensor(c.members, device=device)
+    values = torch.as_tensor(c.values, dtype=torch.float32, device=device)
+    calls = {"n": 0}
+
+    def hook(module, inputs, output):
+        call = calls["n"]
+        calls["n"] += 1
+        if call != c.layer.tap_call:
+            return output
+        output = output.clone()
+        if c.layer.kind == "linear":
+            output[..., members] = values
+        else:  # channels: the whole map of a closed channel takes its value
+            output[:, members] = values.view(-1, *([1] * (output.ndim - 2)))
+        return output
+    return hook, calls

@@ -1,0 +1,24 @@
+"""A short text summary of an analysis, printed by `ingest` and `demo`."""
+
+from collections import Counter
+
+from .analysis import Analysis
+
+
+def summary(a: Analysis) -> str:
+    widths = " -> ".join(f"{layer.name}[{layer.width}]" for layer in a.layers)
+    edges = sum(len(f.source) for f in a.flows)
+    lines = [f"{a.name}: {a.arch}; accuracy {a.accuracy:.3f} on {len(a.labels)} samples; "
+             f"{sum(l.width for l in a.layers)} neurons ({widths}), {edges} flow edges"]
+    m = a.metrics
+    if "deletion_auc_attribution" in m:
+        lines.append(f"  deletion check (area under accuracy, lower = faster loss): attribution order "
+                     f"{m['deletion_auc_attribution']:.3f}, random order {m['deletion_auc_random']:.3f}")
+    for method in a.params.get("methods", []):
+        found = [c for c in a.communities if c.method == method]
+        per_layer = Counter(c.layer for c in found)
+        roles = Counter(c.props["role"] for c in found)
+        lines.append(f"  {method}: communities per layer " + "/".join(str(per_layer[l.index]) for l in a.layers)
+                     + f"; {roles['key']} key, {roles['noise']} noise, {roles['irrelevant']} irrelevant; "
+                     f"accuracy with noise closed {m[f'prune_accuracy_{method}']:.3f}")
+    return "\n".join(lines)

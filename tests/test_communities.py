@@ -1,0 +1,103 @@
+"""Communities on a network of known structure (the specialists), their evaluation and storage."""
+
+import numpy as np
+import pytest
+from sklearn.metrics import adjusted_rand_score
+
+from conftest import cli
+from ingest import analyze, write
+from ingest.closing import ROLE_THRESHOLD, role
+from specialists import CLASSES
+
+
+@pytest.fixture(scope="module")
+def analysis(specialists):
+    s = specialists
+    return analyze(s.model, s.X, s.y, name="specialists", image_shape=(8, 8), close_pairs=True)
+
+
+def communities(a, method, layer):
+    return [c for c in a.communities if c.method == method and c.layer == layer]
+
+
+@pytest.mark.parametrize("method", ["innersight", "flow", "weights"])
+def test_hidden_communities_recover_the_specialists(specialists, analysis, method):
+    for layer in (1, 2):
+        labels = next(m.p.argmax(axis=1) for m in analysis.memberships if m.method == method and m.layer == layer)
+        assert adjusted_rand_score(specialists.blocks, labels) >= 0.9
+
+
+def test_soft_memberships_and_k_by_bic(analysis):
+    for m in analysis.memberships:
+        np.testing.assert_allclose(m.p.sum(axis=1), 1.0)
+        if m.method == "innersight" and m.layer < len(analysis.layers) - 1:
+            assert 2 <= m.p.shape[1] <= np.ceil(np.sqrt(len(m.p)))
+    output = communities(analysis, "innersight", 3)
+    assert [c.members.tolist() for c in output] == [[c] for c in range(CLASSES)]
+
+
+@pytest.mark.parametrize("method", ["innersight", "flow", "weights"])
+def test_closing_a_specialist_hurts_its_class_most(specialists, analysis, method):
+    for layer in (1, 2):
+        for c in communities(analysis, method, layer):
+            owner = np.bincount(specialists.blocks[c.members], minlength=CLASSES).argmax()
+            drops = c.props["class_acc_drop"]
+            assert drops[owner] > ROLE_THRESHOLD and drops[owner] == drops.max()
+            assert c.props["role"] == "key" and c.props["acc_drop"] == pytest.approx(
+                drops @ np.bincount(specialists.y, minlength=CLASSES) / len(specialists.y))
+
+
+def test_pairs_prune_and_closing_to_the_mean(specialists, analysis):
+    group = communities(analysis, "flow", 1)
+    a, b = group[0], group[1]
+    assert a.props["pair_acc_drop"][b.index] == b.props["pair_acc_drop"][a.index]
+    assert a.props["pair_acc_drop"][b.index] >= max(a.props["acc_drop"], b.props["acc_drop"]) - 1e-9
+    assert a.props["pair_acc_drop"][a.index] == 0
+    for method in ("innersight", "flow", "weights"):
+        assert 0 <= analysis.metrics[f"prune_accuracy_{method}"] <= 1
+    s = specialists
+    to_mean = analyze(s.model, s.X, s.y, name="mean", methods=("flow",), close_to_mean=True, deletion=False)
+    zero = [c.props["acc_drop"] for c in analysis.communities if c.method == "flow"]
+    assert [c.props["acc_drop"] for c in to_mean.communities] != zero
+    assert [role(d) for d in (0.01, -0.01, 0.001)] == ["key", "noise", "irrelevant"]
+
+
+def test_concept_labels_name_the_specialists_class(specialists, analysis):
+    for c in communities(analysis, "innersight", 2):
+        owner = np.bincount(specialists.blocks[c.members], minlength=CLASSES).argmax()
+        assert c.props["label"].startswith(f"class {owner} (")
+        assert c.props["class_distribution"][owner] >= 0.8
+        assert len(c.props["prototype"]) == 64 and len(c.props["top_samples"]) == 20
+        assert c.props["top_features"] and all(0 <= f < 64 for f in c.props["top_features"])
+
+
+def test_stored_communities_chain_from_input_to_output(store, specialists, analysis):
+    counts = write(store, analysis, replace=True)
+    assert counts["Community"] == len(analysis.communities)
+    for c in range(CLASSES):
+        chains = store.read(
+            "MATCH (k:Class {index: $c})<-[r3:RELAYS]-(c3:Community {method: 'flow', layer: 3}) "
+            "MATCH (c0:Community {layer: 0})-[:FLOWS_TO]->(c1:Community {layer: 1})-[:FLOWS_TO]->"
+            "(c2:Community {layer: 2})-[:FLOWS_TO]->(c3) "
+            "MATCH (c1)-[r1:RELAYS]->(k) MATCH (c2)-[r2:RELAYS]->(k) "
+            "WHERE r1.acc_drop > 0.1 AND r2.acc_drop > 0.1 AND r3.acc_drop > 0.1 "
+            "RETURN DISTINCT c1.uid AS c1, c2.uid AS c2", {"c": c}, model="specialists")
+        assert len(chains) == 1
+        members = store.read("MATCH (n:Neuron)-[m:MEMBER_OF]->(c:Community {uid: $uid}) WHERE m.primary = 1 "
+                             "RETURN n.index AS i ORDER BY i", {"uid": chains[0]["c1"]}, model="specialists")
+        assert [r["i"] for r in members] == np.flatnonzero(specialists.blocks == c).tolist()
+    flow = store.read("MATCH (:Community {uid: 'specialists/innersight/L1/c0'})-[f:FLOWS_TO]->(:Community) "
+                      "RETURN sum(f.bits) AS bits, sum(f.edges) AS edges", model="specialists")[0]
+    source = analysis.memberships[1].p.argmax(axis=1) == 0
+    kept = analysis.flows[1]
+    assert flow["edges"] == int(source[kept.source].sum())
+    assert flow["bits"] == pytest.approx(kept.bits[source[kept.source]].sum())
+
+
+def test_cli_selects_methods(store):
+    done = cli("ingest", "--model", "ingest/demo_models.py:mlp", "--data", "sklearn:digits", "--name", "cli-methods",
+               "--methods", "flow", "--no-deletion", "--replace")
+    assert done.returncode == 0, done.stderr
+    assert "flow: communities per layer" in done.stdout and "innersight" not in done.stdout
+    methods = store.read("MATCH (c:Community) RETURN DISTINCT c.method AS m", model="cli-methods")
+    assert methods == [{"m": "flow"}]
