@@ -19,7 +19,7 @@ from .communities import (METHODS, Community, CommunityFlow, Membership, communi
                           flow_partition, innersight, one_per_neuron, spectral_partition, split_by_layer)
 from .concepts import label_communities
 from .deletion import deletion_check
-from .flow import Flow, betweenness, layer_flow, path_flow, weight_coupling
+from .flow import Flow, betweenness, flow_graph, layer_flow, path_flow, weight_coupling
 from .information import DEFAULT_BINS, discretize, entropy_bits
 from .neuronize import record
 from .progress import progress_bar
@@ -193,9 +193,7 @@ def _add_communities(a: Analysis, model: nn.Module, methods) -> None:
         a.memberships += [innersight(layer.index, layer.class_means, layer.acts) for layer in a.layers[:-1]]
         a.memberships.append(one_per_neuron("innersight", len(a.layers) - 1, a.n_classes))
     if "flow" in methods:
-        sources = np.concatenate([f.source + first[f.lower] for f in a.flows])
-        targets = np.concatenate([f.target + first[f.lower + 1] for f in a.flows])
-        bits = np.concatenate([f.bits for f in a.flows])
+        sources, targets, bits, _ = flow_graph(a.flows, widths)
         a.memberships += split_by_layer("flow", flow_partition(sources, targets, bits, int(first[-1])), widths)
     if "weights" in methods:
         modules = dict(model.named_modules())

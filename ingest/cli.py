@@ -69,14 +69,14 @@ def ingest(
     from ingest.data import load_data
     from ingest.modelfile import load_model
     from ingest.summary import summary
+    from queries.store import already_stored
 
     check_model_name(name)
     dataset = load_data(data)
     module = load_model(model, weights)
     with connect() as store:
-        if not replace and store.has_model(name):
-            raise UserError(f"model {name!r} is already stored; pass --replace to overwrite it "
-                            f"or `neurocypher drop {name}` first")
+        if not replace and store.has_model(name):  # fail before the analysis, not after
+            raise already_stored(name)
         analysis = analyze(module, dataset.X, dataset.y, name=name, **dataset.analyze_kwargs,
                            batch_size=batch_size, bins=bins, top_k=top_k, weight_coupled=weight_coupled,
                            deletion=deletion, methods=_split(methods), close_to_mean=close_to_mean,

@@ -107,14 +107,21 @@ def path_flow(flows: list[Flow], lower: int, upper: int) -> np.ndarray:
     return product.toarray()
 
 
+def flow_graph(flows: list[Flow], widths: list[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """All kept edges with neurons numbered across layers: sources, targets, bits, shares."""
+    first = np.cumsum([0] + widths)
+    return (np.concatenate([f.source + first[f.lower] for f in flows]).astype(np.int64),
+            np.concatenate([f.target + first[f.lower + 1] for f in flows]).astype(np.int64),
+            np.concatenate([f.bits for f in flows]), np.concatenate([f.share for f in flows]))
+
+
 def betweenness(flows: list[Flow], widths: list[int], seed: int = 0) -> list[np.ndarray]:
     """Normalised betweenness of every neuron on the flow graph with distance -log(share);
     estimated from sampled sources when the graph is large. One array per layer."""
     first = np.cumsum([0] + widths)
     n = int(first[-1])
-    sources = np.concatenate([f.source + first[f.lower] for f in flows]).astype(np.int64)
-    targets = np.concatenate([f.target + first[f.lower + 1] for f in flows]).astype(np.int64)
-    distance = np.maximum(-np.log(np.concatenate([f.share for f in flows])), 1e-9)  # igraph needs > 0
+    sources, targets, _, share = flow_graph(flows, widths)
+    distance = np.maximum(-np.log(share), 1e-9)  # igraph needs positive weights
     graph = igraph.Graph(n=n, edges=np.column_stack([sources, targets]).tolist(), directed=True)
     sample = None
     if n > EXACT_BETWEENNESS:

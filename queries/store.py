@@ -82,7 +82,6 @@ class FalkorStore(Store):
     def __init__(self, server):
         from falkordb import FalkorDB
 
-        self.server = server
         self._db = FalkorDB(**server.connection_kwargs())
 
     def read(self, cypher, params=None, *, model=None):
@@ -97,7 +96,7 @@ class FalkorStore(Store):
 
     def write_model(self, graph, *, replace=False, progress=None):
         if not replace and self.has_model(graph.model_id):
-            raise _exists(graph.model_id)
+            raise already_stored(graph.model_id)
         self._remove_abandoned_staging()
         stage = f"{STAGING_PREFIX}{graph.model_id}:{os.getpid()}:{secrets.token_hex(4)}"
         try:
@@ -110,13 +109,13 @@ class FalkorStore(Store):
             self._wait_for_indexes(stage)
             rename = "RENAME" if replace else "RENAMENX"
             if not self._db.connection.execute_command(rename, stage, GRAPH_PREFIX + graph.model_id):
-                raise _exists(graph.model_id)
+                raise already_stored(graph.model_id)
         except BaseException:
             self._delete_graph(stage)
             raise
 
     def drop(self, model_id):
-        return bool(self._db.connection.delete(GRAPH_PREFIX + model_id))
+        return self._delete_graph(GRAPH_PREFIX + model_id)
 
     def close(self):
         self._db.connection.close()
@@ -125,7 +124,7 @@ class FalkorStore(Store):
         return sorted(g for g in self._db.list_graphs() if g.startswith(GRAPH_PREFIX))
 
     def _query(self, key, cypher, params, read_only):
-        from redis.exceptions import ResponseError
+        from redis.exceptions import ConnectionError, ResponseError
 
         graph = self._db.select_graph(key)
         run = graph.ro_query if read_only else graph.query
@@ -135,6 +134,9 @@ class FalkorStore(Store):
             if "empty key" in str(exc):
                 return []  # no such model graph
             raise _query_error(str(exc)) from exc
+        except ConnectionError as exc:
+            raise UserError("lost the connection to the embedded FalkorDB server; "
+                            "run `neurocypher db start` and try again") from exc
         names = [column[1] for column in result.header]
         return [dict(zip(names, map(_plain_falkor, row))) for row in result.result_set]
 
@@ -153,8 +155,8 @@ class FalkorStore(Store):
             if key.startswith(STAGING_PREFIX) and not pid_alive(int(key.split(":")[2])):
                 self._delete_graph(key)
 
-    def _delete_graph(self, key: str) -> None:
-        self._db.connection.delete(key)
+    def _delete_graph(self, key: str) -> bool:
+        return bool(self._db.connection.delete(key))
 
 
 def _plain_falkor(value):
@@ -203,7 +205,7 @@ class Neo4jStore(Store):
         with self._driver.session(database=self._database) as session, session.begin_transaction() as tx:
             present = tx.run(schema.MODEL_PRESENT, {"model": graph.model_id}).single() is not None
             if present and not replace:
-                raise _exists(graph.model_id)
+                raise already_stored(graph.model_id)
             if present:
                 for statement in schema.DELETE_MODEL_BATCH:
                     while tx.run(statement, {"model": graph.model_id}).single()["deleted"]:
@@ -273,7 +275,7 @@ def _plain_value(value, name):
     return value
 
 
-def _exists(model_id: str) -> UserError:
+def already_stored(model_id: str) -> UserError:
     return UserError(f"model {model_id!r} is already stored; pass --replace to overwrite it "
                      f"or `neurocypher drop {model_id}` first")
 
