@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 import numpy as np
+from scipy.stats import spearmanr
 from torch import nn
 
 from queries.errors import UserError
@@ -23,6 +24,7 @@ from .flow import Flow, betweenness, flow_graph, layer_flow, path_flow, weight_c
 from .information import DEFAULT_BINS, discretize, entropy_bits
 from .neuronize import record
 from .progress import progress_bar
+from .relay import KEEP, MAX_STATES, binarize, class_indicators, greedy_relay, group_states, relay_bits
 
 DEFAULT_TOP_K = 32
 
@@ -121,16 +123,20 @@ def analyze(model: nn.Module, X: np.ndarray, y: np.ndarray, *, name: str, datase
             class_names: list[str] | None = None, layers: list[str] | None = None,
             bins: int = DEFAULT_BINS, top_k: int = DEFAULT_TOP_K, weight_coupled: bool = False,
             deletion: bool = True, methods: tuple[str, ...] = METHODS, close_to_mean: bool = False,
-            close_pairs: bool = False, image_shape: tuple[int, int] | None = None,
+            close_pairs: bool = False, relay_states: int = MAX_STATES, relay_keep: float = KEEP,
+            binarization: str = "kmeans", image_shape: tuple[int, int] | None = None,
             feature_names: list[str] | None = None, batch_size: int = 256) -> Analysis:
     """Neuronize `model` on the probe set (X, y), measure its information flow (NIF), find
-    communities with each of `methods`, close each community, and label it."""
+    communities with each of `methods` (relay modules with "relay"), measure every community's
+    relay information per class, close each community, and label it."""
     check_model_name(name)
     if bins < 2 or top_k < 1:
         raise UserError(f"bins must be at least 2 and top_k at least 1, got {bins} and {top_k}")
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
         raise UserError(f"unknown community method {', '.join(unknown)}; choose from {', '.join(METHODS)}")
+    if not 2 <= relay_states or not 0 < relay_keep <= 1 or binarization not in ("kmeans", "median"):
+        raise UserError("relay options: states at least 2, keep in (0, 1], binarization kmeans or median")
     X = np.asarray(X, dtype=np.float32)
     y = np.asarray(y)
     if len(X) == 0 or len(X) != len(y):
@@ -151,7 +157,8 @@ def analyze(model: nn.Module, X: np.ndarray, y: np.ndarray, *, name: str, datase
         layers=[_layer(i, *stack, y, n_classes, bins) for i, stack in enumerate(stacks)],
         params={"bins": bins, "top_k": top_k, "weight_coupled": weight_coupled,
                 "layers": [tap.module for tap in rec.taps], "methods": list(methods),
-                "close_to_mean": close_to_mean},
+                "close_to_mean": close_to_mean, "relay_states": relay_states, "relay_keep": relay_keep,
+                "binarization": binarization},
     )
     _add_flow(analysis, model, top_k, weight_coupled)
     if deletion:
@@ -159,8 +166,12 @@ def analyze(model: nn.Module, X: np.ndarray, y: np.ndarray, *, name: str, datase
                                                batch_size=batch_size))
     if methods:
         _add_communities(analysis, model, methods)
+        _add_relay(analysis, "relay" in methods)
+        analysis.community_flows = community_flows(analysis.communities, analysis.flows,
+                                                   [layer.width for layer in analysis.layers])
         analysis.metrics.update(evaluate_closing(model, X, y, analysis.layers, analysis.communities,
                                                  to_mean=close_to_mean, pairs=close_pairs, batch_size=batch_size))
+        analysis.metrics.update(knockout_check(analysis.communities))
         label_communities(analysis, rec.inputs, image_shape, feature_names)
     return analysis
 
@@ -211,7 +222,38 @@ def _add_communities(a: Analysis, model: nn.Module, methods) -> None:
             a.params["methods"].remove("weights")
             a.params["skipped"] = {"weights": "no adjacent layers are linked by one weight matrix"}
     a.communities = communities_of(a.memberships)
-    a.community_flows = community_flows(a.memberships, a.flows)
+
+
+def _add_relay(a: Analysis, modules: bool) -> None:
+    """Relay modules of each class in each hidden layer (with `modules`), each neuron's relay score,
+    and the relay information of every community for every class (`relay_bits`)."""
+    k, keep = a.params["relay_states"], a.params["relay_keep"]
+    x_in, x_out = class_indicators(a.labels, a.predictions, a.n_classes)
+    bits = [binarize(layer.acts, a.params["binarization"]) for layer in a.layers]
+    if modules:
+        hidden = a.layers[1:-1]
+        with progress_bar(len(hidden) * a.n_classes, "relay modules") as advance:
+            for layer in hidden:
+                losses = []
+                for c in range(a.n_classes):
+                    search = greedy_relay(layer.acts, bits[layer.index], x_in[c], x_out[c], k=k, keep=keep)
+                    a.communities.append(Community("relay", layer.index, c, search.module, {
+                        "class": c, "relay_order": search.order, "relay_curve": search.curve}))
+                    losses.append(search.losses)
+                    advance()
+                layer.props["relay_score"] = np.sum(losses, axis=0)
+    for c in a.communities:
+        states = group_states(a.layers[c.layer].acts[:, c.members], bits[c.layer][:, c.members], k)
+        c.props["relay_bits"] = relay_bits(x_in, x_out, states)
+
+
+def knockout_check(communities: list[Community]) -> dict[str, float]:
+    """Spearman rho between relay bits and the accuracy lost when closing, over community x class."""
+    bits = np.concatenate([c.props["relay_bits"] for c in communities])
+    drops = np.concatenate([c.props["class_acc_drop"] for c in communities])
+    if np.ptp(bits) == 0 or np.ptp(drops) == 0:
+        return {}  # no variation (e.g. no closing changes any prediction): rho is undefined
+    return {"relay_knockout_rho": float(spearmanr(bits, drops).statistic)}
 
 
 def _layer(index, name, module, tap, tap_call, kind, activation, acts, y, n_classes, bins) -> Layer:

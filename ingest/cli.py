@@ -42,7 +42,7 @@ def demo() -> None:
     with connect() as store:
         run_demo(store, settings().home / "demo")
         print(f"{len(store.models())} model(s) stored ({store.backend}). "
-              "Try: neurocypher models; neurocypher app")
+              "Next: neurocypher models; neurocypher app (then open the address it prints)")
 
 
 @app.command()
@@ -58,10 +58,13 @@ def ingest(
     top_k: Annotated[int, typer.Option(min=1, help="strongest significant flow edges kept into each neuron")] = 32,
     weight_coupled: Annotated[bool, typer.Option(help="flow = MI x |weight|, renormalised per target")] = False,
     deletion: Annotated[bool, typer.Option(help="run the attribution deletion check")] = True,
-    methods: Annotated[str, typer.Option(help="community methods, comma-separated: innersight,flow,weights "
-                                              "(empty: none)")] = "innersight,flow,weights",
+    methods: Annotated[str, typer.Option(help="community methods, comma-separated: innersight,flow,weights,"
+                                              "relay (empty: none)")] = "innersight,flow,weights,relay",
     close_to_mean: Annotated[bool, typer.Option(help="close communities to their mean instead of 0")] = False,
     close_pairs: Annotated[bool, typer.Option(help="also close every pair of communities within a layer")] = False,
+    relay_states: Annotated[int, typer.Option(min=2, help="joint states a group is coarse-grained to")] = 16,
+    relay_keep: Annotated[float, typer.Option(min=0.01, max=1.0, help="share of I_R a relay module keeps")] = 0.9,
+    binarization: Annotated[str, typer.Option(help="kmeans (2-means per neuron) or median")] = "kmeans",
 ) -> None:
     """Neuronize a model on a labelled dataset, measure its information flow, and store the result."""
     from ingest import analyze, write
@@ -80,7 +83,8 @@ def ingest(
         analysis = analyze(module, dataset.X, dataset.y, name=name, **dataset.analyze_kwargs,
                            batch_size=batch_size, bins=bins, top_k=top_k, weight_coupled=weight_coupled,
                            deletion=deletion, methods=_split(methods), close_to_mean=close_to_mean,
-                           close_pairs=close_pairs, layers=_split(layers))
+                           close_pairs=close_pairs, relay_states=relay_states, relay_keep=relay_keep,
+                           binarization=binarization, layers=_split(layers))
         write(store, analysis, replace=replace)
     print(f"stored {summary(analysis)}")
 

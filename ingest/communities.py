@@ -6,6 +6,7 @@
 - `flow` (network science on NIF): Leiden modularity communities of the whole MI flow graph; a
   community that spans layers is split into one community per layer.
 - `weights` (baseline, Filan et al.): spectral clustering of the |weight| graph, split per layer.
+- `relay`: each class's relay module in each hidden layer (`relay.py`); modules may overlap.
 """
 
 import math
@@ -15,10 +16,11 @@ from dataclasses import dataclass, field
 import igraph
 import leidenalg
 import numpy as np
+import scipy.sparse as sp
 from sklearn.cluster import SpectralClustering
 from sklearn.mixture import GaussianMixture
 
-METHODS = ("innersight", "flow", "weights")
+METHODS = ("innersight", "flow", "weights", "relay")  # relay modules: see relay.py
 MEMBERSHIP_FLOOR = 0.1  # soft memberships below this are not kept
 GMM_STARTS = 4
 
@@ -131,23 +133,37 @@ class CommunityFlow:
     """Summed member flow between one method's communities of layers `lower` and `lower + 1`."""
     method: str
     lower: int
-    source: np.ndarray  # community index in the lower layer
-    target: np.ndarray  # community index in the upper layer
+    source: np.ndarray  # `index` of the community in the lower layer
+    target: np.ndarray  # `index` of the community in the upper layer
     bits: np.ndarray
     edges: np.ndarray
 
 
-def community_flows(memberships: list[Membership], flows) -> list[CommunityFlow]:
-    by_layer = {(m.method, m.layer): m.p.argmax(axis=1) for m in memberships}
+def community_flows(communities: list[Community], flows, widths: list[int]) -> list[CommunityFlow]:
+    """For every method and adjacent pair of layers, the flow between every two communities: the sum
+    of member-to-member flow (communities may overlap, as relay modules do)."""
     result = []
-    for method in dict.fromkeys(m.method for m in memberships):
+    for method in dict.fromkeys(c.method for c in communities):
         for flow in flows:
-            lower, upper = by_layer[(method, flow.lower)], by_layer[(method, flow.lower + 1)]
-            pairs = lower[flow.source] * (upper.max() + 1) + upper[flow.target]
-            keys, inverse = np.unique(pairs, return_inverse=True)
-            result.append(CommunityFlow(method, flow.lower, keys // (upper.max() + 1), keys % (upper.max() + 1),
-                                        np.bincount(inverse, weights=flow.bits), np.bincount(inverse)))
+            lower = [c for c in communities if c.method == method and c.layer == flow.lower]
+            upper = [c for c in communities if c.method == method and c.layer == flow.lower + 1]
+            if not lower or not upper:
+                continue
+            into_lower, into_upper = _indicator(lower, widths[flow.lower]), _indicator(upper, widths[flow.lower + 1])
+            bits = (into_lower.T @ flow.matrix("bits") @ into_upper).toarray()
+            edges = (into_lower.T @ flow.matrix("edges") @ into_upper).toarray()
+            source, target = np.nonzero(edges)
+            result.append(CommunityFlow(method, flow.lower, np.array([lower[i].index for i in source], dtype=np.int64),
+                                        np.array([upper[j].index for j in target], dtype=np.int64),
+                                        bits[source, target], edges[source, target].astype(np.int64)))
     return result
+
+
+def _indicator(found: list[Community], width: int) -> sp.csr_matrix:
+    """Neurons x communities 0/1 matrix, one column per community of `found`, in its order."""
+    rows = np.concatenate([c.members for c in found])
+    cols = np.concatenate([np.full(c.size, i) for i, c in enumerate(found)])
+    return sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(width, len(found)))
 
 
 def _drop_empty(p: np.ndarray) -> np.ndarray:

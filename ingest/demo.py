@@ -14,7 +14,7 @@ from .analysis import Analysis, analyze
 from .data import load_data
 from .demo_models import cnn, mlp
 from .progress import progress_bar
-from .summary import summary
+from .summary import relay_answer, summary
 from .writer import write
 
 SEED = 0
@@ -69,7 +69,7 @@ def run_demo(store: Store, cache: Path, say=print) -> list[Analysis]:
         model, held_out = trained(name, cache)
         analysis = analyze(model, data.X, data.y, name=name, **data.analyze_kwargs)
         write(store, analysis, replace=True)
-        say(summary(analysis) + f"\n  held-out accuracy {held_out:.3f}; analysed and stored in "
-            f"{time.perf_counter() - started:.1f} s")
+        say(summary(analysis) + f"\n  {relay_answer(analysis, 3)}\n  held-out accuracy {held_out:.3f}; "
+            f"analysed and stored in {time.perf_counter() - started:.1f} s")
         results.append(analysis)
     return results

@@ -33,7 +33,9 @@ class Flow:
     shape: tuple[int, int]
 
     def matrix(self, values: str = "share") -> sp.csr_matrix:
-        return sp.csr_matrix((getattr(self, values), (self.source, self.target)), shape=self.shape)
+        """Lower x upper sparse matrix of `share`, `bits`, or `edges` (1 per kept edge)."""
+        data = np.ones(len(self.source)) if values == "edges" else getattr(self, values)
+        return sp.csr_matrix((data, (self.source, self.target)), shape=self.shape)
 
 
 def layer_flow(lower: int, codes_u: np.ndarray, codes_v: np.ndarray, constant_u: np.ndarray,

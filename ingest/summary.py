@@ -21,4 +21,18 @@ def summary(a: Analysis) -> str:
         lines.append(f"  {method}: communities per layer " + "/".join(str(per_layer[l.index]) for l in a.layers)
                      + f"; {roles['key']} key, {roles['noise']} noise, {roles['irrelevant']} irrelevant; "
                      f"accuracy with noise closed {m[f'prune_accuracy_{method}']:.3f}")
+    if "relay_knockout_rho" in m:
+        lines.append(f"  knockout check: Spearman rho between relay bits and accuracy lost on closing, over "
+                     f"community x class: {m['relay_knockout_rho']:.2f}")
     return "\n".join(lines)
+
+
+def relay_answer(a: Analysis, c: int, method: str = "innersight") -> str:
+    """Which communities relay class c: the one with the most relay bits in each hidden layer."""
+    parts = []
+    for layer in a.layers[1:-1]:
+        found = [x for x in a.communities if x.method == method and x.layer == layer.index]
+        if found:
+            best = max(found, key=lambda x: x.props["relay_bits"][c])
+            parts.append(f"{a.community_uid(best)} ({best.props['relay_bits'][c]:.2f} bits, {best.props['label']})")
+    return f"class {a.class_names[c]} is relayed by " + " -> ".join(parts)

@@ -56,18 +56,24 @@ def community_rows(a: Analysis) -> list[dict]:
 
 
 def community_rels(a: Analysis, first: np.ndarray) -> list[RelSet]:
-    """MEMBER_OF {p, primary} (soft memberships of at least MEMBERSHIP_FLOOR), community FLOWS_TO
-    {bits, edges, mean} between adjacent layers of one method, and RELAYS {acc_drop} to every class."""
+    """MEMBER_OF {p, primary}, community FLOWS_TO {bits, edges, mean} between adjacent layers of one
+    method, and RELAYS {bits, acc_drop} from every community to every class."""
     if not a.communities:
         return []
     position = {(c.method, c.layer, c.index): i for i, c in enumerate(a.communities)}
+    soft = {(m.method, m.layer): m.p for m in a.memberships}
     neuron, community, p, primary = [], [], [], []
-    for m in a.memberships:
-        rows, cols = np.nonzero(m.p >= MEMBERSHIP_FLOOR)
+    for i, c in enumerate(a.communities):  # primary members; p from the soft memberships if any
+        neuron.append(c.members + first[c.layer])
+        community.append(np.full(c.size, i))
+        p.append(soft[(c.method, c.layer)][c.members, c.index] if (c.method, c.layer) in soft else np.ones(c.size))
+        primary.append(np.ones(c.size, dtype=np.int64))
+    for m in a.memberships:  # other memberships of at least MEMBERSHIP_FLOOR
+        rows, cols = np.nonzero((m.p >= MEMBERSHIP_FLOOR) & (m.p.argmax(axis=1)[:, None] != np.arange(m.p.shape[1])))
         neuron.append(rows + first[m.layer])
-        community.append([position[(m.method, m.layer, c)] for c in cols])
+        community.append(np.array([position[(m.method, m.layer, c)] for c in cols], dtype=np.int64))
         p.append(m.p[rows, cols])
-        primary.append((m.p.argmax(axis=1)[rows] == cols).astype(np.int64))
+        primary.append(np.zeros(len(rows), dtype=np.int64))
     rels = [RelSet("MEMBER_OF", "Neuron", "Community", np.concatenate(neuron), np.concatenate(community),
                    {"p": np.concatenate(p), "primary": np.concatenate(primary)})]
     for f in a.community_flows:
@@ -75,9 +81,10 @@ def community_rels(a: Analysis, first: np.ndarray) -> list[RelSet]:
                            np.array([position[(f.method, f.lower, i)] for i in f.source], dtype=np.int64),
                            np.array([position[(f.method, f.lower + 1, j)] for j in f.target], dtype=np.int64),
                            {"bits": f.bits, "edges": f.edges, "mean": f.bits / f.edges}))
-    drops = np.array([c.props.get("class_acc_drop", np.zeros(a.n_classes)) for c in a.communities])
+    per_class = {key: np.array([c.props[key] for c in a.communities]).ravel() for key in ("relay_bits", "class_acc_drop")}
     rels.append(RelSet("RELAYS", "Community", "Class", np.repeat(np.arange(len(a.communities)), a.n_classes),
-                       np.tile(np.arange(a.n_classes), len(a.communities)), {"acc_drop": drops.ravel()}))
+                       np.tile(np.arange(a.n_classes), len(a.communities)),
+                       {"bits": per_class["relay_bits"], "acc_drop": per_class["class_acc_drop"]}))
     return rels
 
 
