@@ -108,15 +108,55 @@ def drop(name: str) -> None:
 
 @app.command()
 def query(
-    cypher: Annotated[str, typer.Option(help="a read-only Cypher statement")],
+    name: Annotated[Optional[str], typer.Argument(help="a named query (see --list)")] = None,
+    cypher: Annotated[Optional[str], typer.Option(help="your own read-only Cypher instead")] = None,
     param: Annotated[Optional[list[str]], typer.Option(help="k=v, repeatable; v is read as JSON when it parses")] = None,
-    model: Annotated[Optional[str], typer.Option(help="run on this model only (embedded store: one graph per model)")] = None,
+    model: Annotated[Optional[str], typer.Option(help="the model (the embedded store keeps one graph per model)")] = None,
+    list_queries: Annotated[bool, typer.Option("--list", help="list the named queries")] = False,
     fmt: Annotated[Format, typer.Option("--format")] = Format.table,
 ) -> None:
-    """Run a read-only Cypher query; writes are refused."""
+    """Ask a named question (`query relay-path --param model=m --param class=3`) or run read-only
+    Cypher (`query --cypher "..."`); writes are refused."""
+    from queries.library import QUERIES
+
+    if list_queries:
+        for named in QUERIES.values():
+            print(named.describe())
+        return
+    if bool(name) == bool(cypher):
+        raise UserError("give a query name (see `neurocypher query --list`) or --cypher \"...\", not both or neither")
     params = dict(_parse_param(p) for p in param or [])
     with connect() as store:
-        print_rows(store.console(cypher, params, model=model), fmt)
+        if cypher:
+            rows = store.console(cypher, params, model=model)
+        else:
+            if model:
+                params.setdefault("model", model)
+            rows = store.ask(name, **params)
+    print_rows(rows, fmt)
+
+
+@app.command()
+def compare(
+    models: Annotated[list[str], typer.Argument(help="two or more model ids")],
+    class_index: Annotated[int, typer.Option("--class", min=0, help="the class whose relay chain is compared")] = 0,
+    method: Annotated[str, typer.Option(help="community method")] = "innersight",
+    fmt: Annotated[Format, typer.Option("--format")] = Format.table,
+) -> None:
+    """Compare stored models side by side, and match the communities of the first two."""
+    from queries.matching import match_communities
+
+    if len(models) < 2:
+        raise UserError("compare needs at least two model ids")
+    with connect() as store:
+        rows = store.ask("compare", models=models, method=method, **{"class": class_index})
+        matches = match_communities(store, models[0], models[1], method)
+    if fmt is Format.json:
+        print(json.dumps({"models": rows, "matches": matches}, indent=2, default=str))
+    else:
+        print_rows(rows, fmt)
+        print()
+        print_rows(matches, fmt)
 
 
 @app.command("app")

@@ -64,6 +64,13 @@ class Store(ABC):
         rows = self.read(schema.LIST_MODELS)
         return sorted(rows, key=lambda r: r["created_at"] or "", reverse=True)
 
+    def ask(self, name: str, **params) -> list[dict]:
+        """Run a named query of the library (`queries.library.QUERIES`), e.g.
+        `store.ask("relay-path", model="digits-mlp", **{"class": 3})`."""
+        from .library import ask
+
+        return ask(self, name, **params)
+
     def has_model(self, model_id: str) -> bool:
         return bool(self.read(schema.MODEL_EXISTS, {"model": model_id}, model=model_id))
 

@@ -84,6 +84,21 @@ BAD_INPUTS = [
     ("write in the console", lambda f: ["query", "--cypher", "MATCH (n) DETACH DELETE n"], "refused: DETACH would change the store"),
     ("schema change in the console", lambda f: ["query", "--cypher", "CREATE INDEX FOR (n:Neuron) ON (n.x)"], "refused: CREATE"),
     ("drop of an unknown model", lambda f: ["drop", "never-stored"], "no model named 'never-stored' is stored"),
+    ("unknown named query", lambda f: ["query", "relay-paths"], "no query named 'relay-paths'; the queries are: models,"),
+    ("missing query parameter", lambda f: ["query", "top-relays", "--model", "x"], "top-relays needs parameter class"),
+    ("query parameter of the wrong type", lambda f: ["query", "top-relays", "--model", "x", "--param", "class=three"],
+     "parameter class must be int, got 'three'"),
+    ("negative class", lambda f: ["query", "attribution", "--model", "x", "--param", "class=-1"],
+     "parameter class must be between 0 and None, got -1"),
+    ("huge limit", lambda f: ["query", "attribution", "--model", "x", "--param", "class=1", "--param", "limit=10000000"],
+     "parameter limit must be between 1 and 1000"),
+    ("unknown query parameter", lambda f: ["query", "models", "--param", "model=x"], "models takes no parameter model"),
+    ("query name and --cypher", lambda f: ["query", "models", "--cypher", "RETURN 1"], "not both or neither"),
+    ("relay-path of a missing model", lambda f: ["query", "relay-path", "--model", "nope", "--param", "class=1"],
+     "no model named 'nope' is stored"),
+    ("flow-between downwards", lambda f: ["query", "flow-between", "--model", "m", "--param", "source=m/L2/0",
+                                          "--param", "target=m/L1/0"], "must be in a higher layer"),
+    ("compare of one model", lambda f: ["compare", "only-one"], "compare needs at least two model ids"),
 ]
 
 

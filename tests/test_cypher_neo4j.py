@@ -14,19 +14,22 @@ from ingest import analyze, write
 from ingest.data import load_data
 from ingest.demo_models import mlp
 from ingest.writer import model_graph
-from queries import schema
+from queries import library, schema
 from queries.store import neo4j_batches
 
 CYPHER_START = re.compile(r"\s*(MATCH|OPTIONAL|CREATE|MERGE|UNWIND|RETURN|WITH|CALL)\s+\S")
 
 
 def package_statements() -> set[str]:
-    """Module-level strings (or lists of strings) in `queries` and `ingest` that are Cypher."""
+    """Public module-level strings (or lists of strings) in `queries` and `ingest` that are Cypher
+    (private ones, like a shared first clause, are parts of statements)."""
     found = set()
     for package in (queries, ingest):
         for info in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
             module = importlib.import_module(info.name)
-            for value in vars(module).values():
+            for name, value in vars(module).items():
+                if name.startswith("_"):
+                    continue
                 texts = value if isinstance(value, (list, tuple)) else [value]
                 found.update(t for t in texts if isinstance(t, str) and CYPHER_START.match(t))
     return found
@@ -43,6 +46,8 @@ def test_every_statement_passes_the_neo4j_linter(store):
     graph = model_graph(analysis)
     neo4j_writes = {cypher for cypher, _ in neo4j_batches(graph)}
     assert len(neo4j_writes) == len(graph.nodes) + len({(r.type, r.start_label, r.end_label) for r in graph.rels})
-    checked = sorted(statements | SENT_CYPHER | neo4j_writes)
+    named = set(library.texts())
+    assert len(named) == len(library.QUERIES) - 2 + 2 * library.MAX_HOPS + 1  # relay-path, flow-between per hop
+    checked = sorted(statements | SENT_CYPHER | neo4j_writes | named)
     errors = {q: e for q, e in zip(checked, lint_cypher(checked)) if e}
     assert errors == {}

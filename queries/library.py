@@ -1,0 +1,264 @@
+"""The named query library: the questions users ask of stored models, as portable Cypher.
+
+Each query has a name, a one-line description, typed parameters with defaults, and its Cypher;
+`ask(store, name, **params)` checks the parameters and returns a list of dicts. On layered graphs
+the Cypher spells out one hop per layer (portable and fast on both backends), so `relay-path` and
+`flow-between` have one text per number of hops, chosen from the model's depth or the neurons'
+layers (`cypher_for`); `texts()` lists every text for the linter.
+
+relay-path score: the sum of the chain's relay bits for the class plus the sum of the mean flow
+(bits per member edge) of its links; both are in bits.
+"""
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .errors import UserError
+
+REQUIRED = object()
+MAX_HOPS = 12  # deepest model (in layers - 1) that relay-path and flow-between spell out
+LIMIT_MAX = 1000
+_MODEL = "MATCH (m:Model {model_id: $model}) WHERE m.status = 'complete'\n"
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    kind: type  # int, float, str or list (of str)
+    default: object = REQUIRED
+    help: str = ""
+    minimum: float | None = None
+    maximum: float | None = None
+
+    def parse(self, value):
+        """The value converted to `kind` and checked, or a UserError naming the parameter."""
+        try:
+            if self.kind is list:
+                value = value.split(",") if isinstance(value, str) else list(value)
+                value = [str(v).strip() for v in value if str(v).strip()]
+            elif self.kind is int and (isinstance(value, bool) or (isinstance(value, float) and not value.is_integer())):
+                raise ValueError
+            else:
+                value = self.kind(value)
+        except (TypeError, ValueError):
+            raise UserError(f"parameter {self.name} must be {self.kind.__name__}, got {value!r}") from None
+        if self.minimum is not None and value < self.minimum or self.maximum is not None and value > self.maximum:
+            raise UserError(f"parameter {self.name} must be between {self.minimum} and {self.maximum}, got {value}")
+        return value
+
+
+@dataclass(frozen=True)
+class NamedQuery:
+    name: str
+    description: str
+    params: tuple[Param, ...]
+    cypher: str | Callable[[int], str]  # a text, or a text per number of hops
+    order: tuple[str, bool] | None = None  # (column, descending): the order of rows merged from several graphs
+    per_model: bool = True  # runs on the graph of parameter `model` (else on every stored model)
+
+    def describe(self) -> str:
+        params = ", ".join(p.name if p.default is REQUIRED else f"{p.name}={p.default}" for p in self.params)
+        return f"{self.name}({params}): {self.description}"
+
+
+def _model():
+    return Param("model", str, help="model id")
+
+
+def _class():
+    return Param("class", int, help="class index", minimum=0)
+
+
+def _limit(default=10):
+    return Param("limit", int, default, "most rows returned", 1, LIMIT_MAX)
+
+
+def _method():
+    return Param("method", str, "innersight", "community method: innersight, flow, weights or relay")
+
+
+def relay_path_cypher(hops: int) -> str:
+    """Chains c0 -> ... -> c_hops of one method's communities, one per layer, every one relaying the
+    class with at least $min_bits."""
+    lines = [_MODEL, "MATCH (k:Class {model_id: $model, index: $class})\n",
+             "MATCH (c0:Community {model_id: $model, method: $method, layer: 0})-[x0:RELAYS]->(k) "
+             "WHERE x0.bits >= $min_bits\n"]
+    for i in range(1, hops + 1):
+        lines.append(f"MATCH (c{i - 1})-[f{i}:FLOWS_TO]->(c{i}:Community {{layer: {i}}})-[x{i}:RELAYS]->(k) "
+                     f"WHERE x{i}.bits >= $min_bits\n")
+    steps = range(hops + 1)
+    lines.append(
+        "RETURN [" + ", ".join(f"c{i}.uid" for i in steps) + "] AS chain, "
+        "[" + ", ".join(f"c{i}.layer" for i in steps) + "] AS layers, "
+        "[" + ", ".join(f"x{i}.bits" for i in steps) + "] AS bits, "
+        "[" + ", ".join(f"c{i}.label" for i in steps) + "] AS labels, "
+        + " + ".join([f"x{i}.bits" for i in steps] + [f"f{i}.mean" for i in range(1, hops + 1)])
+        + " AS score\nORDER BY score DESC LIMIT $limit")
+    return "".join(lines)
+
+
+def flow_between_cypher(hops: int) -> str:
+    """Neuron paths from $source to $target along FLOWS_TO, ranked by the product of their shares."""
+    nodes = ["(n0:Neuron {model_id: $model, uid: $source})"]
+    for i in range(1, hops + 1):
+        nodes.append(f"-[r{i}:FLOWS_TO]->(n{i}:Neuron" + (" {uid: $target})" if i == hops else ")"))
+    return (_MODEL + "MATCH " + "".join(nodes) + "\n"
+            "RETURN [" + ", ".join(f"n{i}.uid" for i in range(hops + 1)) + "] AS path, "
+            + " * ".join(f"r{i}.share" for i in range(1, hops + 1)) + " AS flow, "
+            "[" + ", ".join(f"r{i}.bits" for i in range(1, hops + 1)) + "] AS bits\n"
+            "ORDER BY flow DESC LIMIT $limit")
+
+
+MODEL_DEPTH = _MODEL + "RETURN m.n_layers AS layers"
+
+QUERIES = {q.name: q for q in [
+    NamedQuery("models", "the stored models with their headline results", (), """
+MATCH (m:Model) WHERE m.status = 'complete'
+RETURN m.model_id AS model, m.arch AS arch, m.dataset AS dataset, m.accuracy AS accuracy,
+       m.n_neurons AS neurons, m.deletion_auc_attribution AS deletion_attribution,
+       m.deletion_auc_random AS deletion_random, m.relay_knockout_rho AS knockout_rho,
+       m.fidelity_ratio AS fidelity, m.created_at AS created
+ORDER BY created DESC""", order=("created", True), per_model=False),
+    NamedQuery("relay-path", "which communities relay class k from input to output: ranked chains, one "
+               "community per layer", (_model(), _class(), _method(),
+                                       Param("min_bits", float, 0.0, "least relay bits of every community"),
+                                       _limit(5)), relay_path_cypher),
+    NamedQuery("top-relays", "communities ranked by their relay bits for a class", (_model(), _class(), _method(), _limit()), _MODEL + """
+MATCH (c:Community {model_id: $model, method: $method})-[r:RELAYS]->(:Class {model_id: $model, index: $class})
+RETURN c.uid AS community, c.layer AS layer, c.size AS size, r.bits AS bits, r.acc_drop AS acc_drop,
+       c.role AS role, c.label AS label
+ORDER BY bits DESC, community LIMIT $limit"""),
+    NamedQuery("community", "one community: members, evaluation, per-class relay and accuracy drop, flows, label",
+               (_model(), Param("uid", str, help="community uid, e.g. digits-mlp/innersight/L1/c0")), _MODEL + """
+MATCH (c:Community {model_id: $model, uid: $uid})
+OPTIONAL MATCH (n:Neuron)-[mo:MEMBER_OF]->(c) WHERE mo.primary = 1
+WITH c, n ORDER BY n.index
+WITH c, collect(n.uid) AS members
+OPTIONAL MATCH (c)-[r:RELAYS]->(k:Class)
+WITH c, members, r, k ORDER BY k.index
+WITH c, members, collect(CASE WHEN k IS NULL THEN null ELSE {class: k.index, bits: r.bits, acc_drop: r.acc_drop} END) AS relays
+OPTIONAL MATCH (c)-[o:FLOWS_TO]->(d:Community)
+WITH c, members, relays, collect(CASE WHEN d IS NULL THEN null ELSE {community: d.uid, bits: o.bits, edges: o.edges} END) AS flows_out
+OPTIONAL MATCH (e:Community)-[i:FLOWS_TO]->(c)
+WITH c, members, relays, flows_out, collect(CASE WHEN e IS NULL THEN null ELSE {community: e.uid, bits: i.bits, edges: i.edges} END) AS flows_in
+RETURN c.uid AS community, c.method AS method, c.layer AS layer, c.size AS size, c.role AS role,
+       c.acc_drop AS acc_drop, c.label AS label, members, relays, flows_in, flows_out"""),
+    NamedQuery("neuron", "one neuron: statistics, memberships, strongest incoming and outgoing flows",
+               (_model(), Param("uid", str, help="neuron uid, e.g. digits-mlp/L1/3"), _limit(5)), _MODEL + """
+MATCH (n:Neuron {model_id: $model, uid: $uid})
+OPTIONAL MATCH (n)-[mo:MEMBER_OF]->(c:Community)
+WITH n, c, mo ORDER BY c.uid
+WITH n, collect(CASE WHEN c IS NULL THEN null ELSE {community: c.uid, p: mo.p, primary: mo.primary} END) AS memberships
+OPTIONAL MATCH (a:Neuron)-[fi:FLOWS_TO]->(n)
+WITH n, memberships, a, fi ORDER BY fi.bits DESC
+WITH n, memberships, collect(CASE WHEN a IS NULL THEN null ELSE {neuron: a.uid, bits: fi.bits, share: fi.share} END)[0..$limit] AS flows_in
+OPTIONAL MATCH (n)-[fo:FLOWS_TO]->(b:Neuron)
+WITH n, memberships, flows_in, b, fo ORDER BY fo.bits DESC
+WITH n, memberships, flows_in, collect(CASE WHEN b IS NULL THEN null ELSE {neuron: b.uid, bits: fo.bits, share: fo.share} END)[0..$limit] AS flows_out
+RETURN n.uid AS neuron, n.layer AS layer, n.kind AS kind, n.mean AS mean, n.std AS std, n.entropy AS entropy,
+       n.betweenness AS betweenness, n.relay_score AS relay_score, n.class_means AS class_means,
+       memberships, flows_in, flows_out"""),
+    NamedQuery("flow-between", "strongest neuron paths between two neurons, by the product of shares",
+               (_model(), Param("source", str, help="neuron uid in a lower layer"),
+                Param("target", str, help="neuron uid in a higher layer"), _limit(5)), flow_between_cypher),
+    NamedQuery("key-communities", "communities whose closing costs most accuracy", (_model(), _method(), _limit()), _MODEL + """
+MATCH (c:Community {model_id: $model, method: $method}) WHERE c.role = 'key'
+RETURN c.uid AS community, c.layer AS layer, c.size AS size, c.acc_drop AS acc_drop, c.label AS label
+ORDER BY acc_drop DESC, community LIMIT $limit"""),
+    NamedQuery("noise-communities", "communities whose closing improves accuracy", (_model(), _method(), _limit()), _MODEL + """
+MATCH (c:Community {model_id: $model, method: $method}) WHERE c.role = 'noise'
+RETURN c.uid AS community, c.layer AS layer, c.size AS size, c.acc_drop AS acc_drop, c.label AS label
+ORDER BY acc_drop, community LIMIT $limit"""),
+    NamedQuery("attribution", "top input features for a class (NIF path flow)", (_model(), _class(), _limit()), _MODEL + """
+MATCH (n:Neuron {model_id: $model})-[a:ATTRIBUTES]->(:Class {model_id: $model, index: $class})
+RETURN n.uid AS feature, n.index AS index, a.score AS score, a.rank AS rank
+ORDER BY score DESC, index LIMIT $limit"""),
+    NamedQuery("compare", "one row per model: accuracy, communities per layer, the top relay chain for a "
+               "class, its score, and the deletion, knockout and fidelity scores",
+               (Param("models", list, help="model ids, comma-separated"), _class(), _method()), """
+MATCH (m:Model) WHERE m.status = 'complete' AND m.model_id IN $models
+OPTIONAL MATCH (c:Community {model_id: m.model_id, method: $method})
+WITH m, c.layer AS layer, count(c) AS n ORDER BY layer
+RETURN m.model_id AS model, m.accuracy AS accuracy, collect(CASE WHEN layer IS NULL THEN null ELSE [layer, n] END) AS communities_per_layer,
+       m.deletion_auc_attribution AS deletion_attribution, m.deletion_auc_random AS deletion_random,
+       m.relay_knockout_rho AS knockout_rho, m.fidelity_ratio AS fidelity""", per_model=False),
+]}
+
+
+def texts() -> list[str]:
+    """Every Cypher text the library can send (one per hop count for the layered queries)."""
+    found = [MODEL_DEPTH]
+    for q in QUERIES.values():
+        found += [q.cypher(h) for h in range(1, MAX_HOPS + 1)] if callable(q.cypher) else [q.cypher]
+    return found
+
+
+def ask(store, name: str, **given) -> list[dict]:
+    """Run named query `name` with `given` parameters on `store`; rows as dicts."""
+    query = QUERIES.get(name)
+    if query is None:
+        raise UserError(f"no query named {name!r}; the queries are: {', '.join(QUERIES)}")
+    params = _checked(query, given)
+    if name == "compare":
+        return _compare(store, params)
+    cypher = query.cypher(_hops(store, name, params)) if callable(query.cypher) else query.cypher
+    rows = store.read(cypher, params, model=params["model"] if query.per_model else None)
+    if query.order:
+        column, descending = query.order
+        rows.sort(key=lambda row: (row[column] is None, row[column]), reverse=descending)
+    return rows
+
+
+def _checked(query: NamedQuery, given: dict) -> dict:
+    known = {p.name: p for p in query.params}
+    unknown = sorted(set(given) - set(known))
+    if unknown:
+        raise UserError(f"{query.name} takes no parameter {', '.join(unknown)}; it takes: "
+                        + (", ".join(known) or "none") + f" ({query.describe()})")
+    params = {}
+    for p in query.params:
+        if p.name in given and given[p.name] is not None:
+            params[p.name] = p.parse(given[p.name])
+        elif p.default is REQUIRED:
+            raise UserError(f"{query.name} needs parameter {p.name} ({p.help}); usage: {query.describe()}")
+        else:
+            params[p.name] = p.default
+    return params
+
+
+def _hops(store, name: str, params: dict) -> int:
+    if name == "flow-between":
+        lower, upper = (_layer_of(params[end], params["model"], end) for end in ("source", "target"))
+        if upper <= lower:
+            raise UserError(f"target {params['target']} must be in a higher layer than source {params['source']}")
+        hops = upper - lower
+    else:
+        depth = store.read(MODEL_DEPTH, {"model": params["model"]}, model=params["model"])
+        if not depth:
+            raise UserError(f"no model named {params['model']!r} is stored; see `neurocypher models`")
+        hops = depth[0]["layers"] - 1
+    if hops > MAX_HOPS:
+        raise UserError(f"{name} spells out at most {MAX_HOPS} hops; this question needs {hops}")
+    return hops
+
+
+def _layer_of(uid: str, model: str, what: str) -> int:
+    match = re.fullmatch(re.escape(model) + r"/L(\d+)/\d+", uid)
+    if not match:
+        raise UserError(f"{what} {uid!r} is not a neuron uid of model {model!r} (like {model}/L1/0)")
+    return int(match.group(1))
+
+
+def _compare(store, params: dict) -> list[dict]:
+    """The compare statement for every listed model, plus each model's top relay-path chain."""
+    rows = {row["model"]: row for row in store.read(QUERIES["compare"].cypher, params)}
+    missing = [m for m in params["models"] if m not in rows]
+    if missing:
+        raise UserError(f"no model named {', '.join(map(repr, missing))} is stored; see `neurocypher models`")
+    result = []
+    for model in params["models"]:
+        chain = ask(store, "relay-path", model=model, **{"class": params["class"]}, method=params["method"], limit=1)
+        result.append({**rows[model], "top_chain": chain[0]["chain"] if chain else None,
+                       "top_chain_score": chain[0]["score"] if chain else None})
+    return result

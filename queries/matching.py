@@ -1,0 +1,73 @@
+"""Community matching across two models analysed on the same data: per layer, pair their communities
+by the similarity of their class-conditional profiles (Hungarian matching).
+
+A community's profile is the mean over its primary members of each member's class-conditional mean
+activation, z-scored across classes; similarity is the Pearson correlation of two profiles (0 for a
+profile without variation). Input is paired with input, output with output, and each hidden layer of
+the first model with the hidden layer of the second at the closest relative depth. Matches are stored as `(:Community)-[:MATCHES {similarity}]->(:Community)`
+where both models share one graph (Neo4j); the embedded store keeps each model in its own graph,
+so there they are returned only.
+"""
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from .errors import UserError
+
+MODEL_INFO = """
+MATCH (m:Model {model_id: $model}) WHERE m.status = 'complete'
+RETURN m.dataset AS dataset, m.n_classes AS classes, m.n_samples AS samples"""
+PROFILES = """
+MATCH (m:Model {model_id: $model}) WHERE m.status = 'complete'
+MATCH (n:Neuron {model_id: $model})-[mo:MEMBER_OF]->(c:Community {model_id: $model, method: $method})
+WHERE mo.primary = 1
+RETURN c.uid AS community, c.layer AS layer, collect(n.class_means) AS profiles"""
+STORE_MATCHES = """
+UNWIND $rows AS row
+MATCH (a:Community {uid: row.a}) MATCH (b:Community {uid: row.b})
+MERGE (a)-[s:MATCHES]->(b) SET s.similarity = row.similarity"""
+
+
+def match_communities(store, model_a: str, model_b: str, method: str = "innersight") -> list[dict]:
+    """Matched community pairs per layer, best first within each layer."""
+    info = [store.read(MODEL_INFO, {"model": m}, model=m) for m in (model_a, model_b)]
+    for model, rows in zip((model_a, model_b), info):
+        if not rows:
+            raise UserError(f"no model named {model!r} is stored; see `neurocypher models`")
+    if info[0] != info[1]:
+        raise UserError(f"{model_a} and {model_b} were not analysed on the same data ({info[0][0]} vs "
+                        f"{info[1][0]}); matching compares class profiles, so they must be")
+    a, b = (_profiles(store, m, method) for m in (model_a, model_b))
+    matches = []
+    for layer_a, layer_b in _paired_layers(max(a, default=0), max(b, default=0)):
+        if layer_a not in a or layer_b not in b:
+            continue
+        (names_a, pa), (names_b, pb) = a[layer_a], b[layer_b]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            similarity = np.nan_to_num(np.corrcoef(pa, pb)[:len(pa), len(pa):])
+        rows, cols = linear_sum_assignment(-similarity)
+        for i, j in sorted(zip(rows, cols), key=lambda rc: -similarity[rc]):
+            matches.append({"layer_a": layer_a, "layer_b": layer_b, "a": names_a[i], "b": names_b[j],
+                            "similarity": float(similarity[i, j])})
+    if store.backend == "neo4j" and matches:
+        store.write(STORE_MATCHES, {"rows": matches}, model=model_a)
+    return matches
+
+
+def _paired_layers(last_a: int, last_b: int) -> list[tuple[int, int]]:
+    """(layer of A, layer of B): the ends together, hidden layers by closest relative depth."""
+    pairs = [(0, 0)]
+    if last_a > 1 and last_b > 1:
+        pairs += [(i, 1 + round((i - 1) * (last_b - 2) / max(last_a - 2, 1))) for i in range(1, last_a)]
+    return pairs + [(last_a, last_b)]
+
+
+def _profiles(store, model: str, method: str) -> dict[int, tuple[list[str], np.ndarray]]:
+    by_layer: dict[int, tuple[list[str], list[np.ndarray]]] = {}
+    for row in sorted(store.read(PROFILES, {"model": model, "method": method}, model=model), key=lambda r: r["community"]):
+        means = np.asarray(row["profiles"], dtype=float)
+        z = (means - means.mean(axis=1, keepdims=True)) / np.maximum(means.std(axis=1, keepdims=True), 1e-12)
+        names, profiles = by_layer.setdefault(row["layer"], ([], []))
+        names.append(row["community"])
+        profiles.append(z.mean(axis=0))
+    return {layer: (names, np.array(profiles)) for layer, (names, profiles) in by_layer.items()}

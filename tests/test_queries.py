@@ -1,0 +1,169 @@
+"""The named query library on the specialists fixture: every query runs on the embedded store and
+gives the answer computed in Python from the analysis (networkx for paths)."""
+
+import json
+
+import networkx as nx
+import numpy as np
+import pytest
+
+from conftest import cli
+from ingest import analyze, write
+from queries import connect
+from queries.library import QUERIES
+from specialists import CLASS_NAMES, SPECIALISTS, build
+
+
+@pytest.fixture(scope="module")
+def stored(specialists):
+    """Two specialists models (seeds 0 and 1), analysed and stored as q-spec and q-spec2."""
+    s, other = specialists, build(seed=1)
+    analyses = (analyze(s.model, s.X, s.y, name="q-spec", class_names=CLASS_NAMES, image_shape=(8, 8)),
+                analyze(other.model, other.X, other.y, name="q-spec2", class_names=CLASS_NAMES, image_shape=(8, 8)))
+    with connect() as store:
+        for analysis in analyses:
+            write(store, analysis, replace=True)
+    return analyses
+
+
+def find(a, uid):
+    return next(c for c in a.communities if a.community_uid(c) == uid)
+
+
+def python_relay_paths(a, c, method="innersight", min_bits=0.0):
+    """All chains from the input layer to the output layer, scored as documented, best first."""
+    graph = nx.DiGraph()
+    for x in a.communities:
+        if x.method == method and x.props["relay_bits"][c] >= min_bits:
+            graph.add_node(a.community_uid(x), layer=x.layer, bits=x.props["relay_bits"][c])
+    for f in a.community_flows:
+        if f.method == method:
+            for i, j, bits, edges in zip(f.source, f.target, f.bits, f.edges):
+                u, v = (f"{a.name}/{method}/L{f.lower + d}/c{k}" for d, k in ((0, i), (1, j)))
+                if u in graph and v in graph:
+                    graph.add_edge(u, v, mean=bits / edges)
+    last = len(a.layers) - 1
+    chains = []
+    for start in [n for n, d in graph.nodes(data=True) if d["layer"] == 0]:
+        for end in [n for n, d in graph.nodes(data=True) if d["layer"] == last]:
+            for path in nx.all_simple_paths(graph, start, end, cutoff=last):
+                if len(path) == last + 1:
+                    score = sum(graph.nodes[n]["bits"] for n in path) + sum(
+                        graph.edges[u, v]["mean"] for u, v in zip(path, path[1:]))
+                    chains.append((score, path))
+    return sorted(chains, key=lambda sc: -sc[0])
+
+
+@pytest.mark.parametrize("c", range(SPECIALISTS))
+def test_relay_path_returns_the_specialist_chain_first(store, stored, specialists, c):
+    a, _ = stored
+    rows = store.ask("relay-path", model="q-spec", **{"class": c}, limit=3)
+    expected = python_relay_paths(a, c)[:3]
+    assert [r["chain"] for r in rows] == [path for _, path in expected]
+    assert [r["score"] for r in rows] == pytest.approx([score for score, _ in expected])
+    chain = rows[0]["chain"]
+    for layer in (1, 2):
+        members = find(a, chain[layer]).members
+        assert set(members) == set(np.flatnonzero(specialists.blocks == c))
+    assert find(a, chain[-1]).members.tolist() == [c] and rows[0]["layers"] == [0, 1, 2, 3]
+
+
+def test_relay_path_min_bits_and_other_methods(store, stored):
+    a, _ = stored
+    for method, min_bits in (("flow", 0.0), ("innersight", 0.2), ("weights", 0.05)):
+        rows = store.ask("relay-path", model="q-spec", **{"class": 1}, method=method, min_bits=min_bits, limit=1000)
+        assert [r["chain"] for r in rows] == [p for _, p in python_relay_paths(a, 1, method, min_bits)]
+        assert all(min(r["bits"]) >= min_bits for r in rows)
+
+
+def test_top_relays_key_noise_and_attribution(store, stored):
+    a, _ = stored
+    inner = [x for x in a.communities if x.method == "innersight"]
+    rows = store.ask("top-relays", model="q-spec", **{"class": 2}, limit=4)
+    expected = sorted(inner, key=lambda x: (-x.props["relay_bits"][2], a.community_uid(x)))[:4]
+    assert [r["community"] for r in rows] == [a.community_uid(x) for x in expected]
+    key = store.ask("key-communities", model="q-spec", method="flow", limit=100)
+    flows = [x for x in a.communities if x.method == "flow"]
+    assert {r["community"] for r in key} == {a.community_uid(x) for x in flows if x.props["role"] == "key"}
+    assert [r["acc_drop"] for r in key] == sorted((r["acc_drop"] for r in key), reverse=True)
+    noise = store.ask("noise-communities", model="q-spec", method="flow")
+    assert {r["community"] for r in noise} == {a.community_uid(x) for x in flows if x.props["role"] == "noise"}
+    top = store.ask("attribution", model="q-spec", **{"class": 0}, limit=5)
+    assert [r["index"] for r in top] == np.argsort(-a.attribution[0], kind="stable")[:5].tolist()
+
+
+def test_community_and_neuron(store, stored):
+    a, _ = stored
+    x = next(c for c in a.communities if c.method == "flow" and c.layer == 1)
+    row = store.ask("community", model="q-spec", uid=a.community_uid(x))[0]
+    assert row["members"] == [a.uid(1, i) for i in sorted(x.members)]
+    assert [r["bits"] for r in row["relays"]] == pytest.approx(x.props["relay_bits"].tolist())
+    assert [r["acc_drop"] for r in row["relays"]] == pytest.approx(x.props["class_acc_drop"].tolist())
+    out = {f["community"]: f["bits"] for f in row["flows_out"]}
+    expected = {f"q-spec/flow/L2/c{j}": bits for f in a.community_flows if f.method == "flow" and f.lower == 1
+                for i, j, bits in zip(f.source, f.target, f.bits) if i == x.index}
+    assert out == pytest.approx(expected)
+    neuron = store.ask("neuron", model="q-spec", uid="q-spec/L1/7", limit=3)[0]
+    flow = a.flows[0]
+    incoming = np.sort(flow.bits[flow.target == 7])[::-1][:3]
+    assert [f["bits"] for f in neuron["flows_in"]] == pytest.approx(incoming.tolist())
+    assert neuron["relay_score"] == pytest.approx(a.layers[1].props["relay_score"][7])
+    assert {m["community"] for m in neuron["memberships"] if m["primary"] == 1} == {
+        a.community_uid(c) for c in a.communities if c.layer == 1 and 7 in c.members}
+
+
+def test_flow_between_matches_networkx_paths(store, stored):
+    a, _ = stored
+    graph = nx.DiGraph()
+    for f in a.flows:
+        for i, j, share in zip(f.source, f.target, f.share):
+            graph.add_edge(a.uid(f.lower, i), a.uid(f.lower + 1, j), share=share)
+    source = a.uid(0, int(np.argmax(a.attribution[0])))
+    target = a.uid(3, 0)
+    paths = sorted(((np.prod([graph.edges[u, v]["share"] for u, v in zip(p, p[1:])]), p)
+                    for p in nx.all_simple_paths(graph, source, target)), key=lambda fp: -fp[0])[:5]
+    rows = store.ask("flow-between", model="q-spec", source=source, target=target)
+    assert [r["path"] for r in rows] == [p for _, p in paths]
+    assert [r["flow"] for r in rows] == pytest.approx([f for f, _ in paths])
+    assert sum(r["flow"] for r in store.ask("flow-between", model="q-spec", source=source, target=target,
+                                            limit=1000)) == pytest.approx(a.flow_between(source, target))
+
+
+def test_models_and_compare(store, stored):
+    a, b = stored
+    listed = [r["model"] for r in store.ask("models")]
+    assert {"q-spec", "q-spec2"} <= set(listed)
+    rows = store.ask("compare", models=["q-spec2", "q-spec"], **{"class": 1})
+    assert [r["model"] for r in rows] == ["q-spec2", "q-spec"]
+    for row, analysis in zip(rows, (b, a)):
+        assert row["accuracy"] == pytest.approx(analysis.accuracy)
+        per_layer = np.bincount([x.layer for x in analysis.communities if x.method == "innersight"])
+        assert row["communities_per_layer"] == [[layer, int(n)] for layer, n in enumerate(per_layer)]
+        assert row["top_chain"] == python_relay_paths(analysis, 1)[0][1]
+
+
+def test_matching_pairs_the_same_specialists(store, stored, specialists):
+    from queries.matching import match_communities
+
+    matches = match_communities(store, "q-spec", "q-spec2")
+    a, b = stored
+    blocks = specialists.blocks  # both fixtures share the block layout
+    for m in (m for m in matches if m["layer_a"] in (1, 2)):
+        owners = [np.bincount(blocks[find(x, m[k]).members], minlength=SPECIALISTS).argmax()
+                  for x, k in ((a, "a"), (b, "b"))]
+        assert owners[0] == owners[1] and m["similarity"] > 0.9
+    assert {(m["a"].split("/")[-1], m["b"].split("/")[-1]) for m in matches if m["layer_a"] == 3} == {
+        (f"c{c}", f"c{c}") for c in range(4)}
+
+
+def test_cli_lists_and_asks(stored):
+    listed = cli("query", "--list")
+    assert listed.returncode == 0 and len(listed.stdout.splitlines()) == len(QUERIES)
+    asked = cli("query", "relay-path", "--model", "q-spec", "--param", "class=2", "--param", "limit=1", "--format", "json")
+    assert asked.returncode == 0, asked.stderr
+    assert json.loads(asked.stdout)[0]["chain"][1].startswith("q-spec/innersight/L1/")
+    compared = cli("compare", "q-spec", "q-spec2", "--class", "1", "--format", "json")
+    assert compared.returncode == 0, compared.stderr
+    answer = json.loads(compared.stdout)
+    assert [r["model"] for r in answer["models"]] == ["q-spec", "q-spec2"]
+    assert answer["matches"][0]["similarity"] > 0.9
