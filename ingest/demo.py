@@ -14,13 +14,14 @@ from .analysis import Analysis, analyze
 from .data import load_data
 from .demo_models import cnn, mlp
 from .progress import progress_bar
-from .summary import relay_answer, summary
+from .summary import summary
 from .writer import write
 
 SEED = 0
 WEIGHTS_VERSION = 2  # bump when an architecture or the training recipe changes
 
 
+RELAY_CLASS = 3  # the class whose relay path the demo prints
 DEMO_MODELS = {"digits-mlp": (mlp, 60), "digits-cnn": (cnn, 40)}  # name: (factory, epochs)
 
 
@@ -60,6 +61,17 @@ def trained(name: str, cache: Path) -> tuple[nn.Module, float]:
     return model.eval(), float(held_out)
 
 
+def relay_answer(store: Store, model: str, c: int) -> str:
+    """The stored answer to "which communities relay class c from input to output" (relay-path)."""
+    chains = store.ask("relay-path", model=model, **{"class": c}, limit=1)
+    if not chains:
+        return f"relay-path: no chain of innersight communities relays class {c}"
+    top = chains[0]
+    return (f"relay-path, class {c}, innersight communities: " + " -> ".join(
+        f"{uid.rsplit('/', 2)[-2]}/{uid.rsplit('/', 1)[-1]} ({bits:.2f} bits)" for uid, bits in zip(top["chain"], top["bits"]))
+        + f", score {top['score']:.2f}")
+
+
 def run_demo(store: Store, cache: Path, say=print) -> list[Analysis]:
     """Train (or reuse), analyse on all 1,797 digits, store with replace, and summarise each model."""
     data = load_data("sklearn:digits")
@@ -69,7 +81,7 @@ def run_demo(store: Store, cache: Path, say=print) -> list[Analysis]:
         model, held_out = trained(name, cache)
         analysis = analyze(model, data.X, data.y, name=name, **data.analyze_kwargs)
         write(store, analysis, replace=True)
-        say(summary(analysis) + f"\n  {relay_answer(analysis, 3)}\n  held-out accuracy {held_out:.3f}; "
-            f"analysed and stored in {time.perf_counter() - started:.1f} s")
+        say(summary(analysis) + f"\n  {relay_answer(store, name, RELAY_CLASS)}\n  held-out accuracy "
+            f"{held_out:.3f}; analysed and stored in {time.perf_counter() - started:.1f} s")
         results.append(analysis)
     return results

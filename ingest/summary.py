@@ -26,13 +26,3 @@ def summary(a: Analysis) -> str:
                      f"community x class: {m['relay_knockout_rho']:.2f}")
     return "\n".join(lines)
 
-
-def relay_answer(a: Analysis, c: int, method: str = "innersight") -> str:
-    """Which communities relay class c: the one with the most relay bits in each hidden layer."""
-    parts = []
-    for layer in a.layers[1:-1]:
-        found = [x for x in a.communities if x.method == method and x.layer == layer.index]
-        if found:
-            best = max(found, key=lambda x: x.props["relay_bits"][c])
-            parts.append(f"{a.community_uid(best)} ({best.props['relay_bits'][c]:.2f} bits, {best.props['label']})")
-    return f"class {a.class_names[c]} is relayed by " + " -> ".join(parts)

@@ -6,8 +6,11 @@ import numpy as np
 import pytest
 import torch
 
+import models
 from conftest import cli
+from ingest import analyze, write
 from ingest.demo_models import mlp
+from queries import connect
 
 MODELS = "tests/models.py"
 
@@ -41,6 +44,8 @@ def files(tmp_path_factory):
     paths["csv"].write_text("1,2,3\n")
     paths["bad_weights"] = d / "mlp.pt"
     torch.save(mlp().state_dict(), paths["bad_weights"])
+    with connect() as store:  # a stored model for the query parameter cases
+        write(store, analyze(models.small(), X, y, name="cli-stored"), replace=True)
     return paths
 
 
@@ -96,9 +101,15 @@ BAD_INPUTS = [
     ("query name and --cypher", lambda f: ["query", "models", "--cypher", "RETURN 1"], "not both or neither"),
     ("relay-path of a missing model", lambda f: ["query", "relay-path", "--model", "nope", "--param", "class=1"],
      "no model named 'nope' is stored"),
-    ("flow-between downwards", lambda f: ["query", "flow-between", "--model", "m", "--param", "source=m/L2/0",
-                                          "--param", "target=m/L1/0"], "must be in a higher layer"),
+    ("flow-between downwards", lambda f: ["query", "flow-between", "--model", "cli-stored", "--param",
+                                          "source=cli-stored/L2/0", "--param", "target=cli-stored/L1/0"],
+     "must be in a higher layer"),
+    ("flow-between of a foreign neuron", lambda f: ["query", "flow-between", "--model", "cli-stored", "--param",
+                                                    "source=other/L0/0", "--param", "target=cli-stored/L1/0"],
+     "source 'other/L0/0' is not a neuron uid of model 'cli-stored'"),
     ("compare of one model", lambda f: ["compare", "only-one"], "compare needs at least two model ids"),
+    ("class beyond the model's", lambda f: ["query", "top-relays", "--model", "cli-stored", "--param", "class=7"],
+     "class 7 is not a class of cli-stored: use 0..1"),
 ]
 
 

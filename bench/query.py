@@ -1,0 +1,102 @@
+"""Named queries on a synthetic stored model of 10k neurons (10 layers of 1,000) and 1M flow edges
+with 4 communities per layer (1,024 relay chains pass for the class asked): `relay-path` and `flow-between` (one explicit hop per layer) against
+the same questions written as unbounded variable-length paths with a path filter, in the same run.
+
+    .venv/bin/python -P bench/query.py
+"""
+
+import os
+import statistics
+import tempfile
+import time
+
+import numpy as np
+
+LAYERS, WIDTH, EDGES, COMMUNITIES, CLASSES, RUNS = 10, 1000, 1_000_000, 4, 10, 15
+TIMEOUT_MS = 60_000
+RELAY_PATH_UNBOUNDED = """
+MATCH p = (c0:Community {method: 'innersight', layer: 0})-[:FLOWS_TO*]->(cl:Community {method: 'innersight', layer: $last})
+WHERE all(c IN nodes(p) WHERE c.relay_bits[$class] >= $min_bits)
+RETURN [c IN nodes(p) | c.uid] AS chain,
+       reduce(s = 0.0, c IN nodes(p) | s + c.relay_bits[$class]) + reduce(s = 0.0, r IN relationships(p) | s + r.mean) AS score
+ORDER BY score DESC LIMIT 5"""
+FLOW_BETWEEN_UNBOUNDED = """
+MATCH p = (a:Neuron {uid: $source})-[:FLOWS_TO*]->(b:Neuron {uid: $target})
+RETURN [n IN nodes(p) | n.uid] AS path, reduce(f = 1.0, r IN relationships(p) | f * r.share) AS flow
+ORDER BY flow DESC LIMIT 5"""
+
+
+def synthetic_analysis(rng):
+    from ingest.analysis import Analysis, Layer
+    from ingest.communities import Community, community_flows
+    from ingest.flow import Flow
+
+    samples = 16
+    labels = rng.integers(0, CLASSES, samples)
+    layers = [Layer(index=i, name=f"layer{i}", module="", tap="", tap_call=0, kind="linear", activation="",
+                    acts=rng.random((samples, WIDTH), dtype=np.float32), codes=np.zeros((samples, WIDTH), np.uint8),
+                    entropy=rng.random(WIDTH), class_means=rng.random((CLASSES, WIDTH))) for i in range(LAYERS)]
+    per_pair = EDGES // (LAYERS - 1) + 1
+    flows = []
+    for lower in range(LAYERS - 1):
+        pairs = np.unique(rng.integers(0, WIDTH * WIDTH, per_pair))
+        bits = rng.random(len(pairs))
+        flows.append(Flow(lower, pairs // WIDTH, pairs % WIDTH, bits, bits / 10, 0.01, (WIDTH, WIDTH)))
+    # each class is relayed strongly (0.2..0.5 bits) by 2 of the 4 communities of every layer and
+    # weakly (below 0.1) by the others, so 2^10 chains pass min_bits = 0.1
+    strong = rng.random((LAYERS, COMMUNITIES, CLASSES)).argsort(axis=1) < 2
+    bits = np.where(strong, rng.uniform(0.2, 0.5, strong.shape), rng.uniform(0, 0.1, strong.shape))
+    communities = [Community("innersight", layer, c, np.arange(c, WIDTH, COMMUNITIES), {
+        "relay_bits": bits[layer, c], "class_acc_drop": rng.uniform(0, 0.1, CLASSES),
+        "role": "key", "label": f"community {c}"}) for layer in range(LAYERS) for c in range(COMMUNITIES)]
+    a = Analysis(name="bench-query", arch="synthetic", dataset="random", class_names=[str(c) for c in range(CLASSES)],
+                 labels=labels, predictions=labels, layers=layers, flows=flows, communities=communities)
+    a.community_flows = community_flows(communities, flows, [WIDTH] * LAYERS)
+    return a
+
+
+def median_ms(run) -> float:
+    times = []
+    for _ in range(RUNS):
+        started = time.perf_counter()
+        run()
+        times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times)
+
+
+def main() -> None:
+    os.environ["NEUROCYPHER_HOME"] = tempfile.mkdtemp(prefix="nc-bench-", dir="/tmp")
+    os.environ.pop("NEO4J_URI", None)
+    from ingest.writer import write
+    from queries import EmbeddedServer, connect
+
+    rng = np.random.default_rng(0)
+    analysis = synthetic_analysis(rng)
+    try:
+        with connect() as store:
+            write(store, analysis)
+            graph = store._db.select_graph("neurocypher:bench-query")
+            ask = {"model": "bench-query", "class": 3, "min_bits": 0.1}
+            relay = median_ms(lambda: store.ask("relay-path", **ask))
+            chains = len(store.ask("relay-path", **ask, limit=1000))
+            relay_unbounded = median_ms(lambda: graph.ro_query(
+                RELAY_PATH_UNBOUNDED, {"last": LAYERS - 1, "class": 3, "min_bits": 0.1}, timeout=TIMEOUT_MS))
+            ends = {"source": "bench-query/L0/1", "target": "bench-query/L2/2"}
+            between = median_ms(lambda: store.ask("flow-between", model="bench-query", **ends))
+            paths = len(store.ask("flow-between", model="bench-query", **ends, limit=1000))
+            started = time.perf_counter()
+            try:
+                graph.ro_query(FLOW_BETWEEN_UNBOUNDED, ends, timeout=TIMEOUT_MS)
+                between_unbounded = f"{(time.perf_counter() - started) * 1000:.0f} ms"
+            except Exception as exc:  # the unbounded search does not finish
+                between_unbounded = f"> {TIMEOUT_MS} ms ({str(exc).splitlines()[0]})"
+    finally:
+        EmbeddedServer(os.environ["NEUROCYPHER_HOME"]).stop()
+    print(f"relay-path: {relay:.1f} ms median ({chains} chains pass min_bits), unbounded path + filter "
+          f"{relay_unbounded:.1f} ms; flow-between over 2 hops: {between:.1f} ms ({paths} paths), "
+          f"unbounded: {between_unbounded}")
+    print(f"query: ratio={relay_unbounded / relay:.1f} median_ms={relay:.1f} flow_between_ms={between:.1f}")
+
+
+if __name__ == "__main__":
+    main()
