@@ -23,6 +23,7 @@ from .deletion import deletion_check
 from .flow import Flow, betweenness, flow_graph, layer_flow, path_flow, weight_coupling
 from .information import DEFAULT_BINS, discretize, entropy_bits
 from .neuronize import record
+from .neurflow import fidelity, neurflow
 from .progress import progress_bar
 from .relay import KEEP, MAX_STATES, binarize, class_indicators, greedy_relay, group_states, relay_bits
 
@@ -157,8 +158,8 @@ def analyze(model: nn.Module, X: np.ndarray, y: np.ndarray, *, name: str, datase
         layers=[_layer(i, *stack, y, n_classes, bins) for i, stack in enumerate(stacks)],
         params={"bins": bins, "top_k": top_k, "weight_coupled": weight_coupled,
                 "layers": [tap.module for tap in rec.taps], "methods": list(methods),
-                "close_to_mean": close_to_mean, "relay_states": relay_states, "relay_keep": relay_keep,
-                "binarization": binarization},
+                "named_layers": layers or None, "close_to_mean": close_to_mean, "relay_states": relay_states,
+                "relay_keep": relay_keep, "binarization": binarization},
     )
     _add_flow(analysis, model, top_k, weight_coupled)
     if deletion:
@@ -166,9 +167,11 @@ def analyze(model: nn.Module, X: np.ndarray, y: np.ndarray, *, name: str, datase
                                                batch_size=batch_size))
     if methods:
         _add_communities(analysis, model, methods)
+        circuit = _add_neurflow(analysis, model, X, image_shape) if "neurflow" in methods else {}
         _add_relay(analysis, "relay" in methods)
         analysis.community_flows = community_flows(analysis.communities, analysis.flows,
                                                    [layer.width for layer in analysis.layers])
+        _add_circuit_weights(analysis, circuit)
         analysis.metrics.update(evaluate_closing(model, X, y, analysis.layers, analysis.communities,
                                                  to_mean=close_to_mean, pairs=close_pairs, batch_size=batch_size))
         analysis.metrics.update(knockout_check(analysis.communities))
@@ -222,6 +225,31 @@ def _add_communities(a: Analysis, model: nn.Module, methods) -> None:
             a.params["methods"].remove("weights")
             a.params["skipped"] = {"weights": "no adjacent layers are linked by one weight matrix"}
     a.communities = communities_of(a.memberships)
+
+
+def _add_neurflow(a: Analysis, model: nn.Module, X: np.ndarray, image_shape) -> dict:
+    """NeurFlow's core neurons (neuron property `core`: one 0/1 per class), its groups as communities,
+    and its fidelity check; returns the group-to-group circuit weights."""
+    core, groups, weights = neurflow(model, a, X, image_shape)
+    for layer, flags in zip(a.layers, core):
+        layer.props["core"] = flags.T
+    a.communities += groups
+    a.metrics.update(fidelity(model, a, X, core))
+    return weights
+
+
+def _add_circuit_weights(a: Analysis, weights: dict) -> None:
+    """Attach NeurFlow's group-to-group weights to the neurflow community flows (adding the links
+    that carry circuit weight but no kept MI flow)."""
+    for f in [f for f in a.community_flows if f.method == "neurflow"]:
+        pairs = {(int(i), int(j)) for i, j in zip(f.source, f.target)}
+        extra = sorted((i, j) for (upper, i, j) in weights if upper == f.lower + 1 and (i, j) not in pairs)
+        if extra:
+            f.source = np.concatenate([f.source, [i for i, _ in extra]]).astype(np.int64)
+            f.target = np.concatenate([f.target, [j for _, j in extra]]).astype(np.int64)
+            f.bits = np.concatenate([f.bits, np.zeros(len(extra))])
+            f.edges = np.concatenate([f.edges, np.zeros(len(extra), dtype=np.int64)])
+        f.weight = np.array([weights.get((f.lower + 1, int(i), int(j)), 0.0) for i, j in zip(f.source, f.target)])
 
 
 def _add_relay(a: Analysis, modules: bool) -> None:

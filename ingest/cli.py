@@ -85,6 +85,7 @@ def ingest(
                            deletion=deletion, methods=_split(methods), close_to_mean=close_to_mean,
                            close_pairs=close_pairs, relay_states=relay_states, relay_keep=relay_keep,
                            binarization=binarization, layers=_split(layers))
+        analysis.params["source"] = source_of(model, weights, data)
         write(store, analysis, replace=replace)
     print(f"stored {summary(analysis)}")
 
@@ -157,6 +158,25 @@ def compare(
         print_rows(rows, fmt)
         print()
         print_rows(matches, fmt)
+
+
+@app.command()
+def debug(name: str, sample: int, fmt: Annotated[Format, typer.Option("--format")] = Format.table) -> None:
+    """Which NeurFlow groups fire on one sample, and how the logits move when each is masked."""
+    from ingest.debug import debug_stored
+
+    with connect() as store:
+        head, rows = debug_stored(store, name, sample)
+    verdict = "misclassified" if head["true"] != head["predicted"] else "classified correctly"
+    print(f"sample {sample}: true class {head['true']}, predicted {head['predicted']} ({verdict})", file=sys.stderr)
+    print_rows(rows, fmt)
+
+
+def source_of(model: str, weights: Path | None, data: str) -> dict:
+    """Where a model and its data came from (absolute paths), so that `debug` can reload them."""
+    path, _, factory = model.rpartition(":")
+    return {"model": f"{Path(path).resolve()}:{factory}", "weights": str(weights.resolve()) if weights else None,
+            "data": data if data.startswith("sklearn:") else str(Path(data).resolve())}
 
 
 @app.command("app")

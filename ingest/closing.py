@@ -35,7 +35,7 @@ def evaluate_closing(model: nn.Module, X: np.ndarray, labels: np.ndarray, layers
     """Fill each community's `acc_drop`, `class_acc_drop` and `role` (and `pair_acc_drop` with
     `pairs`); return the accuracy after closing all noise communities of each method."""
     n_classes = int(labels.max()) + 1 if len(labels) else 0
-    base = _accuracies(_predict(model, X, [], batch_size), labels, n_classes)
+    base = _accuracies(predict_closed(model, X, [], batch_size), labels, n_classes)
 
     def closing(c):
         layer = layers[c.layer]
@@ -43,7 +43,7 @@ def evaluate_closing(model: nn.Module, X: np.ndarray, labels: np.ndarray, layers
         return Closing(layer, c.members, values)
 
     def drop(closed):
-        acc = _accuracies(_predict(model, X, closed, batch_size), labels, n_classes)
+        acc = _accuracies(predict_closed(model, X, closed, batch_size), labels, n_classes)
         return base[0] - acc[0], base[1] - acc[1]
 
     with progress_bar(len(communities), "closing communities") as advance:
@@ -79,8 +79,13 @@ def _accuracies(predictions, labels, n_classes) -> tuple[float, np.ndarray]:
     return float(hits.mean()), per_class
 
 
-def _predict(model: nn.Module, X: np.ndarray, closed: list[Closing], batch_size: int) -> np.ndarray:
+def predict_closed(model: nn.Module, X: np.ndarray, closed: list[Closing], batch_size: int = 256) -> np.ndarray:
     """Predicted classes with the given communities closed."""
+    return closed_logits(model, X, closed, batch_size).argmax(dim=1).numpy()
+
+
+def closed_logits(model: nn.Module, X: np.ndarray, closed: list[Closing], batch_size: int = 256) -> torch.Tensor:
+    """The model's outputs (on the CPU) with the given communities closed."""
     device = next((p.device for p in model.parameters()), torch.device("cpu"))
     X = X.copy()
     flat = X.reshape(len(X), -1)
@@ -108,7 +113,7 @@ def _predict(model: nn.Module, X: np.ndarray, closed: list[Closing], batch_size:
             hook.remove()
     for c in outputs:
         logits[:, c.members] = torch.as_tensor(c.values, dtype=logits.dtype)
-    return logits.argmax(dim=1).numpy()
+    return logits
 
 
 def _closer(c: Closing, device):

@@ -7,6 +7,7 @@
   community that spans layers is split into one community per layer.
 - `weights` (baseline, Filan et al.): spectral clustering of the |weight| graph, split per layer.
 - `relay`: each class's relay module in each hidden layer (`relay.py`); modules may overlap.
+- `neurflow`: NeurFlow's neuron groups of each layer's concept vectors (`neurflow.py`).
 """
 
 import math
@@ -20,7 +21,7 @@ import scipy.sparse as sp
 from sklearn.cluster import SpectralClustering
 from sklearn.mixture import GaussianMixture
 
-METHODS = ("innersight", "flow", "weights", "relay")  # relay modules: see relay.py
+METHODS = ("innersight", "flow", "weights", "relay", "neurflow")  # relay.py, neurflow.py
 MEMBERSHIP_FLOOR = 0.1  # soft memberships below this are not kept
 GMM_STARTS = 4
 
@@ -137,6 +138,7 @@ class CommunityFlow:
     target: np.ndarray  # `index` of the community in the upper layer
     bits: np.ndarray
     edges: np.ndarray
+    weight: np.ndarray | None = None  # NeurFlow's group-to-group circuit weight (method neurflow)
 
 
 def community_flows(communities: list[Community], flows, widths: list[int]) -> list[CommunityFlow]:

@@ -3,9 +3,9 @@ decreasing attribution order, and in random order, and compare the areas under t
 A good attribution loses accuracy faster, so its area is smaller."""
 
 import numpy as np
-import torch
 from torch import nn
 
+from .closing import predict_closed
 from .progress import progress_bar
 
 
@@ -41,13 +41,7 @@ def _curve(model, X, flat, labels, ranks, counts, batch_size, advance) -> np.nda
     accuracy = []
     for k in counts:
         deleted = np.where(ranks < k, mean, flat).astype(np.float32).reshape(X.shape)
-        accuracy.append((_predict(model, deleted, batch_size) == labels).mean())
+        accuracy.append((predict_closed(model, deleted, [], batch_size) == labels).mean())
         advance()
     return np.asarray(accuracy)
 
-
-def _predict(model: nn.Module, X: np.ndarray, batch_size: int) -> np.ndarray:
-    device = next((p.device for p in model.parameters()), torch.device("cpu"))
-    with torch.no_grad():
-        return np.concatenate([model(torch.from_numpy(X[i:i + batch_size]).to(device)).argmax(1).cpu().numpy()
-                               for i in range(0, len(X), batch_size)])

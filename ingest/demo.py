@@ -12,13 +12,14 @@ from queries.store import Store
 
 from .analysis import Analysis, analyze
 from .data import load_data
+from . import demo_models
 from .demo_models import cnn, mlp
 from .progress import progress_bar
 from .summary import summary
 from .writer import write
 
 SEED = 0
-WEIGHTS_VERSION = 2  # bump when an architecture or the training recipe changes
+WEIGHTS_VERSION = 3  # bump when an architecture or the training recipe changes
 
 
 RELAY_CLASS = 3  # the class whose relay path the demo prints
@@ -41,6 +42,10 @@ def train(model: nn.Module, X: np.ndarray, y: np.ndarray, epochs: int, seed: int
     return model.eval()
 
 
+def weights_path(name: str, cache: Path) -> Path:
+    return cache / f"{name}-v{WEIGHTS_VERSION}.pt"
+
+
 def trained(name: str, cache: Path) -> tuple[nn.Module, float]:
     """A demo model with cached weights (trained on first use) and its held-out accuracy."""
     factory, epochs = DEMO_MODELS[name]
@@ -49,7 +54,7 @@ def trained(name: str, cache: Path) -> tuple[nn.Module, float]:
         data.X, data.y, test_size=0.25, random_state=SEED, stratify=data.y)
     torch.manual_seed(SEED)
     model = factory()
-    path = cache / f"{name}-v{WEIGHTS_VERSION}.pt"
+    path = weights_path(name, cache)
     if path.exists():
         model.load_state_dict(torch.load(path, weights_only=True))
     else:
@@ -80,6 +85,9 @@ def run_demo(store: Store, cache: Path, say=print) -> list[Analysis]:
         started = time.perf_counter()
         model, held_out = trained(name, cache)
         analysis = analyze(model, data.X, data.y, name=name, **data.analyze_kwargs)
+        factory = DEMO_MODELS[name][0]
+        analysis.params["source"] = {"model": f"{Path(demo_models.__file__).resolve()}:{factory.__name__}",
+                                     "weights": str(weights_path(name, cache)), "data": data.source}
         write(store, analysis, replace=True)
         say(summary(analysis) + f"\n  {relay_answer(store, name, RELAY_CLASS)}\n  held-out accuracy "
             f"{held_out:.3f}; analysed and stored in {time.perf_counter() - started:.1f} s")

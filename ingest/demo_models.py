@@ -14,10 +14,10 @@ def mlp() -> nn.Module:
 
 
 def cnn() -> nn.Module:
-    """Two 3x3 conv layers (8 and 16 channels), max-pooling and a 32-unit dense layer."""
+    """Two 3x3 conv layers (8 and 16 channels), max-pooling and a 64-unit dense layer."""
     return nn.Sequential(OrderedDict(
         image=nn.Unflatten(1, (1, 8, 8)),
         conv1=nn.Conv2d(1, 8, 3, padding=1), relu1=nn.ReLU(),
         conv2=nn.Conv2d(8, 16, 3, padding=1), relu2=nn.ReLU(), pool=nn.MaxPool2d(2),
-        flat=nn.Flatten(), fc1=nn.Linear(16 * 4 * 4, 32), relu3=nn.ReLU(), fc2=nn.Linear(32, 10),
+        flat=nn.Flatten(), fc1=nn.Linear(16 * 4 * 4, 64), relu3=nn.ReLU(), fc2=nn.Linear(64, 10),
     ))

@@ -2,6 +2,8 @@
 
 from collections import Counter
 
+import numpy as np
+
 from .analysis import Analysis
 
 
@@ -21,6 +23,10 @@ def summary(a: Analysis) -> str:
         lines.append(f"  {method}: communities per layer " + "/".join(str(per_layer[l.index]) for l in a.layers)
                      + f"; {roles['key']} key, {roles['noise']} noise, {roles['irrelevant']} irrelevant; "
                      f"accuracy with noise closed {m[f'prune_accuracy_{method}']:.3f}")
+    if "fidelity_ratio" in m:
+        lines.append(f"  NeurFlow fidelity: class retention {np.mean(m['fidelity_core']):.3f} with each class's core "
+                     f"neurons of the top hidden layer zeroed, {np.mean(m['fidelity_random']):.3f} with as many "
+                     f"random ones; retention lost, core / random: {m['fidelity_ratio']:.1f}x")
     if "relay_knockout_rho" in m:
         lines.append(f"  knockout check: Spearman rho between relay bits and accuracy lost on closing, over "
                      f"community x class: {m['relay_knockout_rho']:.2f}")

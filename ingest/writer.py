@@ -56,8 +56,9 @@ def community_rows(a: Analysis) -> list[dict]:
 
 
 def community_rels(a: Analysis, first: np.ndarray) -> list[RelSet]:
-    """MEMBER_OF {p, primary}, community FLOWS_TO {bits, edges, mean} between adjacent layers of one
-    method, and RELAYS {bits, acc_drop} from every community to every class."""
+    """MEMBER_OF {p, primary}, community FLOWS_TO {bits, edges, mean (, weight for neurflow)} between
+    adjacent layers of one method, and RELAYS {bits, acc_drop, weight} from every community to every
+    class (weight: NeurFlow's circuit weight, 0 for the other methods)."""
     if not a.communities:
         return []
     position = {(c.method, c.layer, c.index): i for i, c in enumerate(a.communities)}
@@ -77,14 +78,18 @@ def community_rels(a: Analysis, first: np.ndarray) -> list[RelSet]:
     rels = [RelSet("MEMBER_OF", "Neuron", "Community", np.concatenate(neuron), np.concatenate(community),
                    {"p": np.concatenate(p), "primary": np.concatenate(primary)})]
     for f in a.community_flows:
+        mean = np.divide(f.bits, f.edges, out=np.zeros(len(f.bits)), where=f.edges > 0)
+        props = {"bits": f.bits, "edges": f.edges, "mean": mean} | ({} if f.weight is None else {"weight": f.weight})
         rels.append(RelSet("FLOWS_TO", "Community", "Community",
                            np.array([position[(f.method, f.lower, i)] for i in f.source], dtype=np.int64),
-                           np.array([position[(f.method, f.lower + 1, j)] for j in f.target], dtype=np.int64),
-                           {"bits": f.bits, "edges": f.edges, "mean": f.bits / f.edges}))
-    per_class = {key: np.array([c.props[key] for c in a.communities]).ravel() for key in ("relay_bits", "class_acc_drop")}
+                           np.array([position[(f.method, f.lower + 1, j)] for j in f.target], dtype=np.int64), props))
+    zeros = np.zeros(a.n_classes)
+    per_class = {key: np.array([c.props.get(key, zeros) for c in a.communities]).ravel()
+                 for key in ("relay_bits", "class_acc_drop", "circuit_weight")}
     rels.append(RelSet("RELAYS", "Community", "Class", np.repeat(np.arange(len(a.communities)), a.n_classes),
                        np.tile(np.arange(a.n_classes), len(a.communities)),
-                       {"bits": per_class["relay_bits"], "acc_drop": per_class["class_acc_drop"]}))
+                       {"bits": per_class["relay_bits"], "acc_drop": per_class["class_acc_drop"],
+                        "weight": per_class["circuit_weight"]}))
     return rels
 
 

@@ -84,7 +84,7 @@ BAD_INPUTS = [
     ("bad model name", lambda f: ingest_args(f, name="bad name/../x"), "model name 'bad name/../x' is not allowed"),
     ("unknown layer name", lambda f: ingest_args(f) + ["--layers", "fc9"], "no module named fc9"),
     ("unknown community method", lambda f: ingest_args(f) + ["--methods", "flow,louvain"],
-     "unknown community method louvain; choose from innersight, flow, weights, relay"),
+     "unknown community method louvain; choose from innersight, flow, weights, relay, neurflow"),
     ("bad relay option", lambda f: ingest_args(f) + ["--binarization", "mean"], "binarization kmeans or median"),
     ("write in the console", lambda f: ["query", "--cypher", "MATCH (n) DETACH DELETE n"], "refused: DETACH would change the store"),
     ("schema change in the console", lambda f: ["query", "--cypher", "CREATE INDEX FOR (n:Neuron) ON (n.x)"], "refused: CREATE"),
@@ -172,7 +172,7 @@ def test_demo_stores_both_models_and_the_console_answers(store):
     assert "digits-mlp:" in done.stdout and "digits-cnn:" in done.stdout
     rows = store.read("MATCH (m:Model) RETURN m.model_id AS id, m.accuracy AS acc, m.n_neurons AS n")
     demo = {r["id"]: r for r in rows if r["id"].startswith("digits-")}
-    assert demo["digits-mlp"]["n"] == 64 + 32 + 32 + 10 and demo["digits-cnn"]["n"] == 64 + 8 + 16 + 32 + 10
+    assert demo["digits-mlp"]["n"] == 64 + 32 + 32 + 10 and demo["digits-cnn"]["n"] == 64 + 8 + 16 + 64 + 10
     assert min(r["acc"] for r in demo.values()) > 0.9
     answer = cli("query", "--model", "digits-mlp", "--format", "json",
                  "--cypher", "MATCH (n:Neuron) RETURN count(n) AS n")

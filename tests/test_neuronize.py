@@ -34,7 +34,7 @@ def test_cnn_channels_are_spatial_means(digits):
     model = cnn()
     a = analyze(model, digits.X, digits.y, name="t-cnn")
     assert [(l.name, l.kind, l.width) for l in a.layers] == [
-        ("input", "input", 64), ("conv1", "conv", 8), ("conv2", "conv", 16), ("fc1", "linear", 32),
+        ("input", "input", 64), ("conv1", "conv", 8), ("conv2", "conv", 16), ("fc1", "linear", 64),
         ("output", "output", 10)]
     with torch.no_grad():
         x = torch.from_numpy(digits.X[:5])
@@ -62,7 +62,7 @@ def test_batchnorm_between_conv_and_relu(digits):
 def test_named_layers_override_the_default(digits):
     a = analyze(mlp(), digits.X, digits.y, name="named", layers=["fc2"])
     assert [l.name for l in a.layers] == ["input", "fc2", "output"]
-    assert a.params["methods"] == ["innersight", "flow", "relay"] and "weights" in a.params["skipped"]
+    assert a.params["methods"] == ["innersight", "flow", "relay", "neurflow"] and "weights" in a.params["skipped"]
     assert a.layers[1].acts.min() < 0  # the Linear's own output, before its ReLU
 
 

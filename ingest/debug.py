@@ -1,0 +1,73 @@
+"""Debugging one sample with NeurFlow's groups: which groups fire on it, and how the logits move
+when each group is masked (its members set to 0).
+
+A group fires as much as its members' mean z-score on the sample (activation minus the neuron's
+probe-set mean, over its standard deviation, both as stored)."""
+
+from types import SimpleNamespace
+
+import numpy as np
+from torch import nn
+
+from queries.errors import UserError
+from queries.store import Store
+
+from .closing import Closing, closed_logits
+from .data import load_data
+from .modelfile import load_model
+from .neuronize import record
+
+GROUPS = """
+MATCH (m:Model {model_id: $model}) WHERE m.status = 'complete'
+MATCH (n:Neuron {model_id: $model})-[mo:MEMBER_OF]->(c:Community {model_id: $model, method: 'neurflow'})
+WHERE mo.primary = 1
+WITH c, n ORDER BY n.index
+RETURN c.uid AS group, c.layer AS layer, c.label AS label, collect(n.index) AS members,
+       collect(n.mean) AS means, collect(n.std) AS stds
+ORDER BY group"""
+SOURCE = "MATCH (m:Model {model_id: $model}) WHERE m.status = 'complete' RETURN m.params AS params"
+
+
+def debug_sample(model: nn.Module, X: np.ndarray, label: int, groups: list[dict], named_layers=None) -> list[dict]:
+    """For one sample `X` (a batch of one), every group with its firing z-score and the change of the
+    predicted and the true class's logits when it is masked; the strongest firing first."""
+    rec = record(model, X, layers=named_layers, batch_size=1)
+    acts = [rec.inputs[0]] + [h[0] for h in rec.hidden] + [rec.outputs[0]]
+    layers = ([SimpleNamespace(kind="input")] + [SimpleNamespace(kind=t.kind, tap=t.module, tap_call=t.call) for t in rec.taps]
+              + [SimpleNamespace(kind="output")])
+    base = closed_logits(model, X, [])[0]
+    predicted = int(base.argmax())
+    rows = []
+    for g in groups:
+        members = np.asarray(g["members"])
+        z = (acts[g["layer"]][members] - np.asarray(g["means"])) / np.maximum(np.asarray(g["stds"]), 1e-9)
+        masked = closed_logits(model, X, [Closing(layers[g["layer"]], members, np.zeros(len(members)))])[0]
+        rows.append({"group": g["group"], "label": g["label"], "firing": float(z.mean()),
+                     "predicted_logit_change": float(masked[predicted] - base[predicted]),
+                     "true_logit_change": float(masked[label] - base[label]),
+                     "prediction_when_masked": int(masked.argmax())})
+    return sorted(rows, key=lambda r: -r["firing"])
+
+
+def debug_stored(store: Store, name: str, index: int) -> tuple[dict, list[dict]]:
+    """`debug_sample` for sample `index` of a stored model, reloading the model and data it was
+    ingested from; also returns the sample's true and predicted class."""
+    import json
+
+    rows = store.read(SOURCE, {"model": name}, model=name)
+    if not rows:
+        raise UserError(f"no model named {name!r} is stored; see `neurocypher models`")
+    params = json.loads(rows[0]["params"])
+    source = params.get("source")
+    if not source:
+        raise UserError(f"{name} was stored without its model and data files; ingest it again to debug it")
+    groups = store.read(GROUPS, {"model": name}, model=name)
+    if not groups:
+        raise UserError(f"{name} has no NeurFlow groups; ingest it with --methods including neurflow")
+    data = load_data(source["data"])
+    if not 0 <= index < len(data.X):
+        raise UserError(f"sample index {index} is outside 0..{len(data.X) - 1}")
+    model = load_model(source["model"], source.get("weights"))
+    found = debug_sample(model, data.X[index:index + 1], int(data.y[index]), groups, params.get("named_layers"))
+    predicted = int(closed_logits(model, data.X[index:index + 1], [])[0].argmax())
+    return {"sample": index, "true": int(data.y[index]), "predicted": predicted}, found

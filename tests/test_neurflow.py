@@ -1,0 +1,125 @@
+"""NeurFlow: concept inputs, IG core neurons, sub-concepts, groups, fidelity and debugging."""
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import cli
+from ingest import analyze, write
+from ingest.data import load_data
+from ingest.debug import debug_sample
+from ingest.demo import trained
+from ingest.neurflow import STEPS, _Circuit, concept_inputs
+from specialists import CLASS_NAMES, SPECIALISTS
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_data("sklearn:digits")
+
+
+@pytest.fixture(scope="module")
+def cnn(digits, home):
+    model, _ = trained("digits-cnn", home / "demo")
+    return model, analyze(model, digits.X, digits.y, name="nf-cnn", image_shape=(8, 8), deletion=False,
+                          methods=("neurflow",))
+
+
+def test_concept_inputs_are_crops_resized_back(digits):
+    X = digits.X[:3]
+    crops = concept_inputs(X, (8, 8))
+    assert crops.shape == (3 * (1 + 9 + 49), 64)  # scale 1, 3x3 crops of 4, 7x7 crops of 2
+    np.testing.assert_array_equal(crops[:3], X)
+    first_half = torch.nn.functional.interpolate(torch.from_numpy(X).reshape(3, 1, 8, 8)[:, :, :4, :4], size=(8, 8),
+                                                 mode="bilinear", align_corners=False)
+    np.testing.assert_allclose(crops[3:6], first_half.reshape(3, 64).numpy(), rtol=1e-6)
+    assert concept_inputs(X, None) is X
+
+
+def test_integrated_gradients_of_a_logit_over_a_linear_layer(digits, home):
+    """For logit = W a + b, IG from baseline 0 is exactly W[c] * a."""
+    model, _ = trained("digits-mlp", home / "demo")
+    a = analyze(model, digits.X[:200], digits.y[:200], name="nf-mlp", methods=(), deletion=False)
+    circuit = _Circuit(model, a, digits.X[:200], None)
+    x = digits.X[:5]
+    ig = circuit._integrated_gradients(3, 4, x)
+    with torch.no_grad():
+        hidden = model.relu2(model.fc2(model.relu1(model.fc1(torch.from_numpy(x)))))
+    expected = (model.fc3.weight[4] * hidden).detach().numpy()
+    np.testing.assert_allclose(ig, expected, rtol=1e-4, atol=1e-5)
+    assert STEPS == 50
+
+
+def test_core_neurons_of_each_class_lie_in_its_specialist(specialists):
+    s = specialists
+    a = analyze(s.model, s.X, s.y, name="nf-spec", class_names=CLASS_NAMES, methods=("neurflow",), deletion=False)
+    for layer in (1, 2):
+        core = a.layers[layer].props["core"]
+        for c in range(SPECIALISTS):
+            found = np.flatnonzero(core[:, c])
+            assert len(found) and set(found) <= set(np.flatnonzero(s.blocks == c))
+
+
+def test_cnn_core_neurons_matter_far_more_than_random_ones(cnn):
+    _, a = cnn
+    m = a.metrics
+    lost_core = a.class_accuracy - np.array(m["fidelity_core"])
+    lost_random = a.class_accuracy - np.array(m["fidelity_random"])
+    assert lost_core.mean() >= 3 * lost_random.mean()
+    assert m["fidelity_ratio"] == pytest.approx(lost_core.mean() / lost_random.mean())
+
+
+def test_groups_weights_and_storage(store, cnn):
+    model, a = cnn
+    groups = [c for c in a.communities if c.method == "neurflow"]
+    assert groups and all(g.size for g in groups) and {g.layer for g in groups} <= set(range(1, 5))
+    circuit = [f for f in a.community_flows if f.method == "neurflow"]
+    assert any(np.abs(f.weight).sum() > 0 for f in circuit)
+    write(store, a, replace=True)
+    stored = store.read("MATCH (:Community {method: 'neurflow'})-[f:FLOWS_TO]->(:Community) RETURN sum(abs(f.weight)) AS w",
+                        model="nf-cnn")[0]["w"]
+    assert stored == pytest.approx(sum(np.abs(f.weight).sum() for f in circuit))
+    relays = store.read("MATCH (c:Community {method: 'neurflow'})-[r:RELAYS]->(k:Class) WHERE r.weight > 0 "
+                        "RETURN count(r) AS n", model="nf-cnn")[0]["n"]
+    assert relays == sum(int((g.props["circuit_weight"] > 0).sum()) for g in groups)
+    core = store.read("MATCH (n:Neuron {layer: 3}) RETURN n.index AS i, n.core AS core ORDER BY i", model="nf-cnn")
+    assert np.array([r["core"] for r in core]).tolist() == a.layers[3].props["core"].tolist()
+    model_row = store.read("MATCH (m:Model) RETURN m.fidelity_ratio AS r", model="nf-cnn")[0]
+    assert model_row["r"] == pytest.approx(a.metrics["fidelity_ratio"])
+
+
+def test_sub_concept_weights_are_exactly_l1_normalised(cnn):
+    model, a = cnn
+    from ingest.neurflow import _Circuit
+
+    circuit = _Circuit(model, a, load_data("sklearn:digits").X[:300], (8, 8))
+    e = circuit.explain(4, 3)
+    assert 2 <= len(e.weights) <= 5 and len(e.core) <= 16
+    np.testing.assert_allclose(np.abs(e.weights).sum(axis=1), 1.0, rtol=1e-12)
+
+
+def test_debugging_a_misclassified_sample(store, digits, cnn):
+    model, a = cnn
+    wrong = int(np.flatnonzero(a.predictions != a.labels)[0])
+    groups = store.read("MATCH (n:Neuron)-[mo:MEMBER_OF]->(c:Community {method: 'neurflow'}) WHERE mo.primary = 1 "
+                        "WITH c, n ORDER BY n.index RETURN c.uid AS group, c.layer AS layer, c.label AS label, "
+                        "collect(n.index) AS members, collect(n.mean) AS means, collect(n.std) AS stds",
+                        model="nf-cnn")
+    rows = debug_sample(model, digits.X[wrong:wrong + 1], int(digits.y[wrong]), groups)
+    assert len(rows) == len(groups) and [r["firing"] for r in rows] == sorted((r["firing"] for r in rows), reverse=True)
+    predicted = int(a.predictions[wrong])
+    output_group = next(r for r in rows if r["group"].startswith("nf-cnn/neurflow/L4/")
+                        and predicted in next(g["members"] for g in groups if g["group"] == r["group"]))
+    assert output_group["predicted_logit_change"] < 0 and output_group["prediction_when_masked"] != predicted
+
+
+def test_debug_cli(store):
+    done = cli("ingest", "--model", "ingest/demo_models.py:mlp", "--data", "sklearn:digits", "--name", "nf-cli",
+               "--methods", "neurflow", "--no-deletion", "--replace")
+    assert done.returncode == 0, done.stderr
+    assert "NeurFlow fidelity" in done.stdout
+    shown = cli("debug", "nf-cli", "3", "--format", "json")
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stderr.startswith("sample 3: true class 3, predicted ")
+    assert shown.stdout.count('"group": "nf-cli/neurflow/') >= 2
+    assert cli("debug", "nf-cli", "99999").stderr == "error: sample index 99999 is outside 0..1796\n"
