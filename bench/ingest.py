@@ -6,8 +6,6 @@ of 100k edges, into the same graph).
     .venv/bin/python -P bench/ingest.py   (-P: bench/ must not shadow the packages)
 """
 
-import os
-import tempfile
 import time
 
 import numpy as np
@@ -25,7 +23,7 @@ def synthetic_analysis(rng):
     layers = []
     for index in range(LAYERS):
         acts = rng.random((SAMPLES, WIDTH), dtype=np.float32)
-        layers.append(Layer(index=index, name=f"layer{index}", module=f"layer{index}", kind="linear",
+        layers.append(Layer(index=index, name=f"layer{index}", module=f"layer{index}", tap="", tap_call=0, kind="linear",
                             activation="ReLU", acts=acts, codes=np.zeros((SAMPLES, WIDTH), np.uint8),
                             entropy=rng.random(WIDTH), class_means=rng.random((10, WIDTH))))
     per_pair = EDGES // (LAYERS - 1) + 1
@@ -37,32 +35,27 @@ def synthetic_analysis(rng):
 
 
 def main() -> None:
-    os.environ["NEUROCYPHER_HOME"] = tempfile.mkdtemp(prefix="nc-bench-", dir="/tmp")
-    os.environ.pop("NEO4J_URI", None)
     from ingest.writer import write
-    from queries import EmbeddedServer, connect
+    from queries import scratch_store
 
     rng = np.random.default_rng(0)
     analysis = synthetic_analysis(rng)
-    try:
-        with connect() as store:
-            started = time.perf_counter()
-            counts = write(store, analysis)
-            ours_s = time.perf_counter() - started
-            rels = sum(v for k, v in counts.items() if k.isupper())
-            stored = store.read("MATCH ()-[f:FLOWS_TO]->() RETURN count(f) AS n", model="bench-ingest")[0]["n"]
-            assert stored == counts["FLOWS_TO"] >= EDGES
+    with scratch_store() as store:
+        started = time.perf_counter()
+        counts = write(store, analysis)
+        ours_s = time.perf_counter() - started
+        rels = sum(v for k, v in counts.items() if k.isupper())
+        stored = store.read("MATCH ()-[f:FLOWS_TO]->() RETURN count(f) AS n", model="bench-ingest")[0]["n"]
+        assert stored == counts["FLOWS_TO"] >= EDGES
 
-            flow = analysis.flows[0]
-            rows = [{"a": f"bench-ingest/L0/{i}", "b": f"bench-ingest/L1/{j}", "bits": b, "share": s}
-                    for i, j, b, s in zip(flow.source[:NAIVE_EDGES].tolist(), flow.target[:NAIVE_EDGES].tolist(),
-                                          flow.bits[:NAIVE_EDGES].tolist(), flow.share[:NAIVE_EDGES].tolist())]
-            started = time.perf_counter()
-            for start in range(0, len(rows), 10_000):
-                store.write(NAIVE, {"rows": rows[start:start + 10_000]}, model="bench-ingest")
-            naive_rate = len(rows) / (time.perf_counter() - started)
-    finally:
-        EmbeddedServer(os.environ["NEUROCYPHER_HOME"]).stop()
+        flow = analysis.flows[0]
+        rows = [{"a": f"bench-ingest/L0/{i}", "b": f"bench-ingest/L1/{j}", "bits": b, "share": s}
+                for i, j, b, s in zip(flow.source[:NAIVE_EDGES].tolist(), flow.target[:NAIVE_EDGES].tolist(),
+                                      flow.bits[:NAIVE_EDGES].tolist(), flow.share[:NAIVE_EDGES].tolist())]
+        started = time.perf_counter()
+        for start in range(0, len(rows), 10_000):
+            store.write(NAIVE, {"rows": rows[start:start + 10_000]}, model="bench-ingest")
+        naive_rate = len(rows) / (time.perf_counter() - started)
     rate = rels / ours_s
     print(f"writer: {counts['Neuron']} neurons, {rels} relationships ({counts['FLOWS_TO']} FLOWS_TO) "
           f"in {ours_s:.1f} s, atomic (staging graph + RENAME); naive: {naive_rate:,.0f} relationships/s")

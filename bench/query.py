@@ -5,9 +5,7 @@ the same questions written as unbounded variable-length paths with a path filter
     .venv/bin/python -P bench/query.py
 """
 
-import os
 import statistics
-import tempfile
 import time
 
 import numpy as np
@@ -65,33 +63,28 @@ def median_ms(run) -> float:
 
 
 def main() -> None:
-    os.environ["NEUROCYPHER_HOME"] = tempfile.mkdtemp(prefix="nc-bench-", dir="/tmp")
-    os.environ.pop("NEO4J_URI", None)
     from ingest.writer import write
-    from queries import EmbeddedServer, connect
+    from queries import scratch_store
 
     rng = np.random.default_rng(0)
     analysis = synthetic_analysis(rng)
-    try:
-        with connect() as store:
-            write(store, analysis)
-            graph = store._db.select_graph("neurocypher:bench-query")
-            ask = {"model": "bench-query", "class": 3, "min_bits": 0.1}
-            relay = median_ms(lambda: store.ask("relay-path", **ask))
-            chains = len(store.ask("relay-path", **ask, limit=1000))
-            relay_unbounded = median_ms(lambda: graph.ro_query(
-                RELAY_PATH_UNBOUNDED, {"last": LAYERS - 1, "class": 3, "min_bits": 0.1}, timeout=TIMEOUT_MS))
-            ends = {"source": "bench-query/L0/1", "target": "bench-query/L2/2"}
-            between = median_ms(lambda: store.ask("flow-between", model="bench-query", **ends))
-            paths = len(store.ask("flow-between", model="bench-query", **ends, limit=1000))
-            started = time.perf_counter()
-            try:
-                graph.ro_query(FLOW_BETWEEN_UNBOUNDED, ends, timeout=TIMEOUT_MS)
-                between_unbounded = f"{(time.perf_counter() - started) * 1000:.0f} ms"
-            except Exception as exc:  # the unbounded search does not finish
-                between_unbounded = f"> {TIMEOUT_MS} ms ({str(exc).splitlines()[0]})"
-    finally:
-        EmbeddedServer(os.environ["NEUROCYPHER_HOME"]).stop()
+    with scratch_store() as store:
+        write(store, analysis)
+        graph = store._db.select_graph("neurocypher:bench-query")
+        ask = {"model": "bench-query", "class": 3, "min_bits": 0.1}
+        relay = median_ms(lambda: store.ask("relay-path", **ask))
+        chains = len(store.ask("relay-path", **ask, limit=1000))
+        relay_unbounded = median_ms(lambda: graph.ro_query(
+            RELAY_PATH_UNBOUNDED, {"last": LAYERS - 1, "class": 3, "min_bits": 0.1}, timeout=TIMEOUT_MS))
+        ends = {"source": "bench-query/L0/1", "target": "bench-query/L2/2"}
+        between = median_ms(lambda: store.ask("flow-between", model="bench-query", **ends))
+        paths = len(store.ask("flow-between", model="bench-query", **ends, limit=1000))
+        started = time.perf_counter()
+        try:
+            graph.ro_query(FLOW_BETWEEN_UNBOUNDED, ends, timeout=TIMEOUT_MS)
+            between_unbounded = f"{(time.perf_counter() - started) * 1000:.0f} ms"
+        except Exception as exc:  # the unbounded search does not finish
+            between_unbounded = f"> {TIMEOUT_MS} ms ({str(exc).splitlines()[0]})"
     print(f"relay-path: {relay:.1f} ms median ({chains} chains pass min_bits), unbounded path + filter "
           f"{relay_unbounded:.1f} ms; flow-between over 2 hops: {between:.1f} ms ({paths} paths), "
           f"unbounded: {between_unbounded}")

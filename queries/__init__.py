@@ -1,13 +1,17 @@
 """Everything about the graph database: `connect()` returns the configured store."""
 
+import shutil
 import sys
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
 
 from .config import settings
 from .errors import UserError
 from .server import EmbeddedServer
 from .store import FalkorStore, Neo4jStore, Store
 
-__all__ = ["connect", "EmbeddedServer", "Store", "UserError", "settings"]
+__all__ = ["connect", "scratch_store", "EmbeddedServer", "Store", "UserError", "settings"]
 
 
 def connect(announce=lambda message: print(message, file=sys.stderr)) -> Store:
@@ -20,3 +24,18 @@ def connect(announce=lambda message: print(message, file=sys.stderr)) -> Store:
     if server.start():
         announce(f"started the embedded FalkorDB server in {server.dir} (pid {server.pid()})")
     return FalkorStore(server)
+
+
+@contextmanager
+def scratch_store():
+    """A store on a fresh embedded server in a temporary directory (benchmarks, experiments); the
+    server is stopped and the directory removed afterwards."""
+    home = Path(tempfile.mkdtemp(prefix="nc-scratch-", dir="/tmp"))
+    server = EmbeddedServer(home)
+    server.start()
+    try:
+        with FalkorStore(server) as store:
+            yield store
+    finally:
+        server.stop()
+        shutil.rmtree(home, ignore_errors=True)

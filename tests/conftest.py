@@ -70,6 +70,14 @@ def cli(*args: str, env: dict | None = None, timeout: float = 300) -> subprocess
 
 
 @pytest.fixture(scope="session")
+def digits():
+    """scikit-learn's digits, as `neurocypher` loads them."""
+    from ingest.data import load_data
+
+    return load_data("sklearn:digits")
+
+
+@pytest.fixture(scope="session")
 def specialists():
     """The per-class specialists network (see tests/specialists.py)."""
     from specialists import build

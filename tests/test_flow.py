@@ -10,15 +10,9 @@ from torch import nn
 
 from conftest import cli
 from ingest import analyze, write
-from ingest.data import load_data
 from ingest.demo import trained
 from ingest.flow import layer_flow, path_flow
 from ingest.information import discretize, entropy_bits, mutual_information
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return load_data("sklearn:digits")
 
 
 @pytest.fixture(scope="module")

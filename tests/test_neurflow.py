@@ -6,16 +6,10 @@ import torch
 
 from conftest import cli
 from ingest import analyze, write
-from ingest.data import load_data
 from ingest.debug import debug_sample
 from ingest.demo import trained
 from ingest.neurflow import STEPS, _Circuit, concept_inputs
 from specialists import CLASS_NAMES, SPECIALISTS
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return load_data("sklearn:digits")
 
 
 @pytest.fixture(scope="module")
@@ -88,11 +82,9 @@ def test_groups_weights_and_storage(store, cnn):
     assert model_row["r"] == pytest.approx(a.metrics["fidelity_ratio"])
 
 
-def test_sub_concept_weights_are_exactly_l1_normalised(cnn):
+def test_sub_concept_weights_are_exactly_l1_normalised(cnn, digits):
     model, a = cnn
-    from ingest.neurflow import _Circuit
-
-    circuit = _Circuit(model, a, load_data("sklearn:digits").X[:300], (8, 8))
+    circuit = _Circuit(model, a, digits.X[:300], (8, 8))
     e = circuit.explain(4, 3)
     assert 2 <= len(e.weights) <= 5 and len(e.core) <= 16
     np.testing.assert_allclose(np.abs(e.weights).sum(axis=1), 1.0, rtol=1e-12)

@@ -9,14 +9,8 @@ from sklearn.metrics import mutual_info_score
 
 import models
 from ingest import analyze
-from ingest.data import load_data
 from ingest.demo_models import cnn, mlp
 from ingest.information import discretize, entropy_bits
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return load_data("sklearn:digits")
 
 
 def test_mlp_layers_are_read_after_their_relu(digits):

@@ -11,7 +11,7 @@ import pytest
 from conftest import NEUROCYPHER, cli
 from queries import EmbeddedServer, UserError, connect
 from queries.graph import ModelGraph, NodeSet, RelSet
-from queries.store import GRAPH_PREFIX, STAGING_PREFIX
+from queries.store import STAGING_PREFIX
 
 
 def put(store, model_id, n=3, replace=False, broken=False):
