@@ -178,17 +178,16 @@ def neurflow(model: nn.Module, a, X: np.ndarray, image_shape) -> tuple[list[np.n
                 advance()
     groups, group_of = _groups(a, circuit)
     weights: dict = {}
-    circuit_weight = {id(g): np.zeros(a.n_classes) for g in groups}
+    for g in groups:
+        g.props["circuit_weight"] = np.zeros(a.n_classes)
     for c, layer, v, u, j, w in edges:
         upper = group_of.get((layer, u, j))
         if upper is None:
             continue
-        circuit_weight[id(upper)][c] += abs(w)
+        upper.props["circuit_weight"][c] += abs(w)
         for lower in (g for g in groups if g.layer == layer - 1 and v in g.members):
             key = (layer, lower.index, upper.index)
             weights[key] = weights.get(key, 0.0) + w
-    for g in groups:
-        g.props["circuit_weight"] = circuit_weight[id(g)]
     return core, groups, weights
 
 
