@@ -3,19 +3,23 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+export DEBIAN_FRONTEND := noninteractive
 
 .PHONY: demo test app bench clean
 
 demo: $(INSTALLED)
 	$(BIN)/neurocypher demo
 
-test: $(INSTALLED)
+test: $(INSTALLED) $(CHROMIUM)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 app: $(INSTALLED)
 	$(BIN)/neurocypher app
 
 # -P keeps bench/ off sys.path, so bench/ingest.py does not shadow the ingest package.
+# About 25 minutes in all, 18 of them bench/memory.py (ingest of a 2048-wide MLP).
 bench: $(INSTALLED)
 	for b in bench/*.py; do $(BIN)/python -P $$b || exit 1; done
 
@@ -25,6 +29,10 @@ $(INSTALLED): pyproject.toml
 	$(BIN)/python -m pip install --quiet torch==2.13.0
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
+
+# Debian's chromium for the browser test (Playwright drives it; it never downloads a browser).
+$(CHROMIUM):
+	$(SUDO) apt-get install -y -q chromium || ($(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium)
 
 clean:
 	rm -rf $(VENV) *.egg-info

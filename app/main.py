@@ -1,22 +1,17 @@
-"""neurocypher explorer: the stored models."""
+"""neurocypher explorer: browse a stored model's communities, ask the named questions, compare models.
+Run with `neurocypher app` (it starts the embedded server when needed and prints the address)."""
 
-import pandas as pd
 import streamlit as st
 
-from queries import connect
+from app.explorer import forget
 
 st.set_page_config(page_title="neurocypher", page_icon="🧠", layout="wide")
-
-
-@st.cache_resource
-def store():
-    return connect()
-
-
-st.title("neurocypher")
-st.caption(f"Stored models ({store().backend})")
-models = store().models()
-if models:
-    st.dataframe(pd.DataFrame(models), hide_index=True, use_container_width=True)
-else:
-    st.info("No models stored yet. Run `neurocypher demo` or `neurocypher ingest ...`.")
+page = st.navigation([
+    st.Page("views/models.py", title="Models", icon="🗂️", default=True),
+    st.Page("views/communities.py", title="Community graph", icon="🕸️"),
+    st.Page("views/questions.py", title="Questions", icon="❓"),
+    st.Page("views/compare.py", title="Compare", icon="⚖️"),
+])
+if st.sidebar.button("Refresh", help="read the store again (after an ingest or a drop elsewhere)"):
+    forget()
+page.run()

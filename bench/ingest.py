@@ -8,38 +8,17 @@ of 100k edges, into the same graph).
 
 import time
 
-import numpy as np
-
 LAYERS, WIDTH, EDGES, NAIVE_EDGES, SAMPLES = 10, 10_000, 1_000_000, 100_000, 16
 NAIVE = ("UNWIND $rows AS row MATCH (a:Neuron {uid: row.a}) MATCH (b:Neuron {uid: row.b}) "
          "CREATE (a)-[:FLOWS_TO {bits: row.bits, share: row.share}]->(b)")
 
 
-def synthetic_analysis(rng):
-    from ingest.analysis import Analysis, Layer
-    from ingest.flow import Flow
-
-    labels = rng.integers(0, 10, SAMPLES)
-    layers = []
-    for index in range(LAYERS):
-        acts = rng.random((SAMPLES, WIDTH), dtype=np.float32)
-        layers.append(Layer(index=index, name=f"layer{index}", module=f"layer{index}", tap="", tap_call=0, kind="linear",
-                            activation="ReLU", acts=acts, codes=np.zeros((SAMPLES, WIDTH), np.uint8),
-                            entropy=rng.random(WIDTH), class_means=rng.random((10, WIDTH))))
-    per_pair = EDGES // (LAYERS - 1) + 1
-    flows = [Flow(lower=l, source=rng.integers(0, WIDTH, per_pair), target=rng.integers(0, WIDTH, per_pair),
-                  bits=rng.random(per_pair), share=rng.random(per_pair), threshold=0.01, shape=(WIDTH, WIDTH))
-             for l in range(LAYERS - 1)]
-    return Analysis(name="bench-ingest", arch="synthetic", dataset="random", class_names=[str(c) for c in range(10)],
-                    labels=labels, predictions=labels, layers=layers, flows=flows)
-
-
 def main() -> None:
+    from ingest.synthetic import synthetic_analysis
     from ingest.writer import write
     from queries import scratch_store
 
-    rng = np.random.default_rng(0)
-    analysis = synthetic_analysis(rng)
+    analysis = synthetic_analysis("bench-ingest", layers=LAYERS, width=WIDTH, edges=EDGES, samples=SAMPLES)
     with scratch_store() as store:
         started = time.perf_counter()
         counts = write(store, analysis)

@@ -8,8 +8,6 @@ the same questions written as unbounded variable-length paths with a path filter
 import statistics
 import time
 
-import numpy as np
-
 LAYERS, WIDTH, EDGES, COMMUNITIES, CLASSES, RUNS = 10, 1000, 1_000_000, 4, 10, 15
 TIMEOUT_MS = 60_000
 RELAY_PATH_UNBOUNDED = """
@@ -24,35 +22,6 @@ RETURN [n IN nodes(p) | n.uid] AS path, reduce(f = 1.0, r IN relationships(p) | 
 ORDER BY flow DESC LIMIT 5"""
 
 
-def synthetic_analysis(rng):
-    from ingest.analysis import Analysis, Layer
-    from ingest.communities import Community, community_flows
-    from ingest.flow import Flow
-
-    samples = 16
-    labels = rng.integers(0, CLASSES, samples)
-    layers = [Layer(index=i, name=f"layer{i}", module="", tap="", tap_call=0, kind="linear", activation="",
-                    acts=rng.random((samples, WIDTH), dtype=np.float32), codes=np.zeros((samples, WIDTH), np.uint8),
-                    entropy=rng.random(WIDTH), class_means=rng.random((CLASSES, WIDTH))) for i in range(LAYERS)]
-    per_pair = EDGES // (LAYERS - 1) + 1
-    flows = []
-    for lower in range(LAYERS - 1):
-        pairs = np.unique(rng.integers(0, WIDTH * WIDTH, per_pair))
-        bits = rng.random(len(pairs))
-        flows.append(Flow(lower, pairs // WIDTH, pairs % WIDTH, bits, bits / 10, 0.01, (WIDTH, WIDTH)))
-    # each class is relayed strongly (0.2..0.5 bits) by 2 of the 4 communities of every layer and
-    # weakly (below 0.1) by the others, so 2^10 chains pass min_bits = 0.1
-    strong = rng.random((LAYERS, COMMUNITIES, CLASSES)).argsort(axis=1) < 2
-    bits = np.where(strong, rng.uniform(0.2, 0.5, strong.shape), rng.uniform(0, 0.1, strong.shape))
-    communities = [Community("innersight", layer, c, np.arange(c, WIDTH, COMMUNITIES), {
-        "relay_bits": bits[layer, c], "class_acc_drop": rng.uniform(0, 0.1, CLASSES),
-        "role": "key", "label": f"community {c}"}) for layer in range(LAYERS) for c in range(COMMUNITIES)]
-    a = Analysis(name="bench-query", arch="synthetic", dataset="random", class_names=[str(c) for c in range(CLASSES)],
-                 labels=labels, predictions=labels, layers=layers, flows=flows, communities=communities)
-    a.community_flows = community_flows(communities, flows, [WIDTH] * LAYERS)
-    return a
-
-
 def median_ms(run) -> float:
     times = []
     for _ in range(RUNS):
@@ -63,11 +32,13 @@ def median_ms(run) -> float:
 
 
 def main() -> None:
+    from ingest.synthetic import synthetic_analysis
     from ingest.writer import write
     from queries import scratch_store
 
-    rng = np.random.default_rng(0)
-    analysis = synthetic_analysis(rng)
+    # each class is relayed strongly by 2 of the 4 communities of every layer, so 2^10 chains pass min_bits = 0.1
+    analysis = synthetic_analysis("bench-query", layers=LAYERS, width=WIDTH, edges=EDGES, communities=COMMUNITIES,
+                                  classes=CLASSES)
     with scratch_store() as store:
         write(store, analysis)
         graph = store._db.select_graph("neurocypher:bench-query")

@@ -13,12 +13,13 @@ import numpy as np
 from scipy.stats import spearmanr
 from torch import nn
 
-from queries.errors import UserError
+from queries.errors import UserError, clip, shown
 
 from .closing import evaluate_closing
 from .communities import (METHODS, Community, CommunityFlow, Membership, communities_of, community_flows,
                           flow_partition, innersight, one_per_neuron, spectral_partition, split_by_layer)
 from .concepts import label_communities
+from .data import check_features, check_labels
 from .deletion import deletion_check
 from .flow import Flow, betweenness, flow_graph, layer_flow, path_flow, weight_coupling
 from .information import DEFAULT_BINS, discretize, entropy_bits
@@ -116,7 +117,7 @@ class Analysis:
 
 def check_model_name(name: str) -> str:
     if not MODEL_NAME.fullmatch(name):
-        raise UserError(f"model name {name!r} is not allowed: use 1 to 64 characters from A-Z a-z 0-9 . _ -")
+        raise UserError(f"model name {shown(name)} is not allowed: use 1 to 64 characters from A-Z a-z 0-9 . _ -")
     return name
 
 
@@ -135,13 +136,13 @@ def analyze(model: nn.Module, X: np.ndarray, y: np.ndarray, *, name: str, datase
         raise UserError(f"bins must be at least 2 and top_k at least 1, got {bins} and {top_k}")
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
-        raise UserError(f"unknown community method {', '.join(unknown)}; choose from {', '.join(METHODS)}")
+        raise UserError(f"unknown community method {clip(', '.join(unknown))}; choose from {', '.join(METHODS)}")
     if not 2 <= relay_states or not 0 < relay_keep <= 1 or binarization not in ("kmeans", "median"):
         raise UserError("relay options: states at least 2, keep in (0, 1], binarization kmeans or median")
-    X = np.asarray(X, dtype=np.float32)
-    y = np.asarray(y)
-    if len(X) == 0 or len(X) != len(y):
-        raise UserError(f"X has {len(X)} samples and y {len(y)} labels; both must be equal and non-zero")
+    if not isinstance(model, nn.Module):
+        raise UserError(f"model must be a torch.nn.Module, got a {type(model).__name__}")
+    X = check_features(X)
+    y = check_labels(y, len(X))
     rec = record(model, X, layers=layers, batch_size=batch_size)
     n_classes = rec.outputs.shape[1]
     class_names = _class_names(class_names, n_classes)
@@ -159,7 +160,8 @@ def analyze(model: nn.Module, X: np.ndarray, y: np.ndarray, *, name: str, datase
         params={"bins": bins, "top_k": top_k, "weight_coupled": weight_coupled,
                 "layers": [tap.module for tap in rec.taps], "methods": list(methods),
                 "named_layers": layers or None, "close_to_mean": close_to_mean, "relay_states": relay_states,
-                "relay_keep": relay_keep, "binarization": binarization},
+                "relay_keep": relay_keep, "binarization": binarization,
+                "image_shape": list(image_shape) if image_shape else None},
     )
     _add_flow(analysis, model, top_k, weight_coupled)
     if deletion:

@@ -2,7 +2,7 @@
 
 import csv
 import json
-import subprocess
+import os
 import sys
 from enum import Enum
 from pathlib import Path
@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from queries import EmbeddedServer, UserError, connect, settings
+from queries.errors import clip, shown
 
 app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False,
                   help="Open up trained neural networks as a graph you can query with Cypher.")
@@ -27,11 +28,25 @@ class Format(str, Enum):
 
 
 def main() -> None:
+    """Run a command; a bad input or usage ends with one line `error: ...` on stderr and exit status 2."""
     try:
-        app()
+        code = app(standalone_mode=False)
     except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
+        _fail(str(exc))
+    except typer.TyperException as exc:  # typer's own click: usage errors
+        if type(exc).__name__ == "NoArgsIsHelpError":  # not exported; typer tests the name the same way
+            exc.show()
+            sys.exit(2)
+        command = exc.ctx.command_path if getattr(exc, "ctx", None) else "neurocypher"
+        _fail(f"{clip(' '.join(exc.format_message().split()), 300)} (see `{command} --help`)", exc.exit_code)
+    except typer.Abort:
+        _fail("aborted", 1)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _fail(message: str, code: int = 2) -> None:
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(code)
 
 
 @app.command()
@@ -103,7 +118,7 @@ def drop(name: str) -> None:
     with connect() as store:
         if not store.drop(name):
             stored = ", ".join(m["model_id"] for m in store.models()) or "none"
-            raise UserError(f"no model named {name!r} is stored; stored models: {stored}")
+            raise UserError(f"no model named {shown(name)} is stored; stored models: {stored}")
     print(f"dropped {name}")
 
 
@@ -190,9 +205,11 @@ def run_app(
     connect().close()  # starts the embedded server when needed
     main_page = Path(app_package.__file__).parent / "main.py"
     print(f"neurocypher app: http://{address}:{port}", flush=True)
-    subprocess.run([sys.executable, "-m", "streamlit", "run", str(main_page),
-                    "--server.address", address, "--server.port", str(port), "--server.headless", "true",
-                    "--browser.gatherUsageStats", "false", "--global.developmentMode", "false"], check=False)
+    # this process becomes streamlit, so that a signal to it (Ctrl-C, a service manager) stops the app
+    os.execv(sys.executable, [sys.executable, "-m", "streamlit", "run", str(main_page),
+                              "--server.address", address, "--server.port", str(port), "--server.headless", "true",
+                              "--browser.gatherUsageStats", "false", "--global.developmentMode", "false",
+                              "--client.toolbarMode", "minimal"])
 
 
 @db_app.command("start")
@@ -254,7 +271,7 @@ def _split(text: str | None) -> list[str]:
 def _parse_param(text: str) -> tuple[str, object]:
     key, sep, value = text.partition("=")
     if not sep or not key:
-        raise UserError(f"--param {text!r} is not k=v")
+        raise UserError(f"--param {shown(text)} is not k=v")
     try:
         return key, json.loads(value)
     except json.JSONDecodeError:

@@ -1,12 +1,14 @@
 """Labelled probe data: `.npz` or `.pt` files with `X` and `y`, or a dataset bundled with scikit-learn."""
 
+import pickle
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from queries.errors import UserError, first_line
+from queries.errors import UserError, clip, first_line
 
 BUILTIN = ("digits", "wine", "breast_cancer")
 
@@ -33,9 +35,9 @@ def load_data(spec: str) -> Dataset:
         X, y, names, features = _builtin(spec.removeprefix("sklearn:"))
     else:
         X, y, names, features = _from_file(Path(spec))
-    X = _features(X)
+    X = check_features(X)
     image = (8, 8) if spec == "sklearn:digits" else tuple(X.shape[-2:]) if X.ndim >= 3 else None
-    return Dataset(X=X, y=_labels(y, len(X)), class_names=names, source=spec, feature_names=features,
+    return Dataset(X=X, y=check_labels(y, len(X)), class_names=names, source=spec, feature_names=features,
                    image_shape=image)
 
 
@@ -54,8 +56,8 @@ def _builtin(name: str):
 
 
 def _from_file(path: Path):
-    if not path.is_file():
-        raise UserError(f"data file {path} not found; give a .npz or .pt file with X and y, "
+    if not is_file(path):
+        raise UserError(f"data file {clip(path)} not found; give a .npz or .pt file with X and y, "
                         f"or a built-in dataset such as sklearn:digits")
     if path.suffix == ".npz":
         try:
@@ -66,7 +68,7 @@ def _from_file(path: Path):
     elif path.suffix == ".pt":
         arrays = load_pt_dict(path, "a dict with keys X and y")
     else:
-        raise UserError(f"unknown data file type {path.suffix or '(none)'!r} for {path}; "
+        raise UserError(f"unknown data file type {clip(repr(path.suffix or '(none)'), 40)} for {clip(path)}; "
                         "use .npz or .pt with arrays X and y, or sklearn:digits|wine|breast_cancer")
     missing = [key for key in ("X", "y") if key not in arrays]
     if missing:
@@ -83,6 +85,13 @@ def load_pt_dict(path: Path, holding: str) -> dict:
     `holding` says what the file should hold."""
     try:
         loaded = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:  # torch's message suggests weights_only=False: not for us
+        refused = re.search(r"Unsupported global: GLOBAL \S+", str(exc))
+        if refused:
+            raise UserError(f"{path} holds Python objects that torch.load(weights_only=True) refuses to run "
+                            f"({clip(refused.group(0), 100)}); save {holding} of tensors only") from exc
+        raise UserError(f"cannot read {path} with torch.load(weights_only=True): not a file saved by "
+                        f"torch.save; save {holding}") from exc
     except Exception as exc:
         raise UserError(f"cannot read {path} with torch.load(weights_only=True): {first_line(exc)}; "
                         f"save {holding}") from exc
@@ -91,7 +100,16 @@ def load_pt_dict(path: Path, holding: str) -> dict:
     return loaded
 
 
-def _features(X) -> np.ndarray:
+def is_file(path: Path) -> bool:
+    """Whether `path` is a file; False also for a path the system refuses (e.g. a name too long)."""
+    try:
+        return path.is_file()
+    except OSError:
+        return False
+
+
+def check_features(X) -> np.ndarray:
+    """X as float32, refused with a UserError when not numeric, empty, NaN or inf."""
     try:
         X = np.asarray(X.numpy() if isinstance(X, torch.Tensor) else X, dtype=np.float32)
     except (TypeError, ValueError) as exc:
@@ -104,7 +122,8 @@ def _features(X) -> np.ndarray:
     return X
 
 
-def _labels(y, n: int) -> np.ndarray:
+def check_labels(y, n: int) -> np.ndarray:
+    """y as int64, refused with a UserError unless it holds `n` integer labels."""
     y = np.asarray(y.numpy() if isinstance(y, torch.Tensor) else y).reshape(-1)
     if len(y) != n:
         raise UserError(f"X has {n} samples but y has {len(y)} labels; they must match")

@@ -6,21 +6,21 @@ from pathlib import Path
 
 from torch import nn
 
-from queries.errors import UserError, first_line
+from queries.errors import UserError, clip, first_line, shown
 
-from .data import load_pt_dict
+from .data import is_file, load_pt_dict
 
 
 def load_model(spec: str, weights: str | Path | None = None) -> nn.Module:
     """Call FACTORY() from FILE.py and load `weights` (with `weights_only=True`) into the result."""
     path_text, sep, factory_name = spec.rpartition(":")
     if not sep or not path_text or not factory_name:
-        raise UserError(f"--model {spec!r} is not FILE.py:FACTORY, e.g. models.py:make_model")
+        raise UserError(f"--model {shown(spec)} is not FILE.py:FACTORY, e.g. models.py:make_model")
     module = _import(Path(path_text))
     factory = getattr(module, factory_name, None)
     if not callable(factory):
         defined = sorted(n for n, v in vars(module).items() if callable(v) and not n.startswith("_"))
-        raise UserError(f"{path_text} has no function {factory_name!r}; it defines: {', '.join(defined) or 'nothing callable'}")
+        raise UserError(f"{clip(path_text)} has no function {shown(factory_name)}; it defines: {', '.join(defined) or 'nothing callable'}")
     try:
         model = factory()
     except Exception as exc:
@@ -33,8 +33,8 @@ def load_model(spec: str, weights: str | Path | None = None) -> nn.Module:
 
 
 def _import(path: Path):
-    if not path.is_file():
-        raise UserError(f"model file {path} not found; pass --model FILE.py:FACTORY with an existing file")
+    if not is_file(path):
+        raise UserError(f"model file {clip(path)} not found; pass --model FILE.py:FACTORY with an existing file")
     name = f"_neurocypher_model_{abs(hash(path.resolve()))}"
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
@@ -51,8 +51,8 @@ def _import(path: Path):
 
 
 def _load_weights(model: nn.Module, path: Path) -> None:
-    if not path.is_file():
-        raise UserError(f"weights file {path} not found")
+    if not is_file(path):
+        raise UserError(f"weights file {clip(path)} not found; pass the state dict saved with torch.save")
     state = load_pt_dict(path, "model.state_dict()")
     try:
         model.load_state_dict(state)

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from queries.errors import UserError, first_line
+from queries.errors import UserError, clip, first_line
 
 from .progress import progress_bar
 
@@ -107,7 +107,7 @@ def _trace(model: nn.Module, sample: torch.Tensor, layers: list[str] | None) -> 
         unknown = [name for name in layers if name not in modules or not name]
         if unknown:
             named = [n for n in modules if n][:12]
-            raise UserError(f"no module named {', '.join(unknown)} in the model; named modules include: "
+            raise UserError(f"no module named {clip(', '.join(unknown))} in the model; named modules include: "
                             + ", ".join(named))
         watch = {name: modules[name] for name in layers}
     else:

@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 
+from queries.errors import UserError
 from queries.graph import ModelGraph, NodeSet, RelSet
 from queries.store import Store
 
@@ -16,6 +17,8 @@ ATTRIBUTIONS_PER_CLASS = 32  # strongest input features stored per class as ATTR
 
 def write(store: Store, analysis: Analysis, *, replace: bool = False) -> dict[str, int]:
     """Store `analysis` as model `analysis.name`; returns the nodes per label and relationships per type."""
+    if not isinstance(analysis, Analysis):
+        raise UserError(f"write() stores what ingest.analyze returns, not a {type(analysis).__name__}")
     graph = model_graph(analysis)
     with progress_bar(graph.size, f"writing {analysis.name}") as advance:
         store.write_model(graph, replace=replace, progress=advance)

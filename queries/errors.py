@@ -11,3 +11,14 @@ def first_line(error: BaseException | str) -> str:
     if text:
         return text.splitlines()[0]
     return type(error).__name__ if isinstance(error, BaseException) else "unknown error"
+
+
+def clip(text, limit: int = 120) -> str:
+    """`str(text)` cut to `limit` characters, so that a huge input keeps its message short."""
+    text = str(text)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
+def shown(value, limit: int = 120) -> str:
+    """`repr(value)` cut to `limit` characters: how a message quotes a user's value."""
+    return clip(repr(value), limit)

@@ -10,11 +10,12 @@ relay-path score: the sum of the chain's relay bits for the class plus the sum o
 (bits per member edge) of its links; both are in bits.
 """
 
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .errors import UserError
+from .errors import UserError, clip, shown
 
 REQUIRED = object()
 MAX_HOPS = 12  # deepest model (in layers - 1) that relay-path and flow-between spell out
@@ -42,7 +43,9 @@ class Param:
             else:
                 value = self.kind(value)
         except (TypeError, ValueError):
-            raise UserError(f"parameter {self.name} must be {self.kind.__name__}, got {value!r}") from None
+            raise UserError(f"parameter {self.name} must be {self.kind.__name__}, got {shown(value)}") from None
+        if self.kind is float and not math.isfinite(value):
+            raise UserError(f"parameter {self.name} must be a finite number, got {value}")
         if self.minimum is not None and value < self.minimum or self.maximum is not None and value > self.maximum:
             raise UserError(f"parameter {self.name} must be between {self.minimum} and {self.maximum}, got {value}")
         return value
@@ -196,16 +199,9 @@ def texts() -> list[str]:
 
 def ask(store, name: str, **given) -> list[dict]:
     """Run named query `name` with `given` parameters on `store`; rows as dicts."""
-    query = QUERIES.get(name)
-    if query is None:
-        raise UserError(f"no query named {name!r}; the queries are: {', '.join(QUERIES)}")
-    params = _checked(query, given)
+    query, params, cypher = _prepared(store, name, given)
     if name == "compare":
         return _compare(store, params)
-    shape = _shape(store, params["model"]) if query.per_model else None
-    if shape and params.get("class", 0) >= shape["classes"]:
-        raise UserError(f"class {params['class']} is not a class of {params['model']}: use 0..{shape['classes'] - 1}")
-    cypher = query.cypher(_hops(name, params, shape)) if callable(query.cypher) else query.cypher
     rows = store.read(cypher, params, model=params["model"] if query.per_model else None)
     if query.order:
         column, descending = query.order
@@ -213,11 +209,28 @@ def ask(store, name: str, **given) -> list[dict]:
     return rows
 
 
+def cypher_text(store, name: str, **given) -> str:
+    """The Cypher that `ask` runs for these parameters (the layered queries' text depends on them)."""
+    return _prepared(store, name, given)[2]
+
+
+def _prepared(store, name: str, given: dict) -> tuple[NamedQuery, dict, str]:
+    """The query, its checked parameters, and the text for them."""
+    query = QUERIES.get(name)
+    if query is None:
+        raise UserError(f"no query named {shown(name)}; the queries are: {', '.join(QUERIES)}")
+    params = _checked(query, given)
+    shape = _shape(store, params["model"]) if query.per_model else None
+    if shape and params.get("class", 0) >= shape["classes"]:
+        raise UserError(f"class {params['class']} is not a class of {params['model']}: use 0..{shape['classes'] - 1}")
+    return query, params, query.cypher(_hops(name, params, shape)) if callable(query.cypher) else query.cypher
+
+
 def _checked(query: NamedQuery, given: dict) -> dict:
     known = {p.name: p for p in query.params}
     unknown = sorted(set(given) - set(known))
     if unknown:
-        raise UserError(f"{query.name} takes no parameter {', '.join(unknown)}; it takes: "
+        raise UserError(f"{query.name} takes no parameter {clip(', '.join(unknown))}; it takes: "
                         + (", ".join(known) or "none") + f" ({query.describe()})")
     params = {}
     for p in query.params:
@@ -234,7 +247,7 @@ def _shape(store, model: str) -> dict:
     """The model's number of layers and classes; a UserError when it is not stored."""
     rows = store.read(MODEL_SHAPE, {"model": model}, model=model)
     if not rows:
-        raise UserError(f"no model named {model!r} is stored; see `neurocypher models`")
+        raise UserError(f"no model named {shown(model)} is stored; see `neurocypher models`")
     return rows[0]
 
 
@@ -254,7 +267,7 @@ def _hops(name: str, params: dict, shape: dict) -> int:
 def _layer_of(uid: str, model: str, what: str) -> int:
     match = re.fullmatch(re.escape(model) + r"/L(\d+)/\d+", uid)
     if not match:
-        raise UserError(f"{what} {uid!r} is not a neuron uid of model {model!r} (like {model}/L1/0)")
+        raise UserError(f"{what} {shown(uid)} is not a neuron uid of model {model!r} (like {model}/L1/0)")
     return int(match.group(1))
 
 
@@ -263,7 +276,7 @@ def _compare(store, params: dict) -> list[dict]:
     rows = {row["model"]: row for row in store.read(QUERIES["compare"].cypher, params)}
     missing = [m for m in params["models"] if m not in rows]
     if missing:
-        raise UserError(f"no model named {', '.join(map(repr, missing))} is stored; see `neurocypher models`")
+        raise UserError(f"no model named {', '.join(map(shown, missing))} is stored; see `neurocypher models`")
     result = []
     for model in params["models"]:
         chain = ask(store, "relay-path", model=model, **{"class": params["class"]}, method=params["method"], limit=1)

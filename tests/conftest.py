@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from ingest import analyze, write
 from queries import EmbeddedServer, connect
 from queries import store as store_module
 
@@ -45,12 +46,13 @@ def home():
 
 @pytest.fixture(scope="session", autouse=True)
 def record_cypher():
-    """Remember the text of every statement sent through the FalkorDB backend."""
+    """Remember the text of every statement that ran through the FalkorDB backend."""
     query = store_module.FalkorStore._query
 
     def recording_query(self, key, cypher, params, read_only):
-        SENT_CYPHER.add(cypher)
-        return query(self, key, cypher, params, read_only)
+        rows = query(self, key, cypher, params, read_only)
+        SENT_CYPHER.add(cypher)  # once it ran: the tests' deliberately broken or refused Cypher is not ours
+        return rows
 
     store_module.FalkorStore._query = recording_query
     yield
@@ -83,3 +85,27 @@ def specialists():
     from specialists import build
 
     return build()
+
+
+@pytest.fixture(scope="session")
+def stored(specialists):
+    """Two specialists models (seeds 0 and 1), analysed and stored as q-spec and q-spec2."""
+    from specialists import CLASS_NAMES, build
+
+    analyses = [analyze(s.model, s.X, s.y, name=name, class_names=CLASS_NAMES, image_shape=(8, 8))
+                for name, s in (("q-spec", specialists), ("q-spec2", build(seed=1)))]
+    with connect() as store:
+        for analysis in analyses:
+            write(store, analysis, replace=True)
+    return analyses
+
+
+def snapshot(store) -> dict:
+    """Every key of the embedded store, with (nodes, relationships) for each graph: what a bad input
+    must leave unchanged (FalkorDB's own `telemetry{graph}` streams of query statistics aside)."""
+    db = store._db
+    graphs = set(db.list_graphs())
+    keys = {k.decode() if isinstance(k, bytes) else k for k in db.connection.keys()}
+    counts = ("MATCH (n) RETURN count(n)", "MATCH ()-[r]->() RETURN count(r)")
+    return {key: tuple(db.select_graph(key).ro_query(q).result_set[0][0] for q in counts) if key in graphs else None
+            for key in sorted(keys) if not key.startswith("telemetry{")}

@@ -1,4 +1,5 @@
-"""The command line end to end: demo, ingest, models, query, drop, and every bad input."""
+"""The command line end to end: demo, ingest, models, query, drop; and every bad input, through the
+command line and the Python API, each refused in one line without writing anything."""
 
 import json
 
@@ -7,10 +8,10 @@ import pytest
 import torch
 
 import models
-from conftest import cli
+from conftest import cli, snapshot
 from ingest import analyze, write
 from ingest.demo_models import mlp
-from queries import connect
+from queries import UserError, connect
 
 MODELS = "tests/models.py"
 
@@ -38,6 +39,15 @@ def files(tmp_path_factory):
     npz("empty", X=np.zeros((0, 4), np.float32), y=np.zeros(0, np.int64))
     npz("wide", X=rng.normal(size=(40, 7)).astype(np.float32), y=y)
     npz("no_y", X=X)
+    npz("text_X", X=np.full((40, 4), "a"), y=y)
+    npz("objects", X=np.array([object()] * 40, dtype=object), y=y)
+    npz("unicode_names", X=X, y=y, class_names=np.array(["négatif", "正", "➕"]))
+    for name, content in (("corrupt.npz", b"not a zip archive"), ("corrupt.pt", b"not a torch file"),
+                          ("syntax.py", b"def small(:\n")):
+        paths[name] = d / name
+        paths[name].write_bytes(content)
+    paths["list.pt"] = d / "list.pt"
+    torch.save([1, 2, 3], paths["list.pt"])
     paths["pt"] = d / "good.pt"
     torch.save({"X": torch.from_numpy(X), "y": torch.from_numpy(y)}, paths["pt"])
     paths["csv"] = d / "data.csv"
@@ -47,10 +57,6 @@ def files(tmp_path_factory):
     with connect() as store:  # a stored model for the query parameter cases
         write(store, analyze(models.small(), X, y, name="cli-stored"), replace=True)
     return paths
-
-
-def stored_graphs(store):
-    return sorted(store._db.list_graphs())
 
 
 def ingest_args(files, name="cli-small", data="good", model="small", *extra):
@@ -110,18 +116,173 @@ BAD_INPUTS = [
     ("compare of one model", lambda f: ["compare", "only-one"], "compare needs at least two model ids"),
     ("class beyond the model's", lambda f: ["query", "top-relays", "--model", "cli-stored", "--param", "class=7"],
      "class 7 is not a class of cli-stored: use 0..1"),
+    # long strings, unicode, injection attempts: refused or treated as data, never run
+    ("100k-character model name", lambda f: ingest_args(f, name="n" * 100_000), "model name 'nnnnnnnn"),
+    ("100k-character data path", lambda f: ingest_args(f, data="d" * 100_000 + ".npz"), "(100004 characters) not found"),
+    ("100k-character parameter", lambda f: ["query", "flow-between", "--model", "cli-stored", "--param",
+                                            "source=" + "s" * 100_000, "--param", "target=cli-stored/L1/0"],
+     "(100002 characters) is not a neuron uid"),
+    ("100k-character Cypher", lambda f: ["query", "--model", "cli-stored", "--cypher", "RETURN " + "x" * 100_000 + " +"],
+     "query failed: "),
+    ("unicode model name", lambda f: ingest_args(f, name="réseau-神经"), "model name 'réseau-神经' is not allowed"),
+    ("unicode query name", lambda f: ["query", "relay-päth"], "no query named 'relay-päth'"),
+    ("unicode class names, one too many", lambda f: ingest_args(f, data="unicode_names"),
+     "the data names 3 classes but the model outputs 2"),
+    ("unicode parameter", lambda f: ["query", "flow-between", "--model", "cli-stored", "--param", "source=神经元/L0/0",
+                                     "--param", "target=cli-stored/L1/0"], "source '神经元/L0/0' is not a neuron uid"),
+    ("Cypher in the model name", lambda f: ingest_args(f, name="x' }) DETACH DELETE n //"), "is not allowed"),
+    ("Cypher in --model", lambda f: ["query", "top-relays", "--model", "x' }) MATCH (n) DETACH DELETE n //", "--param",
+                                     "class=0"], "no model named \"x' }) MATCH (n) DETACH DELETE n //\" is stored"),
+    ("Cypher in the console's model", lambda f: ["query", "--model", 'x") DETACH DELETE n //', "--cypher",
+                                                 "MATCH (n) RETURN count(n) AS c"], "no model named 'x\") DETACH"),
+    ("Cypher in a parameter name", lambda f: ["query", "--model", "cli-stored", "--cypher", "RETURN 1 AS one",
+                                              "--param", "x`=1 MATCH (n) DETACH DELETE n //=1"],
+     "query parameter name 'x`' is not allowed"),
+    ("Cypher in a map key", lambda f: ["query", "--model", "cli-stored", "--cypher", "RETURN $m AS m", "--param",
+                                       'm={"a`}) MATCH (n) DETACH DELETE n //": 1}'], "holds a map key 'a`})"),
+    # huge, negative and non-finite numbers; wrong types
+    ("limit 10**12 as written", lambda f: ["query", "attribution", "--model", "cli-stored", "--param", "class=0",
+                                           "--param", "limit=10**12"], "parameter limit must be int, got '10**12'"),
+    ("limit 10^12", lambda f: ["query", "attribution", "--model", "cli-stored", "--param", "class=0", "--param",
+                               f"limit={10 ** 12}"], "parameter limit must be between 1 and 1000, got 1000000000000"),
+    ("negative limit", lambda f: ["query", "attribution", "--model", "cli-stored", "--param", "class=0", "--param",
+                                  "limit=-5"], "parameter limit must be between 1 and 1000, got -5"),
+    ("negative --class", lambda f: ["compare", "a", "b", "--class", "-1"], "Invalid value for '--class'"),
+    ("integer beyond 64 bits", lambda f: ["query", "--model", "cli-stored", "--cypher", "RETURN $x AS x", "--param",
+                                          f"x={10 ** 30}"], "beyond 64-bit integers"),
+    ("NaN in the console", lambda f: ["query", "--model", "cli-stored", "--cypher", "RETURN $x AS x", "--param", "x=NaN"],
+     "query parameter 'x' holds nan"),
+    ("infinite min_bits", lambda f: ["query", "relay-path", "--model", "cli-stored", "--param", "class=0", "--param",
+                                     "min_bits=1e400"], "parameter min_bits must be a finite number, got inf"),
+    ("boolean class", lambda f: ["query", "attribution", "--model", "cli-stored", "--param", "class=true"],
+     "parameter class must be int, got True"),
+    ("list as class", lambda f: ["query", "attribution", "--model", "cli-stored", "--param", "class=[1]"],
+     "parameter class must be int, got [1]"),
+    ("fractional limit", lambda f: ["query", "attribution", "--model", "cli-stored", "--param", "class=0", "--param",
+                                    "limit=2.5"], "parameter limit must be int, got 2.5"),
+    ("--param without =", lambda f: ["query", "models", "--param", "limit"], "--param 'limit' is not k=v"),
+    ("non-numeric --batch-size", lambda f: ingest_args(f) + ["--batch-size", "many"], "Invalid value for '--batch-size'"),
+    ("--bins below 2", lambda f: ingest_args(f) + ["--bins", "1"], "Invalid value for '--bins'"),
+    ("unknown --format", lambda f: ["models", "--format", "xml"], "Invalid value for '--format'"),
+    ("unknown command", lambda f: ["ingestt"], "No such command 'ingestt'. Did you mean 'ingest'? (see `neurocypher --help`)"),
+    ("unknown option", lambda f: ["query", "--nope"], "No such option: --nope"),
+    ("missing argument", lambda f: ["drop"], "Missing argument 'name'. (see `neurocypher drop --help`)"),
+    # data and model files
+    ("X of text", lambda f: ingest_args(f, data="text_X"), "X must be numeric"),
+    ("pickled objects in a .npz", lambda f: ingest_args(f, data="objects"), "Object arrays cannot be loaded"),
+    ("corrupt .npz", lambda f: ingest_args(f, data="corrupt.npz"), "as a .npz archive of arrays"),
+    ("corrupt .pt", lambda f: ingest_args(f, data="corrupt.pt"), "with torch.load(weights_only=True): not a file saved by torch.save"),
+    (".pt data holding a list", lambda f: ingest_args(f, data="list.pt"), "holds a list; save a dict with keys X and y"),
+    ("weights holding a list", lambda f: ingest_args(f) + ["--weights", str(f["list.pt"])],
+     "holds a list; save model.state_dict()"),
+    ("model file with a syntax error", lambda f: ["ingest", "--model", f"{f['syntax.py']}:small", "--data",
+                                                  str(f["good"]), "--name", "x"], "failed: SyntaxError"),
+    # the console
+    ("Cypher syntax error", lambda f: ["query", "--model", "cli-stored", "--cypher", "MATCH (n RETURN n"], "query failed: "),
+    ("empty --cypher", lambda f: ["query", "--cypher", ""], "not both or neither"),
+    ("CALL of a writing procedure", lambda f: ["query", "--cypher", "CALL db.idx.fulltext.drop('Neuron')"],
+     "refused: CALL 'db.idx.fulltext.drop' is not a read-only procedure"),
+    ("another database", lambda f: ["query", "--cypher", "USE system SHOW USERS"], "refused: USE"),
 ]
 
 
 @pytest.mark.parametrize("make_args, message", [case[1:] for case in BAD_INPUTS], ids=[c[0] for c in BAD_INPUTS])
 def test_bad_input_gets_one_line_exit_2_and_writes_nothing(files, store, make_args, message):
-    before = stored_graphs(store)
+    before = snapshot(store)
     done = cli(*make_args(files))
     assert done.returncode == 2, done.stderr
     assert done.stderr.startswith("error: ") and done.stderr.count("\n") == 1, done.stderr
-    assert message in done.stderr
+    assert message in done.stderr and len(done.stderr) < 1000, done.stderr
     assert "Traceback" not in done.stderr + done.stdout
-    assert stored_graphs(store) == before
+    assert snapshot(store) == before
+
+
+def small_analysis(files, **given):
+    """`ingest.analyze` of the small model on the good data file, with `given` keyword arguments."""
+    data = np.load(files["good"])
+    kwargs = {"model": models.small(), "X": data["X"], "y": data["y"], "name": "api-bad", "methods": (),
+              "deletion": False, **given}
+    return analyze(kwargs.pop("model"), kwargs.pop("X"), kwargs.pop("y"), **kwargs)
+
+
+API_BAD_INPUTS = [
+    # (id, call(store, files), expected message fragment): each raises UserError
+    ("analyze: 100k-character name", lambda s, f: small_analysis(f, name="n" * 100_000), "(100002 characters) is not allowed"),
+    ("analyze: unicode name", lambda s, f: small_analysis(f, name="модель"), "model name 'модель' is not allowed"),
+    ("analyze: Cypher in the name", lambda s, f: small_analysis(f, name="x' }) DETACH DELETE n //"), "is not allowed"),
+    ("analyze: negative labels", lambda s, f: small_analysis(f, y=np.load(f["good"])["y"] - 1), "labels must be integers in 0..1"),
+    ("analyze: X of text", lambda s, f: small_analysis(f, X="not an array"), "X must be numeric"),
+    ("analyze: NaN in X", lambda s, f: small_analysis(f, X=np.full((40, 4), np.nan)), "X contains NaN or inf in 40 sample(s)"),
+    ("analyze: fractional labels", lambda s, f: small_analysis(f, y=np.full(40, 0.5)), "labels y must be integers"),
+    ("analyze: y shorter than X", lambda s, f: small_analysis(f, y=np.zeros(3, int)), "X has 40 samples but y has 3 labels"),
+    ("analyze: not a module", lambda s, f: small_analysis(f, model={"fc": 1}), "model must be a torch.nn.Module, got a dict"),
+    ("analyze: one bin", lambda s, f: small_analysis(f, bins=1), "bins must be at least 2"),
+    ("analyze: unknown method", lambda s, f: small_analysis(f, methods=("louvain",)), "unknown community method louvain"),
+    ("analyze: unicode class names, too few", lambda s, f: small_analysis(f, class_names=["猫"]),
+     "the data names 1 classes but the model outputs 2"),
+    ("write: not an analysis", lambda s, f: write(s, {"name": "x"}), "not a dict"),
+    ("write: stored model without replace", lambda s, f: write(s, small_analysis(f, name="cli-stored")),
+     "model 'cli-stored' is already stored; pass --replace"),
+    ("ask: unknown query", lambda s, f: s.ask("relay-paths"), "no query named 'relay-paths'"),
+    ("ask: negative class", lambda s, f: s.ask("top-relays", model="cli-stored", **{"class": -1}), "between 0 and None, got -1"),
+    ("ask: limit 10**12", lambda s, f: s.ask("attribution", model="cli-stored", limit=10 ** 12, **{"class": 0}),
+     "parameter limit must be between 1 and 1000"),
+    ("ask: limit of text", lambda s, f: s.ask("attribution", model="cli-stored", limit="ten", **{"class": 0}),
+     "parameter limit must be int, got 'ten'"),
+    ("ask: NaN min_bits", lambda s, f: s.ask("relay-path", model="cli-stored", min_bits=float("nan"), **{"class": 0}),
+     "parameter min_bits must be a finite number"),
+    ("ask: 100k-character model", lambda s, f: s.ask("top-relays", model="m" * 100_000, **{"class": 0}),
+     "no model named 'mmmm"),
+    ("ask: unknown parameter", lambda s, f: s.ask("models", bogus=1), "models takes no parameter bogus"),
+    ("ask: compare with a missing model", lambda s, f: s.ask("compare", models=["cli-stored", "nope"], **{"class": 0}),
+     "no model named 'nope' is stored"),
+    ("console: write", lambda s, f: s.console("MATCH (n) DETACH DELETE n", model="cli-stored"), "refused: DETACH"),
+    ("console: NaN", lambda s, f: s.console("RETURN $x AS x", {"x": float("nan")}, model="cli-stored"), "holds nan"),
+    ("console: backtick in a parameter name", lambda s, f: s.console("RETURN 1 AS one", {"a`b": 1}, model="cli-stored"),
+     "query parameter name 'a`b' is not allowed"),
+    ("console: integer beyond 64 bits", lambda s, f: s.console("RETURN $x AS x", {"x": 2 ** 64}, model="cli-stored"),
+     "beyond 64-bit integers"),
+    ("console: NUL character", lambda s, f: s.console("RETURN $x AS x", {"x": "a\0b"}, model="cli-stored"),
+     "holds a NUL character"),
+    ("console: an object", lambda s, f: s.console("RETURN $x AS x", {"x": object()}, model="cli-stored"), "holds a object"),
+    ("console: syntax error", lambda s, f: s.console("MATCH (n RETURN n", model="cli-stored"), "query failed: "),
+    ("console: negative LIMIT", lambda s, f: s.console("MATCH (n) RETURN n LIMIT $l", {"l": -1}, model="cli-stored"),
+     "query failed: "),
+    ("console: model not stored", lambda s, f: s.console("RETURN 1 AS one", model="nope"), "no model named 'nope'"),
+]
+
+
+@pytest.mark.parametrize("call, message", [case[1:] for case in API_BAD_INPUTS], ids=[c[0] for c in API_BAD_INPUTS])
+def test_python_api_bad_input_raises_one_line_user_error_and_writes_nothing(files, store, call, message):
+    before = snapshot(store)
+    with pytest.raises(UserError) as raised:
+        call(store, files)
+    assert message in str(raised.value) and "\n" not in str(raised.value) and len(str(raised.value)) < 1000
+    assert snapshot(store) == before
+
+
+AS_DATA = ["x' }) MATCH (n) DETACH DELETE n //", 'x" }) MATCH (n) DETACH DELETE n //', "`) DETACH DELETE n //",
+           "*/ MATCH (n) DETACH DELETE n /*", "$model", "\\'; CALL db.idx.fulltext.drop('Neuron') //",
+           "line\nbreak\ttab", "神经元 ➕ 𝄞 שלום e\u0301", "\u200b\u202e", "s" * 100_000]
+
+
+@pytest.mark.parametrize("value", AS_DATA, ids=range(len(AS_DATA)))
+def test_hostile_parameter_values_are_data(store, files, value):
+    """Cypher, quotes, comments, unicode and 100k characters in a parameter come back as they went in."""
+    before = snapshot(store)
+    assert store.console("RETURN $v AS v", {"v": value}, model="cli-stored") == [{"v": value}]
+    assert store.ask("neuron", model="cli-stored", uid=value) == []
+    assert snapshot(store) == before
+
+
+def test_hostile_parameter_through_the_cli_is_data(files, store):
+    before = snapshot(store)
+    done = cli("query", "--model", "cli-stored", "--format", "json", "--param", f"v={AS_DATA[0]}",
+               "--cypher", "RETURN $v AS v")
+    assert done.returncode == 0 and json.loads(done.stdout) == [{"v": AS_DATA[0]}], done.stderr
+    assert snapshot(store) == before
+
+
 
 
 def test_unreachable_neo4j_is_one_line_exit_2(files):

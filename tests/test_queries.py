@@ -8,22 +8,8 @@ import numpy as np
 import pytest
 
 from conftest import cli
-from ingest import analyze, write
-from queries import connect
 from queries.library import QUERIES
-from specialists import CLASS_NAMES, SPECIALISTS, build
-
-
-@pytest.fixture(scope="module")
-def stored(specialists):
-    """Two specialists models (seeds 0 and 1), analysed and stored as q-spec and q-spec2."""
-    s, other = specialists, build(seed=1)
-    analyses = (analyze(s.model, s.X, s.y, name="q-spec", class_names=CLASS_NAMES, image_shape=(8, 8)),
-                analyze(other.model, other.X, other.y, name="q-spec2", class_names=CLASS_NAMES, image_shape=(8, 8)))
-    with connect() as store:
-        for analysis in analyses:
-            write(store, analysis, replace=True)
-    return analyses
+from specialists import SPECIALISTS
 
 
 def find(a, uid):

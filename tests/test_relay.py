@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from ingest import analyze, write
-from ingest.relay import binarize, class_indicators, conditional_mi, greedy_relay, group_states, relay_bits
+from ingest.relay import (binarize, class_indicators, conditional_mi, greedy_relay, group_states, refined_cmi,
+                          relay_bits)
 from specialists import CLASS_NAMES, SPECIALISTS
 
 
@@ -33,6 +34,9 @@ def test_conditional_mi_and_relay_match_brute_force():
     mi = entropy(x_in.tolist()) + entropy(x_out.tolist()) - entropy(x_in.tolist(), x_out.tolist())
     relay = relay_bits(x_in[None], x_out[None], states[:, 0])[0]
     assert relay == pytest.approx(mi - brute_conditional_mi(x_in.tolist(), x_out.tolist(), states[:, 0].tolist()), abs=1e-12)
+    bits = rng.integers(0, 2, (500, 7))
+    refined = refined_cmi(x_in, x_out, states[:, 1], bits.astype(np.float32))
+    np.testing.assert_allclose(refined, conditional_mi(x_in, x_out, states[:, [1]] * 2 + bits), atol=1e-6)
 
 
 def test_xor_is_synergy_and_a_copy_of_the_label_relays_everything():

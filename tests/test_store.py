@@ -55,7 +55,7 @@ def test_parameters_carry_any_text_safely(store):
     put(store, "text", n=1)
     tricky = 'x" OR 1=1 //\n\'é\\'
     assert store.read("RETURN $s AS s", {"s": tricky}, model="text") == [{"s": tricky}]
-    with pytest.raises(ValueError, match="NaN"):
+    with pytest.raises(UserError, match="holds nan; NaN and inf cannot be stored"):
         store.read("RETURN $x AS x", {"x": float("nan")}, model="text")
 
 
@@ -156,39 +156,3 @@ def _listening_ports(pid):
             if fields[3] == "0A" and fields[9] in inodes:
                 ports.add(int(fields[1].split(":")[1], 16))
     return ports
-
-
-REFUSED = [
-    "CREATE (n:Neuron {uid: 'x'})",
-    "MATCH (n:Neuron) SET n.mean = 0",
-    "MATCH (n:Neuron) REMOVE n.mean",
-    "MATCH (n) DETACH DELETE n",
-    "MERGE (n:Model {model_id: 'x'})",
-    "CREATE INDEX FOR (n:Neuron) ON (n.mean)",
-    "DROP INDEX ON :Neuron(uid)",
-    "LOAD CSV FROM 'file:///etc/passwd' AS row RETURN row",
-    "MATCH (n:Neuron) FOREACH (x IN [1] | SET n.x = x)",
-    "CALL db.idx.fulltext.createNodeIndex('Neuron', 'uid')",
-    "match (n) /* lower case */ set n.x = 1",
-]
-
-
-@pytest.mark.parametrize("cypher", REFUSED)
-def test_console_refuses_writes(store, cypher):
-    put(store, "guarded", n=2, replace=True)
-    with pytest.raises(UserError, match="^refused: "):
-        store.console(cypher, model="guarded")
-    assert store.read("MATCH (n) RETURN count(n) AS c", model="guarded") == [{"c": 3}]
-
-
-def test_backend_read_only_mode_refuses_writes_past_the_guard(store):
-    put(store, "guarded", n=2, replace=True)
-    with pytest.raises(UserError, match="runs read-only"):
-        store.read("MATCH (n:Neuron) SET n.mean = 0", model="guarded")
-
-
-def test_console_allows_reads_that_mention_write_words_in_text(store):
-    put(store, "guarded", n=2, replace=True)
-    rows = store.console("MATCH (n:Neuron) WHERE n.uid STARTS WITH 'guarded' "
-                         "RETURN 'CREATE or DELETE' AS text, count(n) AS c", model="guarded")
-    assert rows == [{"text": "CREATE or DELETE", "c": 2}]
