@@ -14,6 +14,7 @@ from rich.table import Table
 
 from queries import EmbeddedServer, UserError, connect, settings
 from queries.errors import clip, shown
+from queries.store import neo4j_address
 
 app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False,
                   help="Open up trained neural networks as a graph you can query with Cypher.")
@@ -235,7 +236,7 @@ def db_status() -> None:
     for key, value in status.items():
         print(f"{key}: {value}")
     if config.neo4j_uri:
-        print(f"note: NEO4J_URI is set, so commands use Neo4j at {config.neo4j_uri}, not this server")
+        print(f"note: NEO4J_URI is set, so commands use Neo4j at {neo4j_address(config.neo4j_uri)}, not this server")
 
 
 def print_rows(rows: list[dict], fmt: Format) -> None:

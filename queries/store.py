@@ -18,6 +18,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import suppress
+from urllib.parse import urlsplit
 
 import numpy as np
 
@@ -195,6 +196,14 @@ def _plain_falkor(value):
 
 # ---------------------------------------------------------------- Neo4j
 
+def neo4j_address(uri: str) -> str:
+    """`uri` as it may be shown; one holding a user name or password is refused without echoing it."""
+    if "@" in urlsplit(uri).netloc:
+        raise UserError("NEO4J_URI holds a user name or password: keep it as scheme://host:port "
+                        "and set NEO4J_USER and NEO4J_PASSWORD instead")
+    return uri
+
+
 class Neo4jStore(Store):
     backend = "neo4j"
 
@@ -203,6 +212,7 @@ class Neo4jStore(Store):
 
         self._neo4j = neo4j
         self._database = database
+        neo4j_address(uri)
         try:
             self._driver = neo4j.GraphDatabase.driver(uri, auth=(user, password or ""))
             self._driver.verify_connectivity()

@@ -283,14 +283,21 @@ def test_hostile_parameter_through_the_cli_is_data(files, store):
     assert snapshot(store) == before
 
 
-
-
 def test_unreachable_neo4j_is_one_line_exit_2(files):
     for args in (ingest_args(files), ["models"], ["query", "--cypher", "RETURN 1 AS one"]):
         done = cli(*args, env={"NEO4J_URI": "bolt://127.0.0.1:9", "NEO4J_PASSWORD": "s3cret-value"})
         assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
         assert "cannot reach Neo4j at bolt://127.0.0.1:9" in done.stderr and "unset NEO4J_URI" in done.stderr
         assert "s3cret-value" not in done.stderr
+
+
+def test_credentials_inside_neo4j_uri_are_refused_unechoed(files):
+    env = {"NEO4J_URI": "neo4j://bob:s3cret-value@127.0.0.1:9"}
+    for args in (ingest_args(files), ["models"], ["query", "--cypher", "RETURN 1 AS one"], ["db", "status"]):
+        done = cli(*args, env=env)
+        assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+        assert "NEO4J_URI holds a user name or password" in done.stderr and "NEO4J_PASSWORD" in done.stderr
+        assert "s3cret-value" not in done.stdout + done.stderr
 
 
 def test_ingest_reingest_and_replace(files, store):
