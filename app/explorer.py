@@ -68,8 +68,13 @@ def pick_model(label: str = "Model", key: str = "model") -> str | None:
     return model
 
 
+def methods_of(model: str) -> list[str]:
+    """The community methods stored for a model, as the store says."""
+    return [row["method"] for row in read(explore.METHODS, model)]
+
+
 def pick_method(model: str, key: str = "method") -> str | None:
-    methods = [row["method"] for row in read(explore.METHODS, model)]
+    methods = methods_of(model)
     if not methods:
         st.info(f"{model} has no communities (it was ingested with `--methods ''`).")
         return None

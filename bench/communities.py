@@ -9,7 +9,7 @@ import time
 import networkx as nx
 import numpy as np
 
-from ingest.communities import flow_partition
+from ingest.methods.flow import leiden_labels
 
 LAYERS, WIDTH, EDGES = 10, 10_000, 1_000_000
 
@@ -27,7 +27,7 @@ def main() -> None:
     n = LAYERS * WIDTH
 
     started = time.perf_counter()
-    labels = flow_partition(source, target, bits, n)
+    labels = leiden_labels(source, target, bits, n)
     leiden_s = time.perf_counter() - started
 
     graph = nx.Graph()

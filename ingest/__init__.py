@@ -4,7 +4,7 @@
 CLI commands which only query the store start fast.
 """
 
-_EXPORTS = {"Analysis": "analysis", "Layer": "analysis", "analyze": "analysis", "write": "writer"}
+_EXPORTS = {"Analysis": "analysis", "Layer": "analysis", "Options": "options", "analyze": "analysis", "write": "writer"}
 __all__ = list(_EXPORTS)
 
 

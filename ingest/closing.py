@@ -7,6 +7,7 @@ logits. Roles follow the overall accuracy drop d (in accuracy units, 0..1): **ke
 **noise** when d < -0.005 (closing it helps), **irrelevant** otherwise.
 """
 
+from contextlib import ExitStack
 from dataclasses import dataclass
 from itertools import combinations
 
@@ -14,9 +15,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from .progress import progress_bar
+from queries.schema import ROLE_THRESHOLD
 
-ROLE_THRESHOLD = 0.005
+from .progress import progress_bar
+from .taps import at_call, device_of
+
 
 
 @dataclass
@@ -86,52 +89,58 @@ def predict_closed(model: nn.Module, X: np.ndarray, closed: list[Closing], batch
 
 def closed_logits(model: nn.Module, X: np.ndarray, closed: list[Closing], batch_size: int = 256) -> torch.Tensor:
     """The model's outputs (on the CPU) with the given communities closed."""
-    device = next((p.device for p in model.parameters()), torch.device("cpu"))
+    device = device_of(model)
     X = X.copy()
     flat = X.reshape(len(X), -1)
     modules = dict(model.named_modules())
-    hooks, outputs, counters = [], [], []
-    for c in closed:
-        if c.layer.kind == "input":
-            flat[:, c.members] = c.values
-        elif c.layer.kind == "output":
-            outputs.append(c)
-        else:
-            hook, calls = _closer(c, device)
-            hooks.append(modules[c.layer.tap].register_forward_hook(hook))
-            counters.append(calls)
-    def reset(*_):
-        for calls in counters:
-            calls["n"] = 0
-    hooks.append(model.register_forward_pre_hook(reset))
-    try:
-        with torch.no_grad():
-            logits = torch.cat([model(torch.from_numpy(X[i:i + batch_size]).to(device)).cpu()
-                                for i in range(0, len(X), batch_size)])
-    finally:
-        for hook in hooks:
-            hook.remove()
+    outputs = []
+    with ExitStack() as hooks, torch.no_grad():
+        for c in closed:
+            if c.layer.kind == "input":
+                flat[:, c.members] = c.values
+            elif c.layer.kind == "output":
+                outputs.append(c)
+            else:
+                hooks.enter_context(at_call(model, modules[c.layer.tap], c.layer.tap_call, _closer(c, device)))
+        logits = torch.cat([model(torch.from_numpy(X[i:i + batch_size]).to(device)).cpu()
+                            for i in range(0, len(X), batch_size)])
     for c in outputs:
         logits[:, c.members] = torch.as_tensor(c.values, dtype=logits.dtype)
     return logits
 
 
 def _closer(c: Closing, device):
-    """A forward hook that closes `c` at the layer's call of its module, and its call counter
-    (reset before each forward pass)."""
+    """What replaces the output of the module a closed community's layer is read from."""
     members = torch.as_tensor(c.members, device=device)
     values = torch.as_tensor(c.values, dtype=torch.float32, device=device)
-    calls = {"n": 0}
 
-    def hook(module, inputs, output):
-        call = calls["n"]
-        calls["n"] += 1
-        if call != c.layer.tap_call:
-            return output
+    def close(output):
         output = output.clone()
         if c.layer.kind == "linear":
             output[..., members] = values
         else:  # channels: the whole map of a closed channel takes its value
             output[:, members] = values.view(-1, *([1] * (output.ndim - 2)))
         return output
-    return hook, calls
+    return close
+
+
+def masked_predictions(model: nn.Module, X: np.ndarray, layer, masks: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    """Predicted classes of every sample of X with the neurons of `layer` (a hidden layer) where
+    `masks[i]` is True zeroed, for each mask i: masks.shape[0] x len(X), in one pass of copies of X."""
+    device = device_of(model)
+    keep = torch.as_tensor(~np.asarray(masks, dtype=bool), dtype=torch.float32, device=device)
+    copies = len(keep)
+
+    def close(output):
+        shape = (copies, -1, output.shape[-1]) if layer.kind == "linear" else (copies, -1, *output.shape[1:])
+        view = keep[:, None, :] if layer.kind == "linear" else keep.view(copies, 1, -1, *([1] * (output.ndim - 2)))
+        return (output.reshape(shape) * view).reshape(output.shape)
+
+    rows = max(1, batch_size // copies) if len(X) else 1
+    predicted = []
+    with torch.no_grad(), at_call(model, dict(model.named_modules())[layer.tap], layer.tap_call, close):
+        for start in range(0, len(X), rows):
+            x = torch.from_numpy(np.ascontiguousarray(X[start:start + rows])).to(device)
+            tiled = x.repeat(copies, *([1] * (x.ndim - 1)))
+            predicted.append(model(tiled).argmax(dim=1).view(copies, -1).cpu().numpy())
+    return np.concatenate(predicted, axis=1) if predicted else np.zeros((copies, 0), dtype=np.int64)

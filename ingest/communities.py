@@ -1,29 +1,19 @@
-"""Communities of neurons, three ways; every community lives in one layer.
+"""Communities of neurons: the types every community method returns, and what is computed on any
+method's communities (primary members, per-layer splits, community flow).
 
-- `innersight` (InnerSightNet aggregation): per layer, a Gaussian mixture fitted by EM on each
-  neuron's representation attributes, k-means++ starts, K in 2..ceil(sqrt(n)) chosen by BIC; the
-  soft memberships are kept. The output layer is one community per class.
-- `flow` (network science on NIF): Leiden modularity communities of the whole MI flow graph; a
-  community that spans layers is split into one community per layer.
-- `weights` (baseline, Filan et al.): spectral clustering of the |weight| graph, split per layer.
-- `relay`: each class's relay module in each hidden layer (`relay.py`); modules may overlap.
-- `neurflow`: NeurFlow's neuron groups of each layer's concept vectors (`neurflow.py`).
+A method (see `ingest.methods`) is one module with a `Method` entry in the registry; its `find`
+returns a `Found`. Every community lives in one layer.
 """
 
-import math
-import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import igraph
-import leidenalg
 import numpy as np
 import scipy.sparse as sp
-from sklearn.cluster import SpectralClustering
-from sklearn.mixture import GaussianMixture
 
-METHODS = ("innersight", "flow", "weights", "relay", "neurflow")  # relay.py, neurflow.py
+from .flow import layer_offsets
+
 MEMBERSHIP_FLOOR = 0.1  # soft memberships below this are not kept
-GMM_STARTS = 4
 
 
 @dataclass
@@ -47,70 +37,9 @@ class Membership:
     p: np.ndarray
 
 
-def attributes(class_means: np.ndarray, acts: np.ndarray) -> np.ndarray:
-    """Per neuron (rows): its class-conditional mean profile, z-scored and signed so that its
-    strongest deviation is positive, then the share of samples where it is positive and the
-    (z-scored) mean sizes of its positive and negative parts."""
-    profile = class_means.T
-    profile = (profile - profile.mean(axis=1, keepdims=True)) / np.maximum(profile.std(axis=1, keepdims=True), 1e-12)
-    strongest = np.take_along_axis(profile, np.abs(profile).argmax(axis=1)[:, None], axis=1)
-    profile = profile * np.where(strongest < 0, -1.0, 1.0)
-    positive = np.maximum(acts, 0).mean(axis=0)
-    negative = np.minimum(acts, 0).mean(axis=0)
-    parts = np.column_stack([(acts > 0).mean(axis=0), _z(positive), _z(negative)])
-    return np.column_stack([profile, parts])
-
-
-def _z(values: np.ndarray) -> np.ndarray:
-    return (values - values.mean()) / max(values.std(), 1e-12)
-
-
-def innersight(layer_index: int, class_means: np.ndarray, acts: np.ndarray, seed: int = 0) -> Membership:
-    """GMM communities of one layer, K by BIC."""
-    features = attributes(class_means, acts)
-    n = len(features)
-    best = None
-    for k in range(2, max(2, math.ceil(math.sqrt(n))) + 1):
-        if k >= n:
-            break
-        gmm = GaussianMixture(k, covariance_type="diag", init_params="k-means++", n_init=GMM_STARTS,
-                              reg_covar=1e-3, random_state=seed).fit(features)
-        bic = gmm.bic(features)
-        if best is None or bic < best[0]:
-            best = (bic, gmm)
-    p = np.ones((n, 1)) if best is None else best[1].predict_proba(features)
-    return Membership("innersight", layer_index, _drop_empty(p))
-
-
-def one_per_neuron(method: str, layer_index: int, width: int) -> Membership:
-    return Membership(method, layer_index, np.eye(width))
-
-
-def flow_partition(sources, targets, bits, n: int, seed: int = 0) -> np.ndarray:
-    """Leiden (modularity) community of each of the n neurons on the undirected MI flow graph;
-    neurons without any flow edge share the label -1 (one "unconnected" community per layer)."""
-    graph = igraph.Graph(n=n, edges=np.column_stack([sources, targets]).tolist(), directed=False)
-    partition = leidenalg.find_partition(graph, leidenalg.ModularityVertexPartition,
-                                         weights=np.asarray(bits, dtype=float).tolist(), seed=seed)
-    labels = np.asarray(partition.membership)
-    labels[np.asarray(graph.degree()) == 0] = -1
-    return labels
-
-
-def spectral_partition(sources, targets, weights, n: int, k: int, seed: int = 0) -> np.ndarray:
-    """Spectral clustering of the undirected |weight| graph into k clusters."""
-    adjacency = np.zeros((n, n))
-    np.add.at(adjacency, (sources, targets), weights)
-    adjacency = adjacency + adjacency.T + np.eye(n) * 1e-9  # keep isolated neurons valid
-    with warnings.catch_warnings():  # layers without weights between them leave the graph disconnected
-        warnings.filterwarnings("ignore", message="Graph is not fully connected")
-        return SpectralClustering(n_clusters=min(k, n - 1), affinity="precomputed", random_state=seed,
-                                  assign_labels="cluster_qr").fit_predict(adjacency)
-
-
 def split_by_layer(method: str, labels: np.ndarray, widths: list[int]) -> list[Membership]:
     """A global partition of all neurons as hard memberships, one per layer."""
-    first = np.cumsum([0] + widths)
+    first = layer_offsets(widths)
     memberships = []
     for layer, width in enumerate(widths):
         local = labels[first[layer]:first[layer + 1]]
@@ -138,7 +67,20 @@ class CommunityFlow:
     target: np.ndarray  # `index` of the community in the upper layer
     bits: np.ndarray
     edges: np.ndarray
-    weight: np.ndarray | None = None  # NeurFlow's group-to-group circuit weight (method neurflow)
+    props: dict[str, np.ndarray] = field(default_factory=dict)  # a method's own values per link (`Found.link_props`)
+
+    def attach(self, name: str, values: dict[tuple[int, int], float]) -> None:
+        """Set property `name` of every link from `values` keyed by (source, target), 0 where absent;
+        pairs not yet linked become links without member flow."""
+        linked = set(zip(self.source.tolist(), self.target.tolist()))
+        extra = sorted(pair for pair in values if pair not in linked)
+        if extra:
+            self.source = np.concatenate([self.source, [i for i, _ in extra]]).astype(np.int64)
+            self.target = np.concatenate([self.target, [j for _, j in extra]]).astype(np.int64)
+            self.bits = np.concatenate([self.bits, np.zeros(len(extra))])
+            self.edges = np.concatenate([self.edges, np.zeros(len(extra), dtype=np.int64)])
+            self.props = {k: np.concatenate([v, np.zeros(len(extra))]) for k, v in self.props.items()}
+        self.props[name] = np.array([values.get((i, j), 0.0) for i, j in zip(self.source.tolist(), self.target.tolist())])
 
 
 def community_flows(communities: list[Community], flows, widths: list[int]) -> list[CommunityFlow]:
@@ -168,8 +110,51 @@ def _indicator(found: list[Community], width: int) -> sp.csr_matrix:
     return sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(width, len(found)))
 
 
-def _drop_empty(p: np.ndarray) -> np.ndarray:
+def drop_empty(p: np.ndarray) -> np.ndarray:
     """Keep the components that are someone's most probable one, renumbered in order."""
     used = np.unique(p.argmax(axis=1))
     p = p[:, used]
     return p / p.sum(axis=1, keepdims=True)
+
+
+@dataclass
+class Found:
+    """What one community method finds in one analysis.
+
+    `memberships` are soft (or hard) memberships, one per layer, from which communities are made
+    (a neuron's primary community is its most probable one); `communities` are made directly by
+    methods whose communities may overlap. `neuron_props[layer][name]` holds one value (or one per
+    class: width x C) per neuron of the layer; `link_props[name][(lower layer, i, j)]` a value on
+    the community link from community i of layer `lower` to community j of the layer above; a link
+    that carries such a value but no member flow is added. `layer_props[layer][name]` is stored on
+    the Layer. `skipped` says why the method found
+    nothing (it is then left out of the model's methods).
+    """
+
+    memberships: list[Membership] = field(default_factory=list)
+    communities: list[Community] = field(default_factory=list)
+    neuron_props: dict[int, dict[str, np.ndarray]] = field(default_factory=dict)
+    link_props: dict[str, dict[tuple[int, int, int], float]] = field(default_factory=dict)
+    layer_props: dict[int, dict[str, object]] = field(default_factory=dict)  # values stored on the Layer
+    metrics: dict[str, object] = field(default_factory=dict)
+    skipped: str = ""
+
+    def all_communities(self) -> list[Community]:
+        return communities_of(self.memberships) + self.communities
+
+
+@dataclass(frozen=True)
+class Method:
+    """A community method: what the registry (`ingest.methods.METHODS`) lists about it.
+
+    `find(run, options)` receives the analysis run so far (`ingest.stages.Run`: the model, the probe
+    set, the analysis with its layers and flows) and this method's options (an instance of
+    `options`), and returns a `Found`.
+    """
+
+    name: str
+    description: str  # one line
+    reference: str  # the paper, with its arXiv id or DOI
+    find: Callable[..., Found]
+    options: type  # a dataclass of the method's own options, with defaults
+    default: bool = True  # runs when no methods are named

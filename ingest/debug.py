@@ -10,22 +10,13 @@ import numpy as np
 from torch import nn
 
 from queries.errors import UserError
+from queries.reads import model_params, neurflow_groups
 from queries.store import Store
 
 from .closing import Closing, closed_logits
 from .data import load_data
 from .modelfile import load_model
 from .neuronize import record
-
-GROUPS = """
-MATCH (m:Model {model_id: $model}) WHERE m.status = 'complete'
-MATCH (n:Neuron {model_id: $model})-[mo:MEMBER_OF]->(c:Community {model_id: $model, method: 'neurflow'})
-WHERE mo.primary = 1
-WITH c, n ORDER BY n.index
-RETURN c.uid AS group, c.layer AS layer, c.label AS label, collect(n.index) AS members,
-       collect(n.mean) AS means, collect(n.std) AS stds
-ORDER BY group"""
-SOURCE = "MATCH (m:Model {model_id: $model}) WHERE m.status = 'complete' RETURN m.params AS params"
 
 
 def debug_sample(model: nn.Module, X: np.ndarray, label: int, groups: list[dict], named_layers=None) -> list[dict]:
@@ -52,22 +43,17 @@ def debug_sample(model: nn.Module, X: np.ndarray, label: int, groups: list[dict]
 def debug_stored(store: Store, name: str, index: int) -> tuple[dict, list[dict]]:
     """`debug_sample` for sample `index` of a stored model, reloading the model and data it was
     ingested from; also returns the sample's true and predicted class."""
-    import json
-
-    rows = store.read(SOURCE, {"model": name}, model=name)
-    if not rows:
-        raise UserError(f"no model named {name!r} is stored; see `neurocypher models`")
-    params = json.loads(rows[0]["params"])
+    params = model_params(store, name)
     source = params.get("source")
     if not source:
         raise UserError(f"{name} was stored without its model and data files; ingest it again to debug it")
-    groups = store.read(GROUPS, {"model": name}, model=name)
+    groups = neurflow_groups(store, name)
     if not groups:
         raise UserError(f"{name} has no NeurFlow groups; ingest it with --methods including neurflow")
     data = load_data(source["data"])
     if not 0 <= index < len(data.X):
         raise UserError(f"sample index {index} is outside 0..{len(data.X) - 1}")
     model = load_model(source["model"], source.get("weights"))
-    found = debug_sample(model, data.X[index:index + 1], int(data.y[index]), groups, params.get("named_layers"))
+    found = debug_sample(model, data.X[index:index + 1], int(data.y[index]), groups, params["layers"])
     predicted = int(closed_logits(model, data.X[index:index + 1], [])[0].argmax())
     return {"sample": index, "true": int(data.y[index]), "predicted": predicted}, found

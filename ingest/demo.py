@@ -66,15 +66,20 @@ def trained(name: str, cache: Path) -> tuple[nn.Module, float]:
     return model.eval(), float(held_out)
 
 
-def relay_answer(store: Store, model: str, c: int) -> str:
-    """The stored answer to "which communities relay class c from input to output" (relay-path)."""
-    chains = store.ask("relay-path", model=model, **{"class": c}, limit=1)
-    if not chains:
-        return f"relay-path: no chain of innersight communities relays class {c}"
-    top = chains[0]
-    return (f"relay-path, class {c}, innersight communities: " + " -> ".join(
-        f"{uid.rsplit('/', 2)[-2]}/{uid.rsplit('/', 1)[-1]} ({bits:.2f} bits)" for uid, bits in zip(top["chain"], top["bits"]))
-        + f", score {top['score']:.2f}")
+def relay_answers(store: Store, model: str, c: int, methods: list[str]) -> list[str]:
+    """The stored answers to "which communities relay class c from input to output" (relay-path),
+    one line per method: the top chain, each community with its relay bits for c."""
+    lines = []
+    for method in methods:
+        chains = store.ask("relay-path", model=model, method=method, **{"class": c}, limit=1)
+        if not chains:
+            lines.append(f"relay-path, class {c}, {method}: no chain")
+            continue
+        top = chains[0]
+        steps = " -> ".join(f"{uid.rsplit('/', 2)[-2]}/{uid.rsplit('/', 1)[-1]} ({bits:.2f} bits)"
+                            for uid, bits in zip(top["chain"], top["bits"]))
+        lines.append(f"relay-path, class {c}, {method}: {steps}, score {top['score']:.2f}")
+    return lines
 
 
 def run_demo(store: Store, cache: Path, say=print) -> list[Analysis]:
@@ -86,10 +91,11 @@ def run_demo(store: Store, cache: Path, say=print) -> list[Analysis]:
         model, held_out = trained(name, cache)
         analysis = analyze(model, data.X, data.y, name=name, **data.analyze_kwargs)
         factory = DEMO_MODELS[name][0]
-        analysis.params["source"] = {"model": f"{Path(demo_models.__file__).resolve()}:{factory.__name__}",
+        analysis.source = {"model": f"{Path(demo_models.__file__).resolve()}:{factory.__name__}",
                                      "weights": str(weights_path(name, cache)), "data": data.source}
         write(store, analysis, replace=True)
-        say(summary(analysis) + f"\n  {relay_answer(store, name, RELAY_CLASS)}\n  held-out accuracy "
+        answers = "".join(f"\n  {line}" for line in relay_answers(store, name, RELAY_CLASS, analysis.methods))
+        say(summary(analysis) + answers + "\n  held-out accuracy "
             f"{held_out:.3f}; analysed and stored in {time.perf_counter() - started:.1f} s")
         results.append(analysis)
     return results

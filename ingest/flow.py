@@ -49,8 +49,9 @@ def layer_flow(lower: int, codes_u: np.ndarray, codes_v: np.ndarray, constant_u:
     keep = (mi > max(threshold, 0.0)) & _top_k_per_column(mi, top_k)
     source, target = np.nonzero(keep)
     bits = mi[source, target]
-    if coupling is not None:
+    if coupling is not None:  # an edge without any weight carries no coupled flow (a pruned connection)
         bits = _couple(bits, coupling[source, target], target, codes_v.shape[1])
+        source, target, bits = source[bits > 0], target[bits > 0], bits[bits > 0]
     into = np.bincount(target, weights=bits, minlength=codes_v.shape[1])
     return Flow(lower=lower, source=source, target=target, bits=bits, share=bits / into[target],
                 threshold=float(threshold), shape=(codes_u.shape[1], codes_v.shape[1]))
@@ -109,9 +110,15 @@ def path_flow(flows: list[Flow], lower: int, upper: int) -> np.ndarray:
     return product.toarray()
 
 
+def layer_offsets(widths: list[int]) -> np.ndarray:
+    """Where each layer's neurons start when the neurons of all layers are numbered in one sequence
+    (one more entry than layers: the last is the number of neurons)."""
+    return np.cumsum([0] + list(widths))
+
+
 def flow_graph(flows: list[Flow], widths: list[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """All kept edges with neurons numbered across layers: sources, targets, bits, shares."""
-    first = np.cumsum([0] + widths)
+    first = layer_offsets(widths)
     return (np.concatenate([f.source + first[f.lower] for f in flows]).astype(np.int64),
             np.concatenate([f.target + first[f.lower + 1] for f in flows]).astype(np.int64),
             np.concatenate([f.bits for f in flows]), np.concatenate([f.share for f in flows]))
@@ -120,7 +127,7 @@ def flow_graph(flows: list[Flow], widths: list[int]) -> tuple[np.ndarray, np.nda
 def betweenness(flows: list[Flow], widths: list[int], seed: int = 0) -> list[np.ndarray]:
     """Normalised betweenness of every neuron on the flow graph with distance -log(share);
     estimated from sampled sources when the graph is large. One array per layer."""
-    first = np.cumsum([0] + widths)
+    first = layer_offsets(widths)
     n = int(first[-1])
     sources, targets, _, share = flow_graph(flows, widths)
     distance = np.maximum(-np.log(share), 1e-9)  # igraph needs positive weights

@@ -7,6 +7,7 @@ O(samples x channels). The model's own output is the output layer; the flattened
 layer.
 """
 
+from contextlib import ExitStack
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,6 +17,7 @@ from torch import nn
 from queries.errors import UserError, clip, first_line
 
 from .progress import progress_bar
+from .taps import at_call, device_of, per_neuron
 
 _WEIGHTED = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 _NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.LayerNorm, nn.GroupNorm, nn.Dropout)
@@ -46,25 +48,19 @@ class Recording:
 def record(model: nn.Module, X: np.ndarray, layers: list[str] | None = None,
            batch_size: int = 256) -> Recording:
     """Run the probe set through the model in batches and record every tap's activations."""
-    device = next((p.device for p in model.parameters()), torch.device("cpu"))
+    device = device_of(model)
     model.eval()
     taps, output_module = _trace(model, _batch(X, 0, min(len(X), 2), device), layers)
     modules = dict(model.named_modules())
     store: dict[Tap, list[torch.Tensor]] = {tap: [] for tap in taps}
-    calls: dict[str, int] = {}
-    handles = [modules[name].register_forward_hook(_recorder(name, taps, store, calls))
-               for name in {tap.module for tap in taps}]
     outputs = []
-    try:
-        with torch.no_grad(), progress_bar(len(X), "recording activations") as advance:
-            for start in range(0, len(X), batch_size):
-                calls.clear()
-                out = model(_batch(X, start, start + batch_size, device))
-                outputs.append(out.detach().float().cpu())
-                advance(min(batch_size, len(X) - start))
-    finally:
-        for handle in handles:
-            handle.remove()
+    with ExitStack() as hooks, torch.no_grad(), progress_bar(len(X), "recording activations") as advance:
+        for tap in taps:
+            hooks.enter_context(at_call(model, modules[tap.module], tap.call, _recorder(store[tap], tap.kind)))
+        for start in range(0, len(X), batch_size):
+            out = model(_batch(X, start, start + batch_size, device))
+            outputs.append(out.detach().float().cpu())
+            advance(min(batch_size, len(X) - start))
     return Recording(
         taps=taps,
         hidden=[torch.cat(store[tap]).numpy() for tap in taps],
@@ -78,25 +74,10 @@ def _batch(X: np.ndarray, start: int, stop: int, device) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(X[start:stop])).to(device)
 
 
-def _recorder(name, taps, store, calls):
-    wanted = {tap.call: tap for tap in taps if tap.module == name}
-
-    def hook(module, inputs, output):
-        call = calls.get(name, 0)
-        calls[name] = call + 1
-        if call in wanted:
-            tap = wanted[call]
-            store[tap].append(_per_neuron(output, tap.kind).float().cpu())
-    return hook
-
-
-def _per_neuron(output: torch.Tensor, kind: str) -> torch.Tensor:
-    """Samples x neurons: features of the last axis for Linear, spatial means of channels otherwise."""
-    if output.ndim == 2:
-        return output
-    if kind == "linear":
-        return output.flatten(1, -2).mean(dim=1)
-    return output.flatten(2).mean(dim=2)
+def _recorder(chunks: list, kind: str):
+    def keep(output):
+        chunks.append(per_neuron(output, kind).float().cpu())
+    return keep
 
 
 def _trace(model: nn.Module, sample: torch.Tensor, layers: list[str] | None) -> tuple[list[Tap], str]:

@@ -27,8 +27,7 @@ def write(store: Store, analysis: Analysis, *, replace: bool = False) -> dict[st
 
 def model_graph(a: Analysis) -> ModelGraph:
     layers = layer_rows(a)
-    widths = [layer.width for layer in a.layers]
-    first = np.cumsum([0] + widths)  # position of each layer's first neuron in the Neuron rows
+    widths, first = a.widths, a.offsets  # first: position of each layer's first neuron in the Neuron rows
     rels = [
         RelSet("HAS_LAYER", "Model", "Layer", np.zeros(len(layers), np.int64), np.arange(len(layers))),
         RelSet("HAS_CLASS", "Model", "Class", np.zeros(a.n_classes, np.int64), np.arange(a.n_classes)),
@@ -82,7 +81,7 @@ def community_rels(a: Analysis, first: np.ndarray) -> list[RelSet]:
                    {"p": np.concatenate(p), "primary": np.concatenate(primary)})]
     for f in a.community_flows:
         mean = np.divide(f.bits, f.edges, out=np.zeros(len(f.bits)), where=f.edges > 0)
-        props = {"bits": f.bits, "edges": f.edges, "mean": mean} | ({} if f.weight is None else {"weight": f.weight})
+        props = {"bits": f.bits, "edges": f.edges, "mean": mean, **f.props}
         rels.append(RelSet("FLOWS_TO", "Community", "Community",
                            np.array([position[(f.method, f.lower, i)] for i in f.source], dtype=np.int64),
                            np.array([position[(f.method, f.lower + 1, j)] for j in f.target], dtype=np.int64), props))
@@ -114,13 +113,14 @@ def model_props(a: Analysis) -> dict:
         "n_layers": len(a.layers), "n_neurons": sum(layer.width for layer in a.layers),
         "layer_widths": [layer.width for layer in a.layers], "accuracy": a.accuracy,
         "class_accuracy": a.class_accuracy.tolist(), "created_at": a.created_at,
-        "params": json.dumps(a.params, sort_keys=True), **a.metrics,
+        "params": json.dumps(a.params, sort_keys=True), "methods": ",".join(a.methods),
+        "stages": ",".join(a.stage_seconds), "stage_seconds": list(a.stage_seconds.values()), **a.metrics,
     }
 
 
 def layer_rows(a: Analysis) -> list[dict]:
     rows = [{"uid": a.uid(l.index), "model_id": a.name, "index": l.index, "name": l.name, "kind": l.kind,
-             "activation": l.activation, "width": l.width} for l in a.layers]
+             "activation": l.activation, "width": l.width, **a.layer_props.get(l.index, {})} for l in a.layers]
     for flow in a.flows:  # on the upper layer: what its incoming flow edges had to beat
         rows[flow.lower + 1].update(flow_threshold=flow.threshold, flow_edges=len(flow.source))
     return rows

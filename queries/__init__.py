@@ -8,8 +8,10 @@ from pathlib import Path
 
 from .config import settings
 from .errors import UserError
+from .falkordb_store import FalkorStore
+from .neo4j_store import Neo4jStore
 from .server import EmbeddedServer
-from .store import FalkorStore, Neo4jStore, Store
+from .store import Store
 
 __all__ = ["connect", "scratch_store", "EmbeddedServer", "Store", "UserError", "settings"]
 

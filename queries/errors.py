@@ -22,3 +22,10 @@ def clip(text, limit: int = 120) -> str:
 def shown(value, limit: int = 120) -> str:
     """`repr(value)` cut to `limit` characters: how a message quotes a user's value."""
     return clip(repr(value), limit)
+
+
+def no_such_model(*names: str, stored: list[str] | None = None) -> UserError:
+    """The error for asking about models that are not stored (or not yet complete); with `stored`,
+    it lists the stored models instead of pointing at `neurocypher models`."""
+    hint = "see `neurocypher models`" if stored is None else f"stored models: {', '.join(stored) or 'none'}"
+    return UserError(f"no model named {', '.join(map(shown, names))} is stored; {hint}")

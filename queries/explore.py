@@ -4,6 +4,8 @@ Everything that can grow with the model is paged: `$skip` and `$limit` (at most 
 the app never loads a whole model's edges at once; `pages(...)` walks the pages.
 """
 
+from .schema import on_complete_model
+
 PAGE = 500  # rows per page the app asks for
 PAGE_MAX = 5000
 
@@ -19,9 +21,8 @@ RETURN m.model_id AS model, m.arch AS arch, m.dataset AS dataset, m.n_samples AS
        m.deletion_auc_attribution AS deletion_attribution, m.deletion_auc_random AS deletion_random,
        m.fidelity_ratio AS fidelity, m.relay_knockout_rho AS knockout_rho, m.created_at AS created"""
 
-MODEL_PARAMS = """
-MATCH (m:Model {model_id: $model}) WHERE m.status = 'complete'
-RETURN m.params AS params, m.layer_widths AS widths, m.class_accuracy AS class_accuracy"""
+MODEL_PARAMS = on_complete_model("""
+RETURN m.params AS params, m.layer_widths AS widths, m.class_accuracy AS class_accuracy""")
 
 LAYERS = """
 MATCH (l:Layer {model_id: $model})

@@ -15,12 +15,12 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .errors import UserError, clip, shown
+from .errors import UserError, clip, no_such_model, shown
+from .schema import ROLE_THRESHOLD, on_complete_model
 
 REQUIRED = object()
 MAX_HOPS = 12  # deepest model (in layers - 1) that relay-path and flow-between spell out
 LIMIT_MAX = 1000
-_MODEL = "MATCH (m:Model {model_id: $model}) WHERE m.status = 'complete'\n"
 
 
 @dataclass(frozen=True)
@@ -78,27 +78,40 @@ def _limit(default=10):
 
 
 def _method():
-    return Param("method", str, "innersight", "community method: innersight, flow, weights or relay")
+    return Param("method", str, "innersight", "community method, one the model was analysed with (its `methods`, "
+                 "listed by the `models` query)")
 
 
 def relay_path_cypher(hops: int) -> str:
-    """Chains c0 -> ... -> c_hops of one method's communities, one per layer, every one relaying the
-    class with at least $min_bits. The filter reads the community's `relay_bits` list (the same
-    numbers as its RELAYS relationships): on FalkorDB this ran 5x faster than a RELAYS hop per layer
-    (bench/query.py, 1,024 chains over 10 layers: 5.8 ms against 30 ms)."""
+    """Chains c0 -> ... -> c_hops of one method's communities, one per layer of the dataflow and
+    linked by community FLOWS_TO, from the input layer to class $class's own output community; a
+    community made for one class (a relay module, a NeurFlow group: property `class`) only in that
+    class's chains; every hidden community relays the class with at least $min_bits.
+
+    Score: the sum over the hidden communities of their relay specificity for the class (its
+    conditional relay bits minus the most any other class gets, `relay_specificity`), so a chain
+    of communities that relay this class and no other ranks first; ties by the links' mean flow.
+    The filters read the communities' lists (the same numbers as their RELAYS relationships): on
+    FalkorDB this ran 5x faster than a RELAYS hop per layer (bench/query.py)."""
+    hidden = range(1, hops)
     bits = [f"c{i}.relay_bits[$class]" for i in range(hops + 1)]
-    lines = [_MODEL, f"MATCH (c0:Community {{model_id: $model, method: $method, layer: 0}}) WHERE {bits[0]} >= $min_bits\n"]
-    for i in range(1, hops + 1):
-        lines.append(f"MATCH (c{i - 1})-[f{i}:FLOWS_TO]->(c{i}:Community {{layer: {i}}}) WHERE {bits[i]} >= $min_bits\n")
+    mine = "(c{i}.class IS NULL OR c{i}.class = $class)"
+    lines = ["MATCH (c0:Community {model_id: $model, method: $method, layer: 0})\n"]
+    for i in hidden:
+        lines.append(f"MATCH (c{i - 1})-[f{i}:FLOWS_TO]->(c{i}:Community {{layer: {i}}}) "
+                     f"WHERE {mine.format(i=i)} AND {bits[i]} >= $min_bits\n")
+    lines.append(f"MATCH (c{hops - 1})-[f{hops}:FLOWS_TO]->(c{hops}:Community {{layer: {hops}}}) "
+                 f"WHERE c{hops}.class = $class\n")
     steps = range(hops + 1)
+    score = " + ".join(f"c{i}.relay_specificity[$class]" for i in hidden) or "0.0"
     lines.append(
         "RETURN [" + ", ".join(f"c{i}.uid" for i in steps) + "] AS chain, "
         "[" + ", ".join(f"c{i}.layer" for i in steps) + "] AS layers, "
         "[" + ", ".join(bits) + "] AS bits, "
         "[" + ", ".join(f"c{i}.label" for i in steps) + "] AS labels, "
-        + " + ".join(bits + [f"f{i}.mean" for i in range(1, hops + 1)]) + " AS score\n"
-        "ORDER BY score DESC LIMIT $limit")
-    return "".join(lines)
+        f"{score} AS score, " + " + ".join(f"f{i}.mean" for i in range(1, hops + 1)) + " AS flow\n"
+        "ORDER BY score DESC, flow DESC LIMIT $limit")
+    return on_complete_model("".join(lines))
 
 
 def flow_between_cypher(hops: int) -> str:
@@ -106,20 +119,21 @@ def flow_between_cypher(hops: int) -> str:
     nodes = ["(n0:Neuron {model_id: $model, uid: $source})"]
     for i in range(1, hops + 1):
         nodes.append(f"-[r{i}:FLOWS_TO]->(n{i}:Neuron" + (" {uid: $target})" if i == hops else ")"))
-    return (_MODEL + "MATCH " + "".join(nodes) + "\n"
-            "RETURN [" + ", ".join(f"n{i}.uid" for i in range(hops + 1)) + "] AS path, "
-            + " * ".join(f"r{i}.share" for i in range(1, hops + 1)) + " AS flow, "
-            "[" + ", ".join(f"r{i}.bits" for i in range(1, hops + 1)) + "] AS bits\n"
-            "ORDER BY flow DESC LIMIT $limit")
+    return on_complete_model(
+        "MATCH " + "".join(nodes) + "\n"
+        "RETURN [" + ", ".join(f"n{i}.uid" for i in range(hops + 1)) + "] AS path, "
+        + " * ".join(f"r{i}.share" for i in range(1, hops + 1)) + " AS flow, "
+        "[" + ", ".join(f"r{i}.bits" for i in range(1, hops + 1)) + "] AS bits\n"
+        "ORDER BY flow DESC LIMIT $limit")
 
 
-MODEL_SHAPE = _MODEL + "RETURN m.n_layers AS layers, m.n_classes AS classes"
+MODEL_SHAPE = on_complete_model("RETURN m.n_layers AS layers, m.n_classes AS classes")
 
 QUERIES = {q.name: q for q in [
     NamedQuery("models", "the stored models with their headline results", (), """
 MATCH (m:Model) WHERE m.status = 'complete'
 RETURN m.model_id AS model, m.arch AS arch, m.dataset AS dataset, m.accuracy AS accuracy,
-       m.n_neurons AS neurons, m.deletion_auc_attribution AS deletion_attribution,
+       m.n_neurons AS neurons, m.methods AS methods, m.deletion_auc_attribution AS deletion_attribution,
        m.deletion_auc_random AS deletion_random, m.relay_knockout_rho AS knockout_rho,
        m.fidelity_ratio AS fidelity, m.created_at AS created
 ORDER BY created DESC""", order=("created", True), per_model=False),
@@ -127,13 +141,15 @@ ORDER BY created DESC""", order=("created", True), per_model=False),
                "community per layer", (_model(), _class(), _method(),
                                        Param("min_bits", float, 0.0, "least relay bits of every community"),
                                        _limit(5)), relay_path_cypher),
-    NamedQuery("top-relays", "communities ranked by their relay bits for a class", (_model(), _class(), _method(), _limit()), _MODEL + """
+    NamedQuery("top-relays", "communities ranked by their relay bits for a class",
+               (_model(), _class(), _method(), _limit()), on_complete_model("""
 MATCH (c:Community {model_id: $model, method: $method})-[r:RELAYS]->(:Class {model_id: $model, index: $class})
 RETURN c.uid AS community, c.layer AS layer, c.size AS size, r.bits AS bits, r.acc_drop AS acc_drop,
        c.role AS role, c.label AS label
-ORDER BY bits DESC, community LIMIT $limit"""),
+ORDER BY bits DESC, community LIMIT $limit""")),
     NamedQuery("community", "one community: members, evaluation, per-class relay and accuracy drop, flows, label",
-               (_model(), Param("uid", str, help="community uid, e.g. digits-mlp/innersight/L1/c0")), _MODEL + """
+               (_model(), Param("uid", str, help="community uid, e.g. digits-mlp/innersight/L1/c0")),
+               on_complete_model("""
 MATCH (c:Community {model_id: $model, uid: $uid})
 OPTIONAL MATCH (n:Neuron)-[mo:MEMBER_OF]->(c) WHERE mo.primary = 1
 WITH c, n ORDER BY n.index
@@ -146,9 +162,10 @@ WITH c, members, relays, collect(CASE WHEN d IS NULL THEN null ELSE {community: 
 OPTIONAL MATCH (e:Community)-[i:FLOWS_TO]->(c)
 WITH c, members, relays, flows_out, collect(CASE WHEN e IS NULL THEN null ELSE {community: e.uid, bits: i.bits, edges: i.edges} END) AS flows_in
 RETURN c.uid AS community, c.method AS method, c.layer AS layer, c.size AS size, c.role AS role,
-       c.acc_drop AS acc_drop, c.label AS label, members, relays, flows_in, flows_out"""),
+       c.acc_drop AS acc_drop, c.label AS label, members, relays, flows_in, flows_out""")),
     NamedQuery("neuron", "one neuron: statistics, memberships, strongest incoming and outgoing flows",
-               (_model(), Param("uid", str, help="neuron uid, e.g. digits-mlp/L1/3"), _limit(5)), _MODEL + """
+               (_model(), Param("uid", str, help="neuron uid, e.g. digits-mlp/L1/3"), _limit(5)),
+               on_complete_model("""
 MATCH (n:Neuron {model_id: $model, uid: $uid})
 OPTIONAL MATCH (n)-[mo:MEMBER_OF]->(c:Community)
 WITH n, c, mo ORDER BY c.uid
@@ -161,22 +178,28 @@ WITH n, memberships, flows_in, b, fo ORDER BY fo.bits DESC
 WITH n, memberships, flows_in, collect(CASE WHEN b IS NULL THEN null ELSE {neuron: b.uid, bits: fo.bits, share: fo.share} END)[0..$limit] AS flows_out
 RETURN n.uid AS neuron, n.layer AS layer, n.kind AS kind, n.mean AS mean, n.std AS std, n.entropy AS entropy,
        n.betweenness AS betweenness, n.relay_score AS relay_score, n.class_means AS class_means,
-       memberships, flows_in, flows_out"""),
+       memberships, flows_in, flows_out""")),
     NamedQuery("flow-between", "strongest neuron paths between two neurons, by the product of shares",
                (_model(), Param("source", str, help="neuron uid in a lower layer"),
                 Param("target", str, help="neuron uid in a higher layer"), _limit(5)), flow_between_cypher),
-    NamedQuery("key-communities", "communities whose closing costs most accuracy", (_model(), _method(), _limit()), _MODEL + """
-MATCH (c:Community {model_id: $model, method: $method}) WHERE c.role = 'key'
-RETURN c.uid AS community, c.layer AS layer, c.size AS size, c.acc_drop AS acc_drop, c.label AS label
-ORDER BY acc_drop DESC, community LIMIT $limit"""),
-    NamedQuery("noise-communities", "communities whose closing improves accuracy", (_model(), _method(), _limit()), _MODEL + """
+    NamedQuery("key-communities", "communities whose closing costs most accuracy (overall, or for one class)",
+               (_model(), _method(), Param("class", int, None, "a class: rank by the accuracy it loses", 0), _limit()),
+               on_complete_model(f"""
+MATCH (c:Community {{model_id: $model, method: $method}})-[r:RELAYS]->(k:Class {{model_id: $model}})
+WHERE ($class IS NULL AND k.index = 0 AND c.role = 'key') OR (k.index = $class AND r.acc_drop > {ROLE_THRESHOLD})
+RETURN c.uid AS community, c.layer AS layer, c.size AS size,
+       CASE WHEN $class IS NULL THEN c.acc_drop ELSE r.acc_drop END AS acc_drop, c.label AS label
+ORDER BY acc_drop DESC, community LIMIT $limit""")),
+    NamedQuery("noise-communities", "communities whose closing improves accuracy",
+               (_model(), _method(), _limit()), on_complete_model("""
 MATCH (c:Community {model_id: $model, method: $method}) WHERE c.role = 'noise'
 RETURN c.uid AS community, c.layer AS layer, c.size AS size, c.acc_drop AS acc_drop, c.label AS label
-ORDER BY acc_drop, community LIMIT $limit"""),
-    NamedQuery("attribution", "top input features for a class (NIF path flow)", (_model(), _class(), _limit()), _MODEL + """
+ORDER BY acc_drop, community LIMIT $limit""")),
+    NamedQuery("attribution", "top input features for a class (NIF path flow)",
+               (_model(), _class(), _limit()), on_complete_model("""
 MATCH (n:Neuron {model_id: $model})-[a:ATTRIBUTES]->(:Class {model_id: $model, index: $class})
 RETURN n.uid AS feature, n.index AS index, a.score AS score, a.rank AS rank
-ORDER BY score DESC, index LIMIT $limit"""),
+ORDER BY score DESC, index LIMIT $limit""")),
     NamedQuery("compare", "one row per model: accuracy, communities per layer, the top relay chain for a "
                "class, its score, and the deletion, knockout and fidelity scores",
                (Param("models", list, help="model ids, comma-separated"), _class(), _method()), """
@@ -221,7 +244,7 @@ def _prepared(store, name: str, given: dict) -> tuple[NamedQuery, dict, str]:
         raise UserError(f"no query named {shown(name)}; the queries are: {', '.join(QUERIES)}")
     params = _checked(query, given)
     shape = _shape(store, params["model"]) if query.per_model else None
-    if shape and params.get("class", 0) >= shape["classes"]:
+    if shape and params.get("class") is not None and params["class"] >= shape["classes"]:
         raise UserError(f"class {params['class']} is not a class of {params['model']}: use 0..{shape['classes'] - 1}")
     return query, params, query.cypher(_hops(name, params, shape)) if callable(query.cypher) else query.cypher
 
@@ -247,7 +270,7 @@ def _shape(store, model: str) -> dict:
     """The model's number of layers and classes; a UserError when it is not stored."""
     rows = store.read(MODEL_SHAPE, {"model": model}, model=model)
     if not rows:
-        raise UserError(f"no model named {shown(model)} is stored; see `neurocypher models`")
+        raise no_such_model(model)
     return rows[0]
 
 
@@ -276,7 +299,7 @@ def _compare(store, params: dict) -> list[dict]:
     rows = {row["model"]: row for row in store.read(QUERIES["compare"].cypher, params)}
     missing = [m for m in params["models"] if m not in rows]
     if missing:
-        raise UserError(f"no model named {', '.join(map(shown, missing))} is stored; see `neurocypher models`")
+        raise no_such_model(*missing)
     result = []
     for model in params["models"]:
         chain = ask(store, "relay-path", model=model, **{"class": params["class"]}, method=params["method"], limit=1)

@@ -4,24 +4,23 @@ by the similarity of their class-conditional profiles (Hungarian matching).
 A community's profile is the mean over its primary members of each member's class-conditional mean
 activation, z-scored across classes; similarity is the Pearson correlation of two profiles (0 for a
 profile without variation). Input is paired with input, output with output, and each hidden layer of
-the first model with the hidden layer of the second at the closest relative depth. Matches are stored as `(:Community)-[:MATCHES {similarity}]->(:Community)`
-where both models share one graph (Neo4j); the embedded store keeps each model in its own graph,
-so there they are returned only.
+the first model with the hidden layer of the second at the closest relative depth.
+
+`match_communities` only reads; `store_matches` writes its pairs as
+`(:Community)-[:MATCHES {similarity}]->(:Community)` where both models share one graph (Neo4j).
 """
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from .errors import UserError
+from .errors import UserError, no_such_model
+from .schema import on_complete_model
 
-MODEL_INFO = """
-MATCH (m:Model {model_id: $model}) WHERE m.status = 'complete'
-RETURN m.dataset AS dataset, m.n_classes AS classes, m.n_samples AS samples"""
-PROFILES = """
-MATCH (m:Model {model_id: $model}) WHERE m.status = 'complete'
+MODEL_INFO = on_complete_model("RETURN m.dataset AS dataset, m.n_classes AS classes, m.n_samples AS samples")
+PROFILES = on_complete_model("""
 MATCH (n:Neuron {model_id: $model})-[mo:MEMBER_OF]->(c:Community {model_id: $model, method: $method})
 WHERE mo.primary = 1
-RETURN c.uid AS community, c.layer AS layer, collect(n.class_means) AS profiles"""
+RETURN c.uid AS community, c.layer AS layer, collect(n.class_means) AS profiles""")
 STORE_MATCHES = """
 UNWIND $rows AS row
 MATCH (a:Community {uid: row.a}) MATCH (b:Community {uid: row.b})
@@ -29,11 +28,12 @@ MERGE (a)-[s:MATCHES]->(b) SET s.similarity = row.similarity"""
 
 
 def match_communities(store, model_a: str, model_b: str, method: str = "innersight") -> list[dict]:
-    """Matched community pairs per layer, best first within each layer."""
+    """Matched community pairs per layer, best first within each layer (it writes nothing; see
+    `store_matches`)."""
     info = [store.read(MODEL_INFO, {"model": m}, model=m) for m in (model_a, model_b)]
     for model, rows in zip((model_a, model_b), info):
         if not rows:
-            raise UserError(f"no model named {model!r} is stored; see `neurocypher models`")
+            raise no_such_model(model)
     if info[0] != info[1]:
         raise UserError(f"{model_a} and {model_b} were not analysed on the same data ({info[0][0]} vs "
                         f"{info[1][0]}); matching compares class profiles, so they must be")
@@ -49,9 +49,18 @@ def match_communities(store, model_a: str, model_b: str, method: str = "innersig
         for i, j in sorted(zip(rows, cols), key=lambda rc: -similarity[rc]):
             matches.append({"layer_a": layer_a, "layer_b": layer_b, "a": names_a[i], "b": names_b[j],
                             "similarity": float(similarity[i, j])})
-    if store.backend == "neo4j" and matches:
-        store.write(STORE_MATCHES, {"rows": matches}, model=model_a)
     return matches
+
+
+def store_matches(store, matches: list[dict]) -> None:
+    """Write `matches` (from `match_communities`) as MATCHES relationships, replacing the similarity
+    of pairs matched before. Only Neo4j keeps both models in one graph, where a relationship can join
+    them; on the embedded store each model is a graph of its own, so this does nothing there and the
+    matches stay what `match_communities` returned."""
+    if store.backend != "neo4j" or not matches:
+        return
+    model = matches[0]["a"].split("/")[0]  # a community uid begins with its model id
+    store.write(STORE_MATCHES, {"rows": matches}, model=model)
 
 
 def _paired_layers(last_a: int, last_b: int) -> list[tuple[int, int]]:

@@ -1,5 +1,6 @@
 """Labels, indexes and the store's own bookkeeping statements (shared Cypher unless named per backend)."""
 
+ROLE_THRESHOLD = 0.005  # accuracy drop (0..1) beyond which closing a community makes it key (or noise)
 LABELS = ("Model", "Layer", "Neuron", "Class", "Community")  # every node has `model_id` and a unique `uid`
 
 FALKORDB_INDEXES = [f"CREATE INDEX FOR (n:{label}) ON (n.uid)" for label in LABELS]
@@ -16,12 +17,19 @@ LIST_MODELS = """
 MATCH (m:Model) WHERE m.status = 'complete'
 RETURN m.model_id AS model_id, m.arch AS arch, m.dataset AS dataset, m.n_samples AS samples,
        m.accuracy AS accuracy, m.n_classes AS classes, m.n_layers AS layers,
-       m.n_neurons AS neurons, m.created_at AS created_at
+       m.n_neurons AS neurons, m.methods AS methods, m.created_at AS created_at
 """
 
-MODEL_EXISTS = """
-MATCH (m:Model {model_id: $model}) WHERE m.status = 'complete' RETURN m.model_id AS model_id
-"""
+_COMPLETE_MODEL = "MATCH (m:Model {model_id: $model}) WHERE m.status = 'complete'\n"
+
+
+def on_complete_model(statement: str) -> str:
+    """`statement` preceded by the match of model `$model` as `m`, so that it finds nothing unless the
+    model is stored and complete (a model being written or dropped is invisible to every query)."""
+    return _COMPLETE_MODEL + statement.lstrip()
+
+
+MODEL_EXISTS = on_complete_model("RETURN m.model_id AS model_id")
 
 # Neo4j only: all models share one database, so a model's nodes are found by `model_id`.
 MODEL_PRESENT = "MATCH (m:Model {model_id: $model}) RETURN m.status AS status"

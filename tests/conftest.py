@@ -2,20 +2,15 @@
 
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import pytest
 
+from helpers import NEO4J_URI, SENT_CYPHER
 from ingest import analyze, write
 from queries import EmbeddedServer, connect
-from queries import store as store_module
-
-NEUROCYPHER = str(Path(sys.executable).with_name("neurocypher"))
-NEO4J_URI = os.environ.get("NEO4J_URI")  # for tests marked `neo4j`; everything else runs embedded
-SENT_CYPHER: set[str] = set()  # every statement the package sent during the session, for the linter
+from queries.falkordb_store import FalkorStore
 
 
 def pytest_collection_modifyitems(items):
@@ -47,28 +42,22 @@ def home():
 @pytest.fixture(scope="session", autouse=True)
 def record_cypher():
     """Remember the text of every statement that ran through the FalkorDB backend."""
-    query = store_module.FalkorStore._query
+    query = FalkorStore._query
 
     def recording_query(self, key, cypher, params, read_only):
         rows = query(self, key, cypher, params, read_only)
         SENT_CYPHER.add(cypher)  # once it ran: the tests' deliberately broken or refused Cypher is not ours
         return rows
 
-    store_module.FalkorStore._query = recording_query
+    FalkorStore._query = recording_query
     yield
-    store_module.FalkorStore._query = query
+    FalkorStore._query = query
 
 
 @pytest.fixture()
 def store():
     with connect() as s:
         yield s
-
-
-def cli(*args: str, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
-    """Run the installed `neurocypher` console script."""
-    return subprocess.run([NEUROCYPHER, *args], capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, **(env or {})})
 
 
 @pytest.fixture(scope="session")
@@ -99,13 +88,3 @@ def stored(specialists):
             write(store, analysis, replace=True)
     return analyses
 
-
-def snapshot(store) -> dict:
-    """Every key of the embedded store, with (nodes, relationships) for each graph: what a bad input
-    must leave unchanged (FalkorDB's own `telemetry{graph}` streams of query statistics aside)."""
-    db = store._db
-    graphs = set(db.list_graphs())
-    keys = {k.decode() if isinstance(k, bytes) else k for k in db.connection.keys()}
-    counts = ("MATCH (n) RETURN count(n)", "MATCH ()-[r]->() RETURN count(r)")
-    return {key: tuple(db.select_graph(key).ro_query(q).result_set[0][0] for q in counts) if key in graphs else None
-            for key in sorted(keys) if not key.startswith("telemetry{")}

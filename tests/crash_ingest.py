@@ -15,14 +15,14 @@ import signal
 import sys
 
 from queries import UserError, bulk, connect
-from queries import store as store_module
+from queries import falkordb_store
 
 BLOB_BYTES = 16 * 2**10  # small GRAPH.BULK calls, so that a few thousand relationships take many
 
 
 def after_relationship_batch(at: float, then) -> None:
     """Call `then()` once the relationship batch at fraction `at` of them has been sent."""
-    calls = store_module.bulk_calls
+    calls = falkordb_store.bulk_calls
 
     def stopping_calls(graph):
         batches = list(calls(graph))
@@ -33,18 +33,18 @@ def after_relationship_batch(at: float, then) -> None:
             if i == last:
                 then()
 
-    store_module.bulk_calls = stopping_calls
+    falkordb_store.bulk_calls = stopping_calls
 
 
 def before_publish(then) -> None:
     """Call `then()` once the staging graph's indexes are built, right before the RENAME."""
-    wait = store_module.FalkorStore._wait_for_indexes
+    wait = falkordb_store.FalkorStore._wait_for_indexes
 
     def waiting(self, key, *args):
         wait(self, key, *args)
         then()
 
-    store_module.FalkorStore._wait_for_indexes = waiting
+    falkordb_store.FalkorStore._wait_for_indexes = waiting
 
 
 def die() -> None:

@@ -5,7 +5,6 @@ screenshots under test-artifacts/, and no request goes anywhere but the app's ow
 import shutil
 import socket
 import subprocess
-import time
 import urllib.request
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -13,7 +12,7 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
-from conftest import NEUROCYPHER
+from helpers import NEUROCYPHER, wait_until
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).parents[1] / "test-artifacts"
@@ -28,6 +27,17 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def healthy(app: subprocess.Popen, address: str) -> bool:
+    """Whether the app at `address` answers its health check; the test fails once the app has exited."""
+    if app.poll() is not None:
+        pytest.fail(f"neurocypher app exited: {app.stdout.read()}")
+    try:
+        with urllib.request.urlopen(f"{address}/_stcore/health", timeout=1):
+            return True
+    except OSError:
+        return False
+
+
 @pytest.fixture(scope="module")
 def served():
     """`neurocypher app` on a free port; its address."""
@@ -36,14 +46,7 @@ def served():
                            stderr=subprocess.STDOUT, text=True)
     address = app.stdout.readline().split()[-1]
     assert address == f"http://127.0.0.1:{port}", address
-    for _ in range(120):
-        try:
-            urllib.request.urlopen(f"{address}/_stcore/health", timeout=1)
-            break
-        except OSError:
-            if app.poll() is not None:
-                pytest.fail(f"neurocypher app exited: {app.stdout.read()}")
-            time.sleep(0.5)
+    wait_until(lambda: healthy(app, address), 60, "the app to answer /_stcore/health", every=0.1)
     yield address
     app.terminate()
     app.wait(timeout=30)

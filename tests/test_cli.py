@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import models
-from conftest import cli, snapshot
+from helpers import cli, snapshot
 from ingest import analyze, write
 from ingest.demo_models import mlp
 from queries import UserError, connect
@@ -92,6 +92,9 @@ BAD_INPUTS = [
     ("unknown community method", lambda f: ingest_args(f) + ["--methods", "flow,louvain"],
      "unknown community method louvain; choose from innersight, flow, weights, relay, neurflow"),
     ("bad relay option", lambda f: ingest_args(f) + ["--binarization", "mean"], "binarization kmeans or median"),
+    ("unknown method option", lambda f: ingest_args(f) + ["--option", "flow.colour=3"], "method flow has no option 'colour'"),
+    ("method option of the wrong type", lambda f: ingest_args(f) + ["--option", "innersight.starts=x"],
+     "option innersight.starts must be int, got 'x'"),
     ("write in the console", lambda f: ["query", "--cypher", "MATCH (n) DETACH DELETE n"], "refused: DETACH would change the store"),
     ("schema change in the console", lambda f: ["query", "--cypher", "CREATE INDEX FOR (n:Neuron) ON (n.x)"], "refused: CREATE"),
     ("drop of an unknown model", lambda f: ["drop", "never-stored"], "no model named 'never-stored' is stored"),

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
-from conftest import cli
+from helpers import cli
 from ingest import analyze, write
 from ingest.closing import ROLE_THRESHOLD, role
 from specialists import CLASSES, SPECIALISTS

@@ -8,14 +8,14 @@ import pytest
 
 import ingest
 import queries
-from conftest import SENT_CYPHER
 from cypher_lint import lint_cypher
+from helpers import SENT_CYPHER
 from ingest import analyze, write
 from ingest.data import load_data
 from ingest.demo_models import mlp
 from ingest.writer import model_graph
 from queries import library, schema
-from queries.store import neo4j_batches
+from queries.neo4j_store import neo4j_batches
 
 CYPHER_START = re.compile(r"\s*(MATCH|OPTIONAL|CREATE|MERGE|UNWIND|RETURN|WITH|CALL)\s+\S")
 

@@ -8,7 +8,7 @@ import torch
 from sklearn.metrics import mutual_info_score
 from torch import nn
 
-from conftest import cli
+from helpers import cli
 from ingest import analyze, write
 from ingest.demo import trained
 from ingest.flow import layer_flow, path_flow

@@ -4,12 +4,13 @@ import os
 
 import pytest
 
-from conftest import NEO4J_URI
+from helpers import NEO4J_URI
 from ingest import analyze, write
 from ingest.data import load_data
 from ingest.demo_models import mlp
 from queries import UserError
-from queries.store import Neo4jStore
+from queries.matching import match_communities, store_matches
+from queries.neo4j_store import Neo4jStore
 
 pytestmark = pytest.mark.neo4j
 
@@ -34,3 +35,17 @@ def test_write_replace_read_and_refuse_writes(neo4j_store):
     with pytest.raises(UserError, match="^refused"):
         neo4j_store.read("MATCH (n:Neuron {model_id: 'neo4j-probe'}) SET n.mean = 0")
     assert neo4j_store.drop("neo4j-probe") and not neo4j_store.has_model("neo4j-probe")
+
+
+def test_matches_are_stored_where_both_models_share_one_graph(neo4j_store):
+    data = load_data("sklearn:digits")
+    for name in ("neo4j-probe", "neo4j-probe2"):
+        write(neo4j_store, analyze(mlp(), data.X[:300], data.y[:300], name=name), replace=True)
+    try:
+        matches = match_communities(neo4j_store, "neo4j-probe", "neo4j-probe2")
+        store_matches(neo4j_store, matches)
+        stored = neo4j_store.read("MATCH (:Community {model_id: $a})-[s:MATCHES]->(:Community {model_id: $b}) "
+                                  "RETURN count(s) AS c", {"a": "neo4j-probe", "b": "neo4j-probe2"})
+        assert matches and stored == [{"c": len(matches)}]
+    finally:
+        neo4j_store.drop("neo4j-probe2")

@@ -4,11 +4,12 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import cli
+from helpers import cli
 from ingest import analyze, write
+from queries import connect
 from ingest.debug import debug_sample
 from ingest.demo import trained
-from ingest.neurflow import STEPS, _Circuit, concept_inputs
+from ingest.methods.neurflow import Options, _Circuit, _Concepts, concept_inputs, core_size
 from specialists import CLASS_NAMES, SPECIALISTS
 
 
@@ -17,6 +18,14 @@ def cnn(digits, home):
     model, _ = trained("digits-cnn", home / "demo")
     return model, analyze(model, digits.X, digits.y, name="nf-cnn", image_shape=(8, 8), deletion=False,
                           methods=("neurflow",))
+
+
+@pytest.fixture(scope="module")
+def stored_cnn(cnn):
+    """The CNN's analysis, stored as nf-cnn."""
+    with connect() as store:
+        write(store, cnn[1], replace=True)
+    return cnn
 
 
 def test_concept_inputs_are_crops_resized_back(digits):
@@ -31,17 +40,25 @@ def test_concept_inputs_are_crops_resized_back(digits):
 
 
 def test_integrated_gradients_of_a_logit_over_a_linear_layer(digits, home):
-    """For logit = W a + b, IG from baseline 0 is exactly W[c] * a."""
+    """For logit = W a + b, IG from baseline 0 is exactly W[c] * a; units are batched in one call."""
     model, _ = trained("digits-mlp", home / "demo")
-    a = analyze(model, digits.X[:200], digits.y[:200], name="nf-mlp", methods=(), deletion=False)
-    circuit = _Circuit(model, a, digits.X[:200], None)
-    x = digits.X[:5]
-    ig = circuit._integrated_gradients(3, 4, x)
+    X = digits.X[:200]
+    a = analyze(model, X, digits.y[:200], name="nf-mlp", methods=(), deletion=False)
+    circuit = _Circuit(model, a, _Concepts(model, a, X, ()), 4, Options())
+    tops = [np.arange(5), np.arange(3)]
+    ig = circuit._integrated_gradients(3, [4, 7], tops)
+    x = circuit.inputs
     with torch.no_grad():
         hidden = model.relu2(model.fc2(model.relu1(model.fc1(torch.from_numpy(x)))))
-    expected = (model.fc3.weight[4] * hidden).detach().numpy()
+    w = model.fc3.weight.detach()
+    expected = np.concatenate([(w[4] * hidden[:5]).numpy(), (w[7] * hidden[:3]).numpy()])
     np.testing.assert_allclose(ig, expected, rtol=1e-4, atol=1e-5)
-    assert STEPS == 50
+    assert Options().steps == 50
+    assert (circuit.a.predictions[circuit.rows % 200] == 4).all()  # the class's own samples only
+
+
+def test_tau_follows_the_layer_width():
+    assert [core_size(16, w) for w in (8, 16, 32, 64, 512)] == [2, 4, 8, 16, 16]
 
 
 def test_core_neurons_of_each_class_lie_in_its_specialist(specialists):
@@ -57,22 +74,32 @@ def test_core_neurons_of_each_class_lie_in_its_specialist(specialists):
 def test_cnn_core_neurons_matter_far_more_than_random_ones(cnn):
     _, a = cnn
     m = a.metrics
-    lost_core = a.class_accuracy - np.array(m["fidelity_core"])
-    lost_random = a.class_accuracy - np.array(m["fidelity_random"])
+    lost_core, lost_random = 1 - np.array(m["fidelity_core"]), 1 - np.array(m["fidelity_random"])
     assert lost_core.mean() >= 3 * lost_random.mean()
     assert m["fidelity_ratio"] == pytest.approx(lost_core.mean() / lost_random.mean())
+    top = a.layer_props[len(a.layers) - 2]  # per layer and tau, class retention: core below random
+    assert top["fidelity_tau"] == [4, 8, 16]
+    assert all(core < random for core, random in zip(top["fidelity_core"], top["fidelity_random"]))
+    assert {layer for layer, props in a.layer_props.items() if "fidelity_tau" in props} == {1, 2, 3}
 
 
-def test_groups_weights_and_storage(store, cnn):
-    model, a = cnn
+def test_groups_are_per_class(cnn):
+    _, a = cnn
+    groups = [c for c in a.communities if c.method == "neurflow" and 0 < c.layer < len(a.layers) - 1]
+    for g in groups:
+        assert set(np.flatnonzero(g.props["circuit_weight"])) <= {g.props["class"]}  # its class's edges only
+        assert set(g.members) <= set(np.flatnonzero(a.layers[g.layer].props["core"][:, g.props["class"]]))
+
+
+def test_groups_weights_and_storage(store, stored_cnn):
+    model, a = stored_cnn
     groups = [c for c in a.communities if c.method == "neurflow"]
     assert groups and all(g.size for g in groups) and {g.layer for g in groups} <= set(range(1, 5))
     circuit = [f for f in a.community_flows if f.method == "neurflow"]
-    assert any(np.abs(f.weight).sum() > 0 for f in circuit)
-    write(store, a, replace=True)
+    assert any(np.abs(f.props["weight"]).sum() > 0 for f in circuit)
     stored = store.read("MATCH (:Community {method: 'neurflow'})-[f:FLOWS_TO]->(:Community) RETURN sum(abs(f.weight)) AS w",
                         model="nf-cnn")[0]["w"]
-    assert stored == pytest.approx(sum(np.abs(f.weight).sum() for f in circuit))
+    assert stored == pytest.approx(sum(np.abs(f.props["weight"]).sum() for f in circuit))
     relays = store.read("MATCH (c:Community {method: 'neurflow'})-[r:RELAYS]->(k:Class) WHERE r.weight > 0 "
                         "RETURN count(r) AS n", model="nf-cnn")[0]["n"]
     assert relays == sum(int((g.props["circuit_weight"] > 0).sum()) for g in groups)
@@ -84,14 +111,14 @@ def test_groups_weights_and_storage(store, cnn):
 
 def test_sub_concept_weights_are_exactly_l1_normalised(cnn, digits):
     model, a = cnn
-    circuit = _Circuit(model, a, digits.X[:300], (8, 8))
-    e = circuit.explain(4, 3)
+    circuit = _Circuit(model, a, _Concepts(model, a, digits.X[:300], ()), 3, Options())
+    (e,) = circuit._explain(4, [3])
     assert 2 <= len(e.weights) <= 5 and len(e.core) <= 16
     np.testing.assert_allclose(np.abs(e.weights).sum(axis=1), 1.0, rtol=1e-12)
 
 
-def test_debugging_a_misclassified_sample(store, digits, cnn):
-    model, a = cnn
+def test_debugging_a_misclassified_sample(store, digits, stored_cnn):
+    model, a = stored_cnn
     wrong = int(np.flatnonzero(a.predictions != a.labels)[0])
     groups = store.read("MATCH (n:Neuron)-[mo:MEMBER_OF]->(c:Community {method: 'neurflow'}) WHERE mo.primary = 1 "
                         "WITH c, n ORDER BY n.index RETURN c.uid AS group, c.layer AS layer, c.label AS label, "

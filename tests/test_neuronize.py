@@ -56,7 +56,8 @@ def test_batchnorm_between_conv_and_relu(digits):
 def test_named_layers_override_the_default(digits):
     a = analyze(mlp(), digits.X, digits.y, name="named", layers=["fc2"])
     assert [l.name for l in a.layers] == ["input", "fc2", "output"]
-    assert a.params["methods"] == ["innersight", "flow", "relay", "neurflow"] and "weights" in a.params["skipped"]
+    assert a.methods == ["innersight", "flow", "relay", "neurflow"] and "weights" in a.skipped
+    assert a.params["methods"] == a.methods and a.params["skipped"] == a.skipped
     assert a.layers[1].acts.min() < 0  # the Linear's own output, before its ReLU
 
 

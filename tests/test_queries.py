@@ -2,12 +2,14 @@
 gives the answer computed in Python from the analysis (networkx for paths)."""
 
 import json
+import subprocess
+import sys
 
 import networkx as nx
 import numpy as np
 import pytest
 
-from conftest import cli
+from helpers import cli, snapshot
 from queries.library import QUERIES
 from specialists import SPECIALISTS
 
@@ -17,27 +19,30 @@ def find(a, uid):
 
 
 def python_relay_paths(a, c, method="innersight", min_bits=0.0):
-    """All chains from the input layer to the output layer, scored as documented, best first."""
+    """All chains from the input layer to class c's output, scored as documented, best first."""
+    last = len(a.layers) - 1
     graph = nx.DiGraph()
     for x in a.communities:
-        if x.method == method and x.props["relay_bits"][c] >= min_bits:
-            graph.add_node(a.community_uid(x), layer=x.layer, bits=x.props["relay_bits"][c])
+        hidden = 0 < x.layer < last
+        mine = x.props.get("class") in (None, c) if hidden else x.layer == 0 or x.props["class"] == c
+        if x.method == method and mine and (not hidden or x.props["relay_bits"][c] >= min_bits):
+            graph.add_node(a.community_uid(x), layer=x.layer,
+                           score=x.props["relay_specificity"][c] if hidden else 0.0)
     for f in a.community_flows:
         if f.method == method:
             for i, j, bits, edges in zip(f.source, f.target, f.bits, f.edges):
                 u, v = (f"{a.name}/{method}/L{f.lower + d}/c{k}" for d, k in ((0, i), (1, j)))
                 if u in graph and v in graph:
                     graph.add_edge(u, v, mean=bits / edges)
-    last = len(a.layers) - 1
     chains = []
     for start in [n for n, d in graph.nodes(data=True) if d["layer"] == 0]:
         for end in [n for n, d in graph.nodes(data=True) if d["layer"] == last]:
             for path in nx.all_simple_paths(graph, start, end, cutoff=last):
                 if len(path) == last + 1:
-                    score = sum(graph.nodes[n]["bits"] for n in path) + sum(
-                        graph.edges[u, v]["mean"] for u, v in zip(path, path[1:]))
-                    chains.append((score, path))
-    return sorted(chains, key=lambda sc: -sc[0])
+                    score = sum(graph.nodes[n]["score"] for n in path)
+                    flow = sum(graph.edges[u, v]["mean"] for u, v in zip(path, path[1:]))
+                    chains.append((score, flow, path))
+    return [(score, path) for score, flow, path in sorted(chains, key=lambda sfp: (-sfp[0], -sfp[1]))]
 
 
 @pytest.mark.parametrize("c", range(SPECIALISTS))
@@ -59,7 +64,7 @@ def test_relay_path_min_bits_and_other_methods(store, stored):
     for method, min_bits in (("flow", 0.0), ("innersight", 0.2), ("weights", 0.05)):
         rows = store.ask("relay-path", model="q-spec", **{"class": 1}, method=method, min_bits=min_bits, limit=1000)
         assert [r["chain"] for r in rows] == [p for _, p in python_relay_paths(a, 1, method, min_bits)]
-        assert all(min(r["bits"]) >= min_bits for r in rows)
+        assert all(min(r["bits"][1:-1]) >= min_bits for r in rows)  # the hidden communities
 
 
 def test_top_relays_key_noise_and_attribution(store, stored):
@@ -140,6 +145,47 @@ def test_matching_pairs_the_same_specialists(store, stored, specialists):
         assert owners[0] == owners[1] and m["similarity"] > 0.9
     assert {(m["a"].split("/")[-1], m["b"].split("/")[-1]) for m in matches if m["layer_a"] == 3} == {
         (f"c{c}", f"c{c}") for c in range(4)}
+
+
+def test_matching_writes_nothing_and_the_embedded_store_keeps_no_matches(store, stored):
+    from queries.matching import match_communities, store_matches
+
+    before = snapshot(store)
+    matches = match_communities(store, "q-spec", "q-spec2")
+    assert snapshot(store) == before
+    store_matches(store, matches)  # each model is a graph of its own: nothing can join them
+    assert matches and snapshot(store) == before
+
+
+QUERY_SIDE = """
+import sys
+from importlib.metadata import entry_points
+
+from queries import connect
+from queries.matching import match_communities
+
+main = entry_points(group="console_scripts")["neurocypher"].load()
+for args in (["models"], ["db", "status"], ["query", "--list"],
+             ["query", "relay-path", "--model", "q-spec", "--param", "class=0", "--format", "json"],
+             ["query", "--model", "q-spec", "--cypher", "MATCH (c:Community) RETURN count(c) AS c"]):
+    sys.argv = ["neurocypher", *args]
+    try:
+        main()
+    except SystemExit as exit:
+        assert exit.code == 0, (args, exit.code)
+with connect() as store:
+    assert store.ask("top-relays", model="q-spec", **{"class": 1})
+    assert match_communities(store, "q-spec", "q-spec2")
+assert "torch" not in sys.modules, "the query side imported torch"
+"""
+
+
+def test_query_side_needs_no_torch(stored):
+    """`neurocypher models`, `db status` and `query`, the named queries and matching run without
+    importing torch."""
+    done = subprocess.run([sys.executable, "-c", QUERY_SIDE], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "q-spec/innersight/L1/" in done.stdout
 
 
 def test_cli_lists_and_asks(stored):

@@ -9,14 +9,13 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
 
-from conftest import cli
+from helpers import cli, wait_until
 from queries import EmbeddedServer, UserError
-from queries.store import GRAPH_PREFIX, STAGING_PREFIX, FalkorStore
+from queries.falkordb_store import GRAPH_PREFIX, STAGING_PREFIX, FalkorStore
 
 CHILD = str(Path(__file__).with_name("crash_ingest.py"))  # writes a pickled graph; see its docstring
 MODEL = "crash"
@@ -82,10 +81,15 @@ def open_store(server) -> FalkorStore:
 def kill_server(server) -> None:
     """SIGKILL the server and wait until its socket stops answering."""
     os.kill(server.pid(), signal.SIGKILL)
-    deadline = time.monotonic() + 30
-    while server.is_running():
-        assert time.monotonic() < deadline, "the killed server still answers"
-        time.sleep(0.05)
+    wait_until(lambda: not server.is_running(), 30, "the killed server to stop answering")
+
+
+def aof_written(store) -> bool:
+    """Whether the server has written every acknowledged write to its append-only file (INFO
+    persistence: an empty AOF buffer, no background fsync queued), which a SIGKILL cannot undo."""
+    info = store._db.connection.info("persistence")
+    return (info["aof_last_write_status"] == "ok" and info["aof_buffer_length"] == 0
+            and info["aof_pending_bio_fsync"] == 0)
 
 
 def checksums(store, key) -> dict:
@@ -192,7 +196,8 @@ def test_models_survive_db_stop_and_start(server, stored_sums):
 
 
 def test_acknowledged_models_survive_a_server_sigkill(server, stored_sums):
-    time.sleep(1.5)  # appendfsync everysec: the AOF is on disk within a second
+    with open_store(server) as store:
+        wait_until(lambda: aof_written(store), 10, "the append-only file to hold every write")
     old_pid = server.pid()
     kill_server(server)
     assert checksums_of(server, stored_sums) == stored_sums

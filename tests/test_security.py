@@ -10,14 +10,13 @@ import pytest
 import torch
 
 import models
-from conftest import NEO4J_URI, cli, snapshot
+from helpers import NEO4J_URI, cli, put, snapshot
 from ingest import analyze, write
 from ingest.writer import model_graph
 from queries import EmbeddedServer, UserError
 from queries.library import QUERIES
 from queries.readonly import check_read_only
-from queries.store import Neo4jStore, neo4j_batches
-from test_store import put
+from queries.neo4j_store import Neo4jStore, neo4j_batches
 
 REFUSED = [
     "CREATE (n:Neuron {uid: 'x'})",

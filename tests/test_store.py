@@ -5,26 +5,11 @@ import subprocess
 import threading
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from conftest import NEUROCYPHER, cli
+from helpers import NEUROCYPHER, cli, put
 from queries import EmbeddedServer, UserError, connect
-from queries.graph import ModelGraph, NodeSet, RelSet
-from queries.store import STAGING_PREFIX
-
-
-def put(store, model_id, n=3, replace=False, broken=False):
-    """A tiny model: one Model node and `n` neurons in a chain, published atomically; with `broken`,
-    the last neuron holds a value that cannot be stored, so the write fails part way."""
-    neurons = [{"uid": f"{model_id}/L0/{i}", "model_id": model_id, "index": i, "v": i / 2} for i in range(n)]
-    if broken:
-        neurons[-1]["v"] = {"not": "storable"}
-    store.write_model(ModelGraph(model_id, [
-        NodeSet("Model", [{"uid": model_id, "model_id": model_id, "status": "complete", "created_at": str(n)}]),
-        NodeSet("Neuron", neurons),
-    ], [RelSet("FLOWS_TO", "Neuron", "Neuron", np.arange(n - 1), np.arange(1, n), {"bits": np.ones(n - 1)})]),
-        replace=replace)
+from queries.falkordb_store import STAGING_PREFIX
 
 
 def graphs(store):

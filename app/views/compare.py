@@ -5,10 +5,10 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from app.explorer import ask, class_names, model_ids, paged, shown_errors, store
+from app.explorer import ask, class_names, methods_of, model_ids, paged, shown_errors, store
 from app.graphs import draw, path_elements, short
 from queries import explore
-from queries.matching import match_communities
+from queries.matching import match_communities, store_matches
 
 st.title("Compare models")
 ids = model_ids()
@@ -20,7 +20,11 @@ if len(chosen) < 2:
     st.info("Choose at least two models (or tick them on the Models page).")
     st.stop()
 left, right = st.columns(2)
-method = left.selectbox("Community method", ["innersight", "flow", "weights", "relay", "neurflow"], key="compare_method")
+shared_methods = [m for m in methods_of(chosen[0]) if all(m in methods_of(other) for other in chosen[1:])]
+if not shared_methods:
+    st.info("These models share no community method; ingest them with a common one.")
+    st.stop()
+method = left.selectbox("Community method", shared_methods, key="compare_method")
 shared = min(len(class_names(m)) for m in chosen)
 names = class_names(chosen[0])
 relay_class = right.selectbox("Class", range(shared), key="compare_class", format_func=lambda c: f"{c}: {names[c]}")
@@ -66,6 +70,15 @@ st.caption("Per layer, communities paired by the correlation of their class prof
 a, b = st.columns(2)
 first = a.selectbox("Model A", chosen, key="match_a")
 second = b.selectbox("Model B", [m for m in chosen if m != first], key="match_b")
-matches = shown_errors(lambda: match_communities(store(), first, second, method))
+
+
+def matched() -> list[dict]:
+    """The matched communities of the two models, stored as MATCHES where the backend can (Neo4j)."""
+    found = match_communities(store(), first, second, method)
+    store_matches(store(), found)
+    return found
+
+
+matches = shown_errors(matched)
 if matches is not None:
     st.dataframe(pd.DataFrame(matches), hide_index=True, width="stretch")

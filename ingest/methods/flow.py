@@ -1,0 +1,78 @@
+"""Network science on NIF's flow graph: Leiden modularity communities of the whole MI flow graph,
+split into one community per layer."""
+
+from dataclasses import dataclass
+
+import igraph
+import leidenalg
+import numpy as np
+
+from ..communities import Found, Method, split_by_layer
+from ..flow import flow_graph
+
+
+@dataclass(frozen=True)
+class Options:
+    inputs: bool = False  # input features in the Leiden graph (else each joins the community it feeds most)
+    seed: int = 0
+
+
+def find(run, options: Options) -> Found:
+    """Leiden communities of the undirected flow graph (edge weight: bits), split per layer.
+
+    Input features are left out of the graph by default and then join the community of the first
+    hidden layer they send most flow to: every input feeds every module of a network, so pixel-level
+    edges merge modules (composite networks, bench/groundtruth.py: first hidden layer ARI 0.87 with
+    the inputs in the graph, 0.99 without).
+
+    Parameters
+    ----------
+    run : ingest.stages.Run
+        The analysis so far; its kept flow edges are used.
+    options : Options
+
+    Returns
+    -------
+    Found
+        One hard membership per layer; neurons without any flow edge form one community per layer.
+
+    References
+    ----------
+    .. [1] Davis et al., "NIF: A Framework for Quantifying Neural Information Flow in Deep
+       Networks", arXiv:1901.08557.
+    .. [2] Traag, Waltman, van Eck, "From Louvain to Leiden: guaranteeing well-connected
+       communities", Scientific Reports 9, 5233 (2019), doi:10.1038/s41598-019-41695-z.
+    """
+    a = run.analysis
+    widths, first = a.widths, a.offsets
+    sources, targets, bits, _ = flow_graph(a.flows, widths)
+    among = np.ones(len(sources), dtype=bool) if options.inputs else sources >= first[1]
+    labels = leiden_labels(sources[among], targets[among], bits[among], int(first[-1]), options.seed)
+    if not options.inputs:
+        labels[:first[1]] = _strongest_target(a.flows[0], labels[first[1]:first[2]])
+    return Found(memberships=split_by_layer(NAME, labels, widths))
+
+
+def _strongest_target(flow, upper_labels: np.ndarray) -> np.ndarray:
+    """For each neuron of the lower layer, the community (of `upper_labels`) its kept flow goes to
+    most (by bits); -1 without flow."""
+    into = np.zeros((flow.shape[0], max(upper_labels.max() + 1, 1)))
+    labelled = upper_labels[flow.target] >= 0
+    np.add.at(into, (flow.source[labelled], upper_labels[flow.target][labelled]), flow.bits[labelled])
+    return np.where(into.sum(axis=1) > 0, into.argmax(axis=1), -1)
+
+
+def leiden_labels(sources, targets, bits, n: int, seed: int = 0) -> np.ndarray:
+    """Leiden (modularity) community of each of the n neurons on the undirected weighted graph;
+    neurons without any edge share the label -1."""
+    graph = igraph.Graph(n=n, edges=np.column_stack([sources, targets]).tolist(), directed=False)
+    partition = leidenalg.find_partition(graph, leidenalg.ModularityVertexPartition,
+                                         weights=np.asarray(bits, dtype=float).tolist(), seed=seed)
+    labels = np.asarray(partition.membership)
+    labels[np.asarray(graph.degree()) == 0] = -1
+    return labels
+
+
+NAME = "flow"
+METHOD = Method(NAME, "Leiden modularity communities of the MI flow graph, split per layer",
+                "Davis et al., NIF, arXiv:1901.08557; Traag et al., doi:10.1038/s41598-019-41695-z", find, Options)

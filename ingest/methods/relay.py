@@ -1,0 +1,58 @@
+"""Relay modules (Hintze & Adami): per class and hidden layer, the neurons that the greedy
+shrinking of relay information leaves last."""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..communities import Community, Found, Method
+from ..progress import progress_bar
+from ..relay import class_indicators, greedy_relay
+
+
+@dataclass(frozen=True)
+class Options:
+    pass
+
+
+def find(run, options: Options) -> Found:
+    """Each class's relay module in each hidden layer, and each neuron's relay score.
+
+    Parameters
+    ----------
+    run : ingest.stages.Run
+        The analysis so far; its layers' binarised activations are used.
+    options : Options
+
+    Returns
+    -------
+    Found
+        One community per (hidden layer, class), with the greedy order and curve; modules of
+        different classes may overlap. Neuron property `relay_score`: one value per class.
+
+    References
+    ----------
+    .. [1] Hintze, Adami, "Detecting Information Relays in Deep Neural Networks", Entropy 25(3),
+       401 (2023), arXiv:2301.00911, doi:10.3390/e25030401.
+    """
+    a = run.analysis
+    x_in, x_out = class_indicators(a.labels, a.predictions, a.n_classes)
+    hidden = a.layers[1:-1]
+    found = Found()
+    with progress_bar(len(hidden) * a.n_classes, "relay modules") as advance:
+        for layer in hidden:
+            scores = []
+            for c in range(a.n_classes):
+                search = greedy_relay(run.binary(layer.index), x_in[c], x_out[c],
+                                      max_states=run.options.relay_states or None)
+                found.communities.append(Community(NAME, layer.index, c, search.module, {
+                    "class": c, "relay_order": search.order, "relay_curve": search.curve}))
+                scores.append(search.score)
+                advance()
+            found.neuron_props[layer.index] = {"relay_score": np.column_stack(scores)}
+    return found
+
+
+NAME = "relay"
+METHOD = Method(NAME, "relay modules: per class, the neurons greedy shrinking of relay information leaves last",
+                "Hintze & Adami, Entropy 2023, arXiv:2301.00911", find, Options)

@@ -1,0 +1,72 @@
+"""The clusterability baseline: spectral clustering of the |weight| graph, split per layer."""
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.cluster import SpectralClustering
+
+from ..communities import Found, Method, split_by_layer
+from ..flow import weight_coupling
+
+
+@dataclass(frozen=True)
+class Options:
+    clusters: int = 0  # 0: as many as the model has classes
+    seed: int = 0
+
+
+def find(run, options: Options) -> Found:
+    """Spectral clusters of the graph whose edges are the |weights| between adjacent layers.
+
+    Parameters
+    ----------
+    run : ingest.stages.Run
+        The analysis so far and the model whose weights are read.
+    options : Options
+
+    Returns
+    -------
+    Found
+        One hard membership per layer, or `skipped` when no two adjacent layers are linked by one
+        weight matrix (e.g. named layers that are not each other's inputs).
+
+    References
+    ----------
+    .. [1] Filan et al., "Clusterability in Neural Networks", arXiv:2103.03386.
+    """
+    a = run.analysis
+    edges = weight_edges(run)
+    if edges is None:
+        return Found(skipped="no adjacent layers are linked by one weight matrix")
+    labels = spectral_labels(*edges, a.offsets[-1], k=options.clusters or a.n_classes, seed=options.seed)
+    return Found(memberships=split_by_layer(NAME, labels, a.widths))
+
+
+def weight_edges(run) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """(sources, targets, |weight|) over all neurons numbered across layers; None without any."""
+    a = run.analysis
+    modules = dict(run.model.named_modules())
+    edges = []
+    for lower, upper in zip(a.layers, a.layers[1:]):
+        magnitude = weight_coupling(modules[upper.module], lower.width) if upper.module else None
+        if magnitude is not None:
+            u, v = np.nonzero(magnitude)
+            edges.append((u + a.offsets[lower.index], v + a.offsets[upper.index], magnitude[u, v]))
+    return tuple(np.concatenate(parts) for parts in zip(*edges)) if edges else None
+
+
+def spectral_labels(sources, targets, weights, n: int, k: int, seed: int = 0) -> np.ndarray:
+    """Spectral clustering of the undirected weighted graph on n nodes into k clusters."""
+    adjacency = np.zeros((n, n))
+    np.add.at(adjacency, (sources, targets), weights)
+    adjacency = adjacency + adjacency.T + np.eye(n) * 1e-9  # keep isolated neurons valid
+    with warnings.catch_warnings():  # layers without weights between them leave the graph disconnected
+        warnings.filterwarnings("ignore", message="Graph is not fully connected")
+        return SpectralClustering(n_clusters=min(k, n - 1), affinity="precomputed", random_state=seed,
+                                  assign_labels="cluster_qr").fit_predict(adjacency)
+
+
+NAME = "weights"
+METHOD = Method(NAME, "spectral clusters of the absolute-weight graph, split per layer (clusterability baseline)",
+                "Filan et al., Clusterability in Neural Networks, arXiv:2103.03386", find, Options)

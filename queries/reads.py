@@ -1,0 +1,31 @@
+"""Reads that the package's own commands make of one stored model (the questions users ask are in
+`queries.library`, the explorer's views in `queries.explore`)."""
+
+import json
+
+from . import explore
+from .errors import no_such_model
+from .schema import on_complete_model
+
+NEURFLOW_GROUPS = on_complete_model("""
+MATCH (n:Neuron {model_id: $model})-[mo:MEMBER_OF]->(c:Community {model_id: $model, method: 'neurflow'})
+WHERE mo.primary = 1
+WITH c, n ORDER BY n.index
+RETURN c.uid AS group, c.layer AS layer, c.label AS label, collect(n.index) AS members,
+       collect(n.mean) AS means, collect(n.std) AS stds
+ORDER BY group""")
+
+
+def model_params(store, model: str) -> dict:
+    """What `model` was ingested with (its `params`: the analysis options and, under `source`, the
+    model and data it came from); a UserError when it is not stored."""
+    rows = store.read(explore.MODEL_PARAMS, {"model": model}, model=model)
+    if not rows:
+        raise no_such_model(model)
+    return json.loads(rows[0]["params"])
+
+
+def neurflow_groups(store, model: str) -> list[dict]:
+    """`model`'s NeurFlow groups by uid: `group`, `layer`, `label`, and its primary members'
+    `members` (indexes), `means` and `stds`, in index order; empty without NeurFlow."""
+    return store.read(NEURFLOW_GROUPS, {"model": model}, model=model)

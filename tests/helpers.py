@@ -1,0 +1,56 @@
+"""What several test modules share (no test module imports another, nor conftest): the console
+script, Neo4j's address, the statements sent, a tiny model, the store's contents, and polling."""
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from queries.graph import ModelGraph, NodeSet, RelSet
+
+NEUROCYPHER = str(Path(sys.executable).with_name("neurocypher"))
+NEO4J_URI = os.environ.get("NEO4J_URI")  # for tests marked `neo4j`; everything else runs embedded
+SENT_CYPHER: set[str] = set()  # every statement the package sent during the session, for the linter
+
+
+def cli(*args: str, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run the installed `neurocypher` console script."""
+    return subprocess.run([NEUROCYPHER, *args], capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, **(env or {})})
+
+
+def put(store, model_id, n=3, replace=False, broken=False):
+    """A tiny model: one Model node and `n` neurons in a chain, published atomically; with `broken`,
+    the last neuron holds a value that cannot be stored, so the write fails part way."""
+    neurons = [{"uid": f"{model_id}/L0/{i}", "model_id": model_id, "index": i, "v": i / 2} for i in range(n)]
+    if broken:
+        neurons[-1]["v"] = {"not": "storable"}
+    store.write_model(ModelGraph(model_id, [
+        NodeSet("Model", [{"uid": model_id, "model_id": model_id, "status": "complete", "created_at": str(n)}]),
+        NodeSet("Neuron", neurons),
+    ], [RelSet("FLOWS_TO", "Neuron", "Neuron", np.arange(n - 1), np.arange(1, n), {"bits": np.ones(n - 1)})]),
+        replace=replace)
+
+
+def snapshot(store) -> dict:
+    """Every key of the embedded store, with (nodes, relationships) for each graph: what a bad input
+    must leave unchanged (FalkorDB's own `telemetry{graph}` streams of query statistics aside)."""
+    db = store._db
+    graphs = set(db.list_graphs())
+    keys = {k.decode() if isinstance(k, bytes) else k for k in db.connection.keys()}
+    counts = ("MATCH (n) RETURN count(n)", "MATCH ()-[r]->() RETURN count(r)")
+    return {key: tuple(db.select_graph(key).ro_query(q).result_set[0][0] for q in counts) if key in graphs else None
+            for key in sorted(keys) if not key.startswith("telemetry{")}
+
+
+def wait_until(done, seconds: float, what: str, every: float = 0.05):
+    """Poll `done()` every `every` seconds until it returns a true value, which is returned; the test
+    fails, saying it waited for `what`, once `seconds` have passed without one."""
+    deadline = time.monotonic() + seconds
+    while not (result := done()):
+        assert time.monotonic() < deadline, f"waited {seconds:g} s for {what}"
+        time.sleep(every)
+    return result
