@@ -13,6 +13,8 @@ demo: $(INSTALLED)
 	$(BIN)/neurocypher demo
 
 test: $(INSTALLED) $(CHROMIUM)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 app: $(INSTALLED)

@@ -22,7 +22,25 @@ def run_app(
     main_page = Path(__file__).with_name("main.py")
     print(f"neurocypher app: http://{address}:{port}", flush=True)
     # this process becomes streamlit, so that a signal to it (Ctrl-C, a service manager) stops the app
-    os.execv(sys.executable, [sys.executable, "-m", "streamlit", "run", str(main_page),
-                              "--server.address", address, "--server.port", str(port), "--server.headless", "true",
-                              "--browser.gatherUsageStats", "false", "--global.developmentMode", "false",
-                              "--client.toolbarMode", "minimal"])
+    os.execv(
+        sys.executable,
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            str(main_page),
+            "--server.address",
+            address,
+            "--server.port",
+            str(port),
+            "--server.headless",
+            "true",
+            "--browser.gatherUsageStats",
+            "false",
+            "--global.developmentMode",
+            "false",
+            "--client.toolbarMode",
+            "minimal",
+        ],
+    )

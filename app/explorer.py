@@ -9,7 +9,6 @@ import streamlit as st
 from queries import connect, explore
 from queries.errors import UserError
 
-
 FRESH_SECONDS = 60  # cached reads are at most this old; the sidebar's Refresh forgets them at once
 
 
@@ -78,8 +77,9 @@ def pick_method(model: str, key: str = "method") -> str | None:
     if not methods:
         st.info(f"{model} has no communities (it was ingested with `--methods ''`).")
         return None
-    return st.selectbox("Community method", methods, key=key,
-                        index=methods.index("innersight") if "innersight" in methods else 0)
+    return st.selectbox(
+        "Community method", methods, key=key, index=methods.index("innersight") if "innersight" in methods else 0
+    )
 
 
 def class_names(model: str) -> list[str]:
@@ -105,4 +105,3 @@ def shown_errors(run):
     except UserError as error:
         st.error(str(error))
     return None
-

@@ -23,8 +23,16 @@ class Style:
 
 
 NODE_STYLES = [
-    Style("node", width="data(diameter)", height="data(diameter)", label="data(name)", font_size=12, min_zoomed_font_size=0,
-          text_valign="bottom", background_color=NEURON_COLOUR),
+    Style(
+        "node",
+        width="data(diameter)",
+        height="data(diameter)",
+        label="data(name)",
+        font_size=12,
+        min_zoomed_font_size=0,
+        text_valign="bottom",
+        background_color=NEURON_COLOUR,
+    ),
     *[Style(f"node[role = '{role}']", background_color=colour) for role, colour in ROLE_COLOURS.items()],
     Style("node[?chain]", border_width=5, border_color=CHAIN_COLOUR),
 ]
@@ -39,16 +47,27 @@ def short(uid: str) -> str:
     return "/".join(uid.split("/")[-2:])
 
 
-def community_elements(communities: list[dict], flows: list[dict], relay_class: int | None = None,
-                       chain: list[str] = ()) -> dict:
+def community_elements(
+    communities: list[dict], flows: list[dict], relay_class: int | None = None, chain: list[str] = ()
+) -> dict:
     """A node per community (diameter ~ sqrt(size), colour = role, placed by layer) and an edge per
     flow (width ~ bits); the members of `chain` and its links are highlighted."""
     shown = {c["uid"] for c in communities}
     links = set(zip(chain, chain[1:]))
-    nodes = [_node(c["uid"], c["layer"], 1.6 * c["index"], 18 + 8 * math.sqrt(c["size"]), c["uid"] in chain,
-                   role=c["role"], size=c["size"], community_label=c["label"],
-                   relay_bits=round(c["relay_bits"][relay_class], 3) if relay_class is not None and c["relay_bits"] else None)
-             for c in communities]
+    nodes = [
+        _node(
+            c["uid"],
+            c["layer"],
+            1.6 * c["index"],
+            18 + 8 * math.sqrt(c["size"]),
+            c["uid"] in chain,
+            role=c["role"],
+            size=c["size"],
+            community_label=c["label"],
+            relay_bits=round(c["relay_bits"][relay_class], 3) if relay_class is not None and c["relay_bits"] else None,
+        )
+        for c in communities
+    ]
     flows = [f for f in flows if f["source"] in shown and f["target"] in shown]
     return {"nodes": nodes, "edges": _edges(flows, 10, links)}
 
@@ -63,7 +82,7 @@ def path_elements(paths: list[list[str]]) -> dict:
     """Paths of uids (relay chains, flow paths) as one graph; the first path highlighted."""
     uids = {uid for path in paths for uid in path}
     links = [{"source": a, "target": b, "bits": 1.0} for path in paths for a, b in zip(path, path[1:])]
-    unique = list({(l["source"], l["target"]): l for l in links}.values())
+    unique = list({(lay["source"], lay["target"]): lay for lay in links}.values())
     return {"nodes": _stacked(uids, 26, set(paths[0])), "edges": _edges(unique, 2, set(zip(paths[0], paths[0][1:])))}
 
 
@@ -84,24 +103,42 @@ def _stacked(uids: set[str], diameter: float, highlighted: set[str]) -> list[dic
 
 
 def _node(uid: str, layer: int, row: float, diameter: float, chain: bool, **data) -> dict:
-    return {"data": {"id": uid, "label": "Node", "name": short(uid), "diameter": diameter, "chain": chain, **data},
-            "position": {"x": LAYER_GAP * layer, "y": ROW_GAP * row}}
+    return {
+        "data": {"id": uid, "label": "Node", "name": short(uid), "diameter": diameter, "chain": chain, **data},
+        "position": {"x": LAYER_GAP * layer, "y": ROW_GAP * row},
+    }
 
 
 def _edges(flows: list[dict], widest: float, chain_links: set = frozenset()) -> list[dict]:
     """Edges with width 1..`widest` in proportion to bits."""
     top = max((f["bits"] for f in flows), default=1.0) or 1.0
-    return [{"data": {"id": f"{f['source']}>{f['target']}", "label": "FLOWS_TO", "source": f["source"],
-                      "target": f["target"], "bits": round(f["bits"], 3), "width": 1 + (widest - 1) * f["bits"] / top,
-                      "chain": (f["source"], f["target"]) in chain_links}}
-            for f in flows]
+    return [
+        {
+            "data": {
+                "id": f"{f['source']}>{f['target']}",
+                "label": "FLOWS_TO",
+                "source": f["source"],
+                "target": f["target"],
+                "bits": round(f["bits"], 3),
+                "width": 1 + (widest - 1) * f["bits"] / top,
+                "chain": (f["source"], f["target"]) in chain_links,
+            }
+        }
+        for f in flows
+    ]
 
 
 def draw(elements: dict, key: str, height: int = 520):
     """Draw `elements`; returns the id of the node the user clicked, or None."""
-    event = st_link_analysis(elements, layout={"name": "preset", "fit": True, "padding": 30},
-                             node_styles=NODE_STYLES, edge_styles=EDGE_STYLES, height=height, key=key,
-                             events=[Event("clicked", "tap", "node")])
+    event = st_link_analysis(
+        elements,
+        layout={"name": "preset", "fit": True, "padding": 30},
+        node_styles=NODE_STYLES,
+        edge_styles=EDGE_STYLES,
+        height=height,
+        key=key,
+        events=[Event("clicked", "tap", "node")],
+    )
     if event and event.get("action") == "clicked":
         return event["data"]["target_id"]
     return None

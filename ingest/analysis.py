@@ -95,9 +95,14 @@ class Analysis:
     def params(self) -> dict:
         """What is stored as the Model's `params`: the options, the methods that ran or were skipped,
         facts found on the way, and the source."""
-        return {**self.options.as_params(), "methods": list(self.methods), "skipped": dict(self.skipped),
-                "image_shape": list(self.image_shape) if self.image_shape else None, **self.notes,
-                "source": self.source}
+        return {
+            **self.options.as_params(),
+            "methods": list(self.methods),
+            "skipped": dict(self.skipped),
+            "image_shape": list(self.image_shape) if self.image_shape else None,
+            **self.notes,
+            "source": self.source,
+        }
 
     @property
     def accuracy(self) -> float:
@@ -125,8 +130,13 @@ class Analysis:
         """(layer, index) of a neuron uid of this model."""
         model, _, rest = uid.rpartition("/L")
         layer, _, index = rest.partition("/")
-        if model != self.name or not layer.isdigit() or not index.isdigit() or int(layer) >= len(self.layers) \
-                or int(index) >= self.layers[int(layer)].width:
+        if (
+            model != self.name
+            or not layer.isdigit()
+            or not index.isdigit()
+            or int(layer) >= len(self.layers)
+            or int(index) >= self.layers[int(layer)].width
+        ):
             raise UserError(f"{uid!r} is not a neuron of model {self.name!r} (ids look like {self.uid(1, 0)})")
         return int(layer), int(index)
 
@@ -137,9 +147,19 @@ def check_model_name(name: str) -> str:
     return name
 
 
-def analyze(model: nn.Module, X: np.ndarray, y: np.ndarray, *, name: str, dataset: str = "",
-            class_names: list[str] | None = None, image_shape: tuple[int, int] | None = None,
-            feature_names: list[str] | None = None, options: Options | None = None, **settings) -> Analysis:
+def analyze(
+    model: nn.Module,
+    X: np.ndarray,
+    y: np.ndarray,
+    *,
+    name: str,
+    dataset: str = "",
+    class_names: list[str] | None = None,
+    image_shape: tuple[int, int] | None = None,
+    feature_names: list[str] | None = None,
+    options: Options | None = None,
+    **settings,
+) -> Analysis:
     """Neuronize `model` on the probe set (X, y) and run every analysis stage (`stages.STAGES`):
     information flow (NIF), communities by each chosen method, their relay information per class,
     closing, knockout and labels.
@@ -166,13 +186,21 @@ def analyze(model: nn.Module, X: np.ndarray, y: np.ndarray, *, name: str, datase
     try:
         options = dataclasses.replace(options or Options(), **settings)
     except TypeError as exc:
-        raise UserError(f"analyze() got a setting it does not know ({first_line(exc)}); the settings are the "
-                        "fields of ingest.options.Options") from None
+        raise UserError(
+            f"analyze() got a setting it does not know ({first_line(exc)}); the settings are the "
+            "fields of ingest.options.Options"
+        ) from None
     if not isinstance(model, nn.Module):
         raise UserError(f"model must be a torch.nn.Module, got a {type(model).__name__}")
     X = check_features(X)
     y = check_labels(y, len(X))
-    analysis = Analysis(name=name, dataset=dataset, class_names=list(class_names) if class_names else None,
-                        labels=y, options=options, image_shape=tuple(image_shape) if image_shape else None,
-                        feature_names=feature_names)
+    analysis = Analysis(
+        name=name,
+        dataset=dataset,
+        class_names=list(class_names) if class_names else None,
+        labels=y,
+        options=options,
+        image_shape=tuple(image_shape) if image_shape else None,
+        feature_names=feature_names,
+    )
     return run_stages(Run(model=model, X=X, y=y, options=options, analysis=analysis))

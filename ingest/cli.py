@@ -7,10 +7,11 @@ from typing import Annotated, Optional
 
 import typer
 
-from queries import UserError, connect, settings
+from queries import connect, settings
 from queries.cli import Format, print_rows
 from queries.store import already_stored
 
+from .data import BUILTIN_SPECS
 from .methods import METHODS, table
 from .options import Options
 
@@ -25,7 +26,7 @@ def _help(name: str) -> str:
 @commands.command()
 def ingest(
     model: Annotated[str, typer.Option(help="FILE.py:FACTORY, a function returning the torch.nn.Module")],
-    data: Annotated[str, typer.Option(help="FILE.npz or FILE.pt with X and y, or sklearn:digits|wine|breast_cancer")],
+    data: Annotated[str, typer.Option(help="FILE.npz or FILE.pt with X and y, or " + "|".join(BUILTIN_SPECS))],
     name: Annotated[str, typer.Option(help="model id in the store: letters, digits, . _ -")],
     weights: Annotated[Optional[Path], typer.Option(help="state dict saved with torch.save")] = None,
     replace: Annotated[bool, typer.Option(help="replace a stored model of the same name")] = False,
@@ -35,10 +36,19 @@ def ingest(
     top_k: Annotated[int, typer.Option(min=1, help=_help("top_k"))] = DEFAULT.top_k,
     weight_coupled: Annotated[bool, typer.Option(help=_help("weight_coupled"))] = DEFAULT.weight_coupled,
     deletion: Annotated[bool, typer.Option(help=_help("deletion"))] = DEFAULT.deletion,
-    methods: Annotated[str, typer.Option(help=_help("methods") + ", comma-separated, of: " + ", ".join(METHODS)
-                                         + " (empty: none; see `neurocypher methods`)")] = ",".join(DEFAULT.methods),
-    option: Annotated[Optional[list[str]], typer.Option(help="a method's own option, METHOD.NAME=VALUE, repeatable "
-                                                             "(see `neurocypher methods`)")] = None,
+    methods: Annotated[
+        str,
+        typer.Option(
+            help=_help("methods")
+            + ", comma-separated, of: "
+            + ", ".join(METHODS)
+            + " (empty: none; see `neurocypher methods`)"
+        ),
+    ] = ",".join(DEFAULT.methods),
+    option: Annotated[
+        Optional[list[str]],
+        typer.Option(help="a method's own option, METHOD.NAME=VALUE, repeatable (see `neurocypher methods`)"),
+    ] = None,
     close_to_mean: Annotated[bool, typer.Option(help=_help("close_to_mean"))] = DEFAULT.close_to_mean,
     close_pairs: Annotated[bool, typer.Option(help=_help("close_pairs"))] = DEFAULT.close_pairs,
     relay_states: Annotated[int, typer.Option(min=0, help=_help("relay_states"))] = DEFAULT.relay_states,
@@ -52,10 +62,19 @@ def ingest(
     from .writer import write
 
     check_model_name(name)
-    options = Options(layers=_split(layers), batch_size=batch_size, bins=bins, top_k=top_k,
-                      weight_coupled=weight_coupled, deletion=deletion, methods=_split(methods),
-                      close_to_mean=close_to_mean, close_pairs=close_pairs, relay_states=relay_states,
-                      binarization=binarization)
+    options = Options(
+        layers=_split(layers),
+        batch_size=batch_size,
+        bins=bins,
+        top_k=top_k,
+        weight_coupled=weight_coupled,
+        deletion=deletion,
+        methods=_split(methods),
+        close_to_mean=close_to_mean,
+        close_pairs=close_pairs,
+        relay_states=relay_states,
+        binarization=binarization,
+    )
     for setting in option or []:
         options = options.with_method_option(setting)
     dataset = load_data(data)
@@ -76,8 +95,10 @@ def demo() -> None:
 
     with connect() as store:
         run_demo(store, settings().home / "demo")
-        print(f"{len(store.models())} model(s) stored ({store.backend}). "
-              "Next: neurocypher models; neurocypher app (then open the address it prints)")
+        print(
+            f"{len(store.models())} model(s) stored ({store.backend}). "
+            "Next: neurocypher models; neurocypher app (then open the address it prints)"
+        )
 
 
 @commands.command()
@@ -107,8 +128,11 @@ def list_methods() -> None:
 def source_of(model: str, weights: Path | None, data: str) -> dict:
     """Where a model and its data came from (absolute paths), so that `debug` can reload them."""
     path, _, factory = model.rpartition(":")
-    return {"model": f"{Path(path).resolve()}:{factory}", "weights": str(weights.resolve()) if weights else None,
-            "data": data if ":" in data and not Path(data).exists() else str(Path(data).resolve())}
+    return {
+        "model": f"{Path(path).resolve()}:{factory}",
+        "weights": str(weights.resolve()) if weights else None,
+        "data": data if data in BUILTIN_SPECS else str(Path(data).resolve()),
+    }
 
 
 def _split(text: str | None) -> list[str]:

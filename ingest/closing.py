@@ -21,7 +21,6 @@ from .progress import progress_bar
 from .taps import at_call, device_of
 
 
-
 @dataclass
 class Closing:
     layer: object  # ingest.analysis.Layer
@@ -33,39 +32,66 @@ def role(drop: float) -> str:
     return "key" if drop > ROLE_THRESHOLD else "noise" if drop < -ROLE_THRESHOLD else "irrelevant"
 
 
-def evaluate_closing(model: nn.Module, X: np.ndarray, labels: np.ndarray, layers, communities, *,
-                     to_mean: bool = False, pairs: bool = False, batch_size: int = 256) -> dict[str, float]:
+def evaluate_closing(
+    model: nn.Module,
+    X: np.ndarray,
+    labels: np.ndarray,
+    layers,
+    communities,
+    *,
+    to_mean: bool = False,
+    pairs: bool = False,
+    batch_size: int = 256,
+) -> dict[str, float]:
     """Fill each community's `acc_drop`, `class_acc_drop` and `role` (and `pair_acc_drop` with
-    `pairs`); return the accuracy after closing all noise communities of each method."""
-    n_classes = int(labels.max()) + 1 if len(labels) else 0
+    `pairs`); return the accuracy after closing all noise communities of each method. The closings
+    of one layer run together, as copies of the probe set in each forward pass."""
+    n_classes = layers[-1].width
     base = _accuracies(predict_closed(model, X, [], batch_size), labels, n_classes)
+
+    def drops(layer, sets) -> list[tuple[float, np.ndarray]]:
+        masks = np.zeros((len(sets), layer.width), dtype=bool)
+        for row, members in zip(masks, sets):
+            row[members] = True
+        values = layer.acts.mean(axis=0) if to_mean else np.zeros(layer.width)
+        closed = [
+            _accuracies(p, labels, n_classes) for p in masked_predictions(model, X, layer, masks, values, batch_size)
+        ]
+        return [(base[0] - overall, base[1] - per_class) for overall, per_class in closed]
+
+    with progress_bar(len(communities), "closing communities") as advance:
+        for layer_index, group in _by_layer(communities).items():
+            for c, (overall, per_class) in zip(group, drops(layers[layer_index], [c.members for c in group])):
+                c.props.update(acc_drop=overall, class_acc_drop=per_class, role=role(overall))
+            advance(len(group))
+    if pairs:
+        for group in _same_layer(communities).values():
+            both = list(combinations(group, 2))
+            for c in group:
+                c.props["pair_acc_drop"] = np.zeros(len(group))
+            found = drops(layers[group[0].layer], [np.union1d(a.members, b.members) for a, b in both]) if both else []
+            for (a, b), (overall, _) in zip(both, found):
+                a.props["pair_acc_drop"][b.index] = b.props["pair_acc_drop"][a.index] = overall
 
     def closing(c):
         layer = layers[c.layer]
         values = layer.acts[:, c.members].mean(axis=0) if to_mean else np.zeros(len(c.members))
         return Closing(layer, c.members, values)
 
-    def drop(closed):
-        acc = _accuracies(predict_closed(model, X, closed, batch_size), labels, n_classes)
-        return base[0] - acc[0], base[1] - acc[1]
-
-    with progress_bar(len(communities), "closing communities") as advance:
-        for c in communities:
-            overall, per_class = drop([closing(c)])
-            c.props.update(acc_drop=overall, class_acc_drop=per_class, role=role(overall))
-            advance()
-    if pairs:
-        for group in _same_layer(communities).values():
-            for c in group:
-                c.props["pair_acc_drop"] = np.zeros(len(group))
-            for a, b in combinations(group, 2):
-                a.props["pair_acc_drop"][b.index] = b.props["pair_acc_drop"][a.index] = drop(
-                    [closing(a), closing(b)])[0]
     pruned = {}
     for method in dict.fromkeys(c.method for c in communities):
         noise = [closing(c) for c in communities if c.method == method and c.props["role"] == "noise"]
-        pruned[f"prune_accuracy_{method}"] = base[0] - drop(noise)[0]
+        pruned[f"prune_accuracy_{method}"] = _accuracies(
+            predict_closed(model, X, noise, batch_size), labels, n_classes
+        )[0]
     return pruned
+
+
+def _by_layer(communities) -> dict:
+    groups: dict = {}
+    for c in communities:
+        groups.setdefault(c.layer, []).append(c)
+    return groups
 
 
 def _same_layer(communities) -> dict:
@@ -78,7 +104,8 @@ def _same_layer(communities) -> dict:
 def _accuracies(predictions, labels, n_classes) -> tuple[float, np.ndarray]:
     hits = predictions == labels
     per_class = np.bincount(labels, weights=hits, minlength=n_classes) / np.maximum(
-        np.bincount(labels, minlength=n_classes), 1)
+        np.bincount(labels, minlength=n_classes), 1
+    )
     return float(hits.mean()), per_class
 
 
@@ -102,8 +129,9 @@ def closed_logits(model: nn.Module, X: np.ndarray, closed: list[Closing], batch_
                 outputs.append(c)
             else:
                 hooks.enter_context(at_call(model, modules[c.layer.tap], c.layer.tap_call, _closer(c, device)))
-        logits = torch.cat([model(torch.from_numpy(X[i:i + batch_size]).to(device)).cpu()
-                            for i in range(0, len(X), batch_size)])
+        logits = torch.cat(
+            [model(torch.from_numpy(X[i : i + batch_size]).to(device)).cpu() for i in range(0, len(X), batch_size)]
+        )
     for c in outputs:
         logits[:, c.members] = torch.as_tensor(c.values, dtype=logits.dtype)
     return logits
@@ -121,26 +149,54 @@ def _closer(c: Closing, device):
         else:  # channels: the whole map of a closed channel takes its value
             output[:, members] = values.view(-1, *([1] * (output.ndim - 2)))
         return output
+
     return close
 
 
-def masked_predictions(model: nn.Module, X: np.ndarray, layer, masks: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    """Predicted classes of every sample of X with the neurons of `layer` (a hidden layer) where
-    `masks[i]` is True zeroed, for each mask i: masks.shape[0] x len(X), in one pass of copies of X."""
+MASKS_PER_PASS = 32  # closings run together in one forward pass (each on a copy of the batch)
+
+
+def masked_predictions(
+    model: nn.Module, X: np.ndarray, layer, masks: np.ndarray, values: np.ndarray | None = None, batch_size: int = 256
+) -> np.ndarray:
+    """Predicted classes of every sample of X with the neurons of `layer` where `masks[i]` is True
+    set to `values` (default 0), for each mask i: masks.shape[0] x len(X). Up to MASKS_PER_PASS masks
+    share a forward pass, each on its own copy of the batch."""
     device = device_of(model)
-    keep = torch.as_tensor(~np.asarray(masks, dtype=bool), dtype=torch.float32, device=device)
-    copies = len(keep)
+    masks = np.asarray(masks, dtype=bool)
+    values = np.zeros(layer.width) if values is None else values
+    found = [
+        _masked_chunk(model, X, layer, masks[i : i + MASKS_PER_PASS], values, batch_size, device)
+        for i in range(0, len(masks), MASKS_PER_PASS)
+    ]
+    return np.concatenate(found) if found else np.zeros((0, len(X)), dtype=np.int64)
 
-    def close(output):
-        shape = (copies, -1, output.shape[-1]) if layer.kind == "linear" else (copies, -1, *output.shape[1:])
-        view = keep[:, None, :] if layer.kind == "linear" else keep.view(copies, 1, -1, *([1] * (output.ndim - 2)))
-        return (output.reshape(shape) * view).reshape(output.shape)
 
-    rows = max(1, batch_size // copies) if len(X) else 1
+def _masked_chunk(model, X, layer, masks, values, batch_size, device) -> np.ndarray:
+    copies = len(masks)
+    keep = torch.as_tensor(~masks, dtype=torch.float32, device=device)
+    fill = torch.as_tensor(masks * np.asarray(values, dtype=np.float32), device=device)
+
+    def close(output):  # copies x batch x neurons (x positions: a closed channel's whole map)
+        grouped = output.reshape(copies, -1, *output.shape[1:])
+        if layer.kind == "linear":  # features on the last axis (after any token axes)
+            shape = (copies,) + (1,) * (output.ndim - 1) + (-1,)
+        else:  # channels on axis 1 (inputs and logits: 2-D)
+            shape = (copies, 1, -1) + (1,) * (output.ndim - 2)
+        return (grouped * keep.view(shape) + fill.view(shape)).reshape(output.shape)
+
+    hook = ExitStack()
+    if layer.kind not in ("input", "output"):
+        hook.enter_context(at_call(model, dict(model.named_modules())[layer.tap], layer.tap_call, close))
     predicted = []
-    with torch.no_grad(), at_call(model, dict(model.named_modules())[layer.tap], layer.tap_call, close):
-        for start in range(0, len(X), rows):
-            x = torch.from_numpy(np.ascontiguousarray(X[start:start + rows])).to(device)
+    with hook, torch.no_grad():
+        for start in range(0, len(X), batch_size):
+            x = torch.from_numpy(np.ascontiguousarray(X[start : start + batch_size])).to(device)
             tiled = x.repeat(copies, *([1] * (x.ndim - 1)))
-            predicted.append(model(tiled).argmax(dim=1).view(copies, -1).cpu().numpy())
+            if layer.kind == "input":
+                tiled = close(tiled.reshape(len(tiled), -1)).reshape(tiled.shape)
+            logits = model(tiled)
+            if layer.kind == "output":
+                logits = close(logits)
+            predicted.append(logits.argmax(dim=1).view(copies, -1).cpu().numpy())
     return np.concatenate(predicted, axis=1) if predicted else np.zeros((copies, 0), dtype=np.int64)

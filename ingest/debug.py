@@ -24,8 +24,11 @@ def debug_sample(model: nn.Module, X: np.ndarray, label: int, groups: list[dict]
     predicted and the true class's logits when it is masked; the strongest firing first."""
     rec = record(model, X, layers=named_layers, batch_size=1)
     acts = [rec.inputs[0]] + [h[0] for h in rec.hidden] + [rec.outputs[0]]
-    layers = ([SimpleNamespace(kind="input")] + [SimpleNamespace(kind=t.kind, tap=t.module, tap_call=t.call) for t in rec.taps]
-              + [SimpleNamespace(kind="output")])
+    layers = (
+        [SimpleNamespace(kind="input")]
+        + [SimpleNamespace(kind=t.kind, tap=t.module, tap_call=t.call) for t in rec.taps]
+        + [SimpleNamespace(kind="output")]
+    )
     base = closed_logits(model, X, [])[0]
     predicted = int(base.argmax())
     rows = []
@@ -33,10 +36,16 @@ def debug_sample(model: nn.Module, X: np.ndarray, label: int, groups: list[dict]
         members = np.asarray(g["members"])
         z = (acts[g["layer"]][members] - np.asarray(g["means"])) / np.maximum(np.asarray(g["stds"]), 1e-9)
         masked = closed_logits(model, X, [Closing(layers[g["layer"]], members, np.zeros(len(members)))])[0]
-        rows.append({"group": g["group"], "label": g["label"], "firing": float(z.mean()),
-                     "predicted_logit_change": float(masked[predicted] - base[predicted]),
-                     "true_logit_change": float(masked[label] - base[label]),
-                     "prediction_when_masked": int(masked.argmax())})
+        rows.append(
+            {
+                "group": g["group"],
+                "label": g["label"],
+                "firing": float(z.mean()),
+                "predicted_logit_change": float(masked[predicted] - base[predicted]),
+                "true_logit_change": float(masked[label] - base[label]),
+                "prediction_when_masked": int(masked.argmax()),
+            }
+        )
     return sorted(rows, key=lambda r: -r["firing"])
 
 
@@ -54,6 +63,6 @@ def debug_stored(store: Store, name: str, index: int) -> tuple[dict, list[dict]]
     if not 0 <= index < len(data.X):
         raise UserError(f"sample index {index} is outside 0..{len(data.X) - 1}")
     model = load_model(source["model"], source.get("weights"))
-    found = debug_sample(model, data.X[index:index + 1], int(data.y[index]), groups, params["layers"])
-    predicted = int(closed_logits(model, data.X[index:index + 1], [])[0].argmax())
+    found = debug_sample(model, data.X[index : index + 1], int(data.y[index]), groups, params["layers"])
+    predicted = int(closed_logits(model, data.X[index : index + 1], [])[0].argmax())
     return {"sample": index, "true": int(data.y[index]), "predicted": predicted}, found

@@ -9,9 +9,18 @@ from .closing import predict_closed
 from .progress import progress_bar
 
 
-def deletion_check(model: nn.Module, X: np.ndarray, labels: np.ndarray, predictions: np.ndarray,
-                   attribution: np.ndarray, *, steps: int = 16, repeats: int = 5, seed: int = 0,
-                   batch_size: int = 256) -> dict[str, float]:
+def deletion_check(
+    model: nn.Module,
+    X: np.ndarray,
+    labels: np.ndarray,
+    predictions: np.ndarray,
+    attribution: np.ndarray,
+    *,
+    steps: int = 16,
+    repeats: int = 5,
+    seed: int = 0,
+    batch_size: int = 256,
+) -> dict[str, float]:
     """Areas under the accuracy-vs-fraction-deleted curves. Each sample deletes features in the
     attribution order of the class the model predicted for it; random orders are averaged."""
     flat = X.reshape(len(X), -1)
@@ -21,12 +30,27 @@ def deletion_check(model: nn.Module, X: np.ndarray, labels: np.ndarray, predicti
     rng = np.random.default_rng(seed)
     with progress_bar(len(counts) * (1 + repeats), "deletion check") as advance:
         ours = _curve(model, X, flat, labels, by_attribution, counts, batch_size, advance)
-        random = np.mean([
-            _curve(model, X, flat, labels, np.broadcast_to(rng.permutation(n_features), flat.shape),
-                   counts, batch_size, advance) for _ in range(repeats)], axis=0)
+        random = np.mean(
+            [
+                _curve(
+                    model,
+                    X,
+                    flat,
+                    labels,
+                    np.broadcast_to(rng.permutation(n_features), flat.shape),
+                    counts,
+                    batch_size,
+                    advance,
+                )
+                for _ in range(repeats)
+            ],
+            axis=0,
+        )
     fraction = counts / n_features
-    return {"deletion_auc_attribution": float(np.trapezoid(ours, fraction)),
-            "deletion_auc_random": float(np.trapezoid(random, fraction))}
+    return {
+        "deletion_auc_attribution": float(np.trapezoid(ours, fraction)),
+        "deletion_auc_random": float(np.trapezoid(random, fraction)),
+    }
 
 
 def _ranks(scores: np.ndarray) -> np.ndarray:
@@ -44,4 +68,3 @@ def _curve(model, X, flat, labels, ranks, counts, batch_size, advance) -> np.nda
         accuracy.append((predict_closed(model, deleted, [], batch_size) == labels).mean())
         advance()
     return np.asarray(accuracy)
-

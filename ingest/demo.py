@@ -10,9 +10,9 @@ from torch import nn
 
 from queries.store import Store
 
+from . import demo_models
 from .analysis import Analysis, analyze
 from .data import load_data
-from . import demo_models
 from .demo_models import cnn, mlp
 from .progress import progress_bar
 from .summary import summary
@@ -51,7 +51,8 @@ def trained(name: str, cache: Path) -> tuple[nn.Module, float]:
     factory, epochs = DEMO_MODELS[name]
     data = load_data("sklearn:digits")
     X_train, X_test, y_train, y_test = train_test_split(
-        data.X, data.y, test_size=0.25, random_state=SEED, stratify=data.y)
+        data.X, data.y, test_size=0.25, random_state=SEED, stratify=data.y
+    )
     torch.manual_seed(SEED)
     model = factory()
     path = weights_path(name, cache)
@@ -76,8 +77,10 @@ def relay_answers(store: Store, model: str, c: int, methods: list[str]) -> list[
             lines.append(f"relay-path, class {c}, {method}: no chain")
             continue
         top = chains[0]
-        steps = " -> ".join(f"{uid.rsplit('/', 2)[-2]}/{uid.rsplit('/', 1)[-1]} ({bits:.2f} bits)"
-                            for uid, bits in zip(top["chain"], top["bits"]))
+        steps = " -> ".join(
+            f"{uid.rsplit('/', 2)[-2]}/{uid.rsplit('/', 1)[-1]} ({bits:.2f} bits)"
+            for uid, bits in zip(top["chain"], top["bits"])
+        )
         lines.append(f"relay-path, class {c}, {method}: {steps}, score {top['score']:.2f}")
     return lines
 
@@ -91,11 +94,16 @@ def run_demo(store: Store, cache: Path, say=print) -> list[Analysis]:
         model, held_out = trained(name, cache)
         analysis = analyze(model, data.X, data.y, name=name, **data.analyze_kwargs)
         factory = DEMO_MODELS[name][0]
-        analysis.source = {"model": f"{Path(demo_models.__file__).resolve()}:{factory.__name__}",
-                                     "weights": str(weights_path(name, cache)), "data": data.source}
+        analysis.source = {
+            "model": f"{Path(demo_models.__file__).resolve()}:{factory.__name__}",
+            "weights": str(weights_path(name, cache)),
+            "data": data.source,
+        }
         write(store, analysis, replace=True)
         answers = "".join(f"\n  {line}" for line in relay_answers(store, name, RELAY_CLASS, analysis.methods))
-        say(summary(analysis) + answers + "\n  held-out accuracy "
-            f"{held_out:.3f}; analysed and stored in {time.perf_counter() - started:.1f} s")
+        say(
+            summary(analysis) + answers + "\n  held-out accuracy "
+            f"{held_out:.3f}; analysed and stored in {time.perf_counter() - started:.1f} s"
+        )
         results.append(analysis)
     return results

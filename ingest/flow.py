@@ -24,6 +24,7 @@ EXACT_BETWEENNESS = 5000  # above this many neurons, betweenness is estimated fr
 @dataclass
 class Flow:
     """The kept flow edges from layer `lower` to layer `lower + 1`."""
+
     lower: int
     source: np.ndarray  # neuron index in layer `lower`
     target: np.ndarray  # neuron index in layer `lower + 1`
@@ -38,9 +39,20 @@ class Flow:
         return sp.csr_matrix((data, (self.source, self.target)), shape=self.shape)
 
 
-def layer_flow(lower: int, codes_u: np.ndarray, codes_v: np.ndarray, constant_u: np.ndarray,
-               constant_v: np.ndarray, *, bins: int, top_k: int, quantile: float = 0.99,
-               coupling: np.ndarray | None = None, seed: int = 0, device="cpu") -> Flow:
+def layer_flow(
+    lower: int,
+    codes_u: np.ndarray,
+    codes_v: np.ndarray,
+    constant_u: np.ndarray,
+    constant_v: np.ndarray,
+    *,
+    bins: int,
+    top_k: int,
+    quantile: float = 0.99,
+    coupling: np.ndarray | None = None,
+    seed: int = 0,
+    device="cpu",
+) -> Flow:
     """Significant, top-k pruned flow from one layer to the next."""
     mi = mutual_information(codes_u, codes_v, bins, device=device)
     mi[constant_u, :] = 0
@@ -53,8 +65,15 @@ def layer_flow(lower: int, codes_u: np.ndarray, codes_v: np.ndarray, constant_u:
         bits = _couple(bits, coupling[source, target], target, codes_v.shape[1])
         source, target, bits = source[bits > 0], target[bits > 0], bits[bits > 0]
     into = np.bincount(target, weights=bits, minlength=codes_v.shape[1])
-    return Flow(lower=lower, source=source, target=target, bits=bits, share=bits / into[target],
-                threshold=float(threshold), shape=(codes_u.shape[1], codes_v.shape[1]))
+    return Flow(
+        lower=lower,
+        source=source,
+        target=target,
+        bits=bits,
+        share=bits / into[target],
+        threshold=float(threshold),
+        shape=(codes_u.shape[1], codes_v.shape[1]),
+    )
 
 
 def _null_threshold(codes_u, codes_v, bins, quantile, seed, device) -> float:
@@ -64,8 +83,10 @@ def _null_threshold(codes_u, codes_v, bins, quantile, seed, device) -> float:
     u = rng.choice(codes_u.shape[1], min(NULL_NEURONS, codes_u.shape[1]), replace=False)
     v = rng.choice(codes_v.shape[1], min(NULL_NEURONS, codes_v.shape[1]), replace=False)
     repeats = min(64, -(-NULL_VALUES // (len(u) * len(v))))
-    null = [mutual_information(codes_u[:, u], codes_v[rng.permutation(len(codes_v))][:, v], bins, device=device)
-            for _ in range(repeats)]
+    null = [
+        mutual_information(codes_u[:, u], codes_v[rng.permutation(len(codes_v))][:, v], bins, device=device)
+        for _ in range(repeats)
+    ]
     return float(np.quantile(np.concatenate([n.ravel() for n in null]), quantile))
 
 
@@ -82,7 +103,8 @@ def _couple(bits, weight, target, n_targets) -> np.ndarray:
     """f_uv = m_uv |W_vu|, rescaled so that each target keeps its total incoming bits."""
     coupled = bits * weight
     scale = np.bincount(target, weights=bits, minlength=n_targets) / np.maximum(
-        np.bincount(target, weights=coupled, minlength=n_targets), 1e-300)
+        np.bincount(target, weights=coupled, minlength=n_targets), 1e-300
+    )
     return coupled * scale[target]
 
 
@@ -105,7 +127,7 @@ def path_flow(flows: list[Flow], lower: int, upper: int) -> np.ndarray:
     if not lower < upper <= len(flows):
         raise ValueError(f"need 0 <= lower < upper <= {len(flows)}, got {lower} and {upper}")
     product = flows[lower].matrix()
-    for flow in flows[lower + 1:upper]:
+    for flow in flows[lower + 1 : upper]:
         product = product @ flow.matrix()
     return product.toarray()
 
@@ -119,9 +141,12 @@ def layer_offsets(widths: list[int]) -> np.ndarray:
 def flow_graph(flows: list[Flow], widths: list[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """All kept edges with neurons numbered across layers: sources, targets, bits, shares."""
     first = layer_offsets(widths)
-    return (np.concatenate([f.source + first[f.lower] for f in flows]).astype(np.int64),
-            np.concatenate([f.target + first[f.lower + 1] for f in flows]).astype(np.int64),
-            np.concatenate([f.bits for f in flows]), np.concatenate([f.share for f in flows]))
+    return (
+        np.concatenate([f.source + first[f.lower] for f in flows]).astype(np.int64),
+        np.concatenate([f.target + first[f.lower + 1] for f in flows]).astype(np.int64),
+        np.concatenate([f.bits for f in flows]),
+        np.concatenate([f.share for f in flows]),
+    )
 
 
 def betweenness(flows: list[Flow], widths: list[int], seed: int = 0) -> list[np.ndarray]:
@@ -139,4 +164,4 @@ def betweenness(flows: list[Flow], widths: list[int], seed: int = 0) -> list[np.
     if sample is not None:
         raw *= n / len(sample)
     scaled = raw / max((n - 1) * (n - 2), 1)
-    return [scaled[first[i]:first[i + 1]] for i in range(len(widths))]
+    return [scaled[first[i] : first[i + 1]] for i in range(len(widths))]

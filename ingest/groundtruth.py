@@ -54,6 +54,7 @@ class GroundTruth:
     specialists : list of nn.Sequential or None
         The one-vs-rest networks `composite` assembled, one per class.
     """
+
     model: nn.Sequential
     X: np.ndarray
     y: np.ndarray
@@ -63,9 +64,18 @@ class GroundTruth:
     specialists: list[nn.Sequential] | None = None
 
 
-def composite(X: np.ndarray, y: np.ndarray, *, widths: Sequence[int] = WIDTHS, depth: int = 2,
-              activation: str = "tanh", steps: int = 300, lr: float = 1e-2, shuffle: bool = False,
-              seed: int = 0) -> GroundTruth:
+def composite(
+    X: np.ndarray,
+    y: np.ndarray,
+    *,
+    widths: Sequence[int] = WIDTHS,
+    depth: int = 2,
+    activation: str = "tanh",
+    steps: int = 300,
+    lr: float = 1e-2,
+    shuffle: bool = False,
+    seed: int = 0,
+) -> GroundTruth:
     """One one-vs-rest specialist per class, concatenated block-diagonally.
 
     Parameters
@@ -95,25 +105,36 @@ def composite(X: np.ndarray, y: np.ndarray, *, widths: Sequence[int] = WIDTHS, d
 
     References
     ----------
-    .. [1] Hintze & Adami (2023), doi:10.3390/e25030401, arXiv:2301.00911, section 2 ("composite model").
+    .. [1] Hintze & Adami (2023), doi:10.3390/e25030401, arXiv:2301.00911: the "composite" model
+       (``ComposedNet`` assembled from ``Net(784, 2, 1)`` specialists in the reference code).
     """
     X, y = _as_data(X, y)
     classes = int(y.max()) + 1
     sizes = [widths[c % len(widths)] for c in range(classes)]
     with _one_thread():
-        parts = [_specialist(X, y == c, size, depth, activation, steps, lr, seed + 1000 * c)
-                 for c, size in enumerate(sizes)]
+        parts = [
+            _specialist(X, y == c, size, depth, activation, steps, lr, seed + 1000 * c) for c, size in enumerate(sizes)
+        ]
     model = _assemble(parts, activation)
     blocks = [np.repeat(np.arange(classes), sizes) for _ in range(depth)]
     if shuffle:
         blocks = _shuffle(model, blocks, np.random.default_rng(seed))
     accuracy = np.array([_balanced_accuracy(_logits(part, X)[:, 0], y == c) for c, part in enumerate(parts)])
-    return GroundTruth(model=model, X=X, y=y, blocks=blocks, accuracy=accuracy, dead=dead_units(model, X),
-                       specialists=parts)
+    return GroundTruth(
+        model=model, X=X, y=y, blocks=blocks, accuracy=accuracy, dead=dead_units(model, X), specialists=parts
+    )
 
 
-def full(X: np.ndarray, y: np.ndarray, *, hidden: int = 20, steps: int = 2500, batch: int = 1000, lr: float = 1e-3,
-         seed: int = 0) -> GroundTruth:
+def full(
+    X: np.ndarray,
+    y: np.ndarray,
+    *,
+    hidden: int = 20,
+    steps: int = 2500,
+    batch: int = 1000,
+    lr: float = 1e-3,
+    seed: int = 0,
+) -> GroundTruth:
     """The paper's fully connected d-`hidden`-C tanh network, MSE on +/-1 one-hot targets, Adam.
 
     Parameters
@@ -135,7 +156,8 @@ def full(X: np.ndarray, y: np.ndarray, *, hidden: int = 20, steps: int = 2500, b
 
     References
     ----------
-    .. [1] Hintze & Adami (2023), doi:10.3390/e25030401, arXiv:2301.00911, section 2 ("full model").
+    .. [1] Hintze & Adami (2023), doi:10.3390/e25030401, arXiv:2301.00911: the "full" model
+       (``ComposedNet(784, 20, 10)`` trained with ``MSELoss`` in the reference code).
     """
     X, y = _as_data(X, y)
     classes = int(y.max()) + 1
@@ -148,7 +170,7 @@ def full(X: np.ndarray, y: np.ndarray, *, hidden: int = 20, steps: int = 2500, b
     epochs = -(-steps * batch // len(X))
     order = torch.cat([torch.randperm(len(X), generator=generator) for _ in range(epochs)])
     with _one_thread():
-        for rows in order[:steps * batch].split(batch):
+        for rows in order[: steps * batch].split(batch):
             optimiser.zero_grad()
             nn.functional.mse_loss(torch.tanh(model(Xt[rows])), target[rows]).backward()
             optimiser.step()

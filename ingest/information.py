@@ -41,9 +41,15 @@ def bin_counts(codes: np.ndarray, bins: int = DEFAULT_BINS) -> np.ndarray:
     return np.bincount(offsets.ravel(), minlength=n * bins).reshape(n, bins)
 
 
-def mutual_information(codes_u: np.ndarray, codes_v: np.ndarray, bins: int = DEFAULT_BINS, *,
-                       miller_madow: bool = True, device: str | torch.device = "cpu",
-                       block: int = BLOCK) -> np.ndarray:
+def mutual_information(
+    codes_u: np.ndarray,
+    codes_v: np.ndarray,
+    bins: int = DEFAULT_BINS,
+    *,
+    miller_madow: bool = True,
+    device: str | torch.device = "cpu",
+    block: int = BLOCK,
+) -> np.ndarray:
     """I(u; v) in bits for every column u of `codes_u` and v of `codes_v` (same samples): n_u x n_v.
 
     The joint counts of a block of pairs are the blocks of O_u^T O_v, with O the one-hot codes;
@@ -55,14 +61,15 @@ def mutual_information(codes_u: np.ndarray, codes_v: np.ndarray, bins: int = DEF
     cu, cv = (torch.as_tensor(c, device=device) for c in (codes_u, codes_v))
     out = np.empty((cu.shape[1], cv.shape[1]))
     for u0 in range(0, cu.shape[1], block):
-        ou = _one_hot(cu[:, u0:u0 + block], bins)
+        ou = _one_hot(cu[:, u0 : u0 + block], bins)
         for v0 in range(0, cv.shape[1], block):
-            ov = _one_hot(cv[:, v0:v0 + block], bins)
+            ov = _one_hot(cv[:, v0 : v0 + block], bins)
             joint = (ou.T @ ov).to(torch.float64)
             joint = joint.view(ou.shape[1] // bins, bins, ov.shape[1] // bins, bins)
             h_uv = _entropy_from_counts(joint, n_samples, miller_madow, dims=(1, 3)).cpu()
-            out[u0:u0 + block, v0:v0 + block] = (
-                h_u[u0:u0 + block, None] + h_v[None, v0:v0 + block] - h_uv).numpy()
+            out[u0 : u0 + block, v0 : v0 + block] = (
+                h_u[u0 : u0 + block, None] + h_v[None, v0 : v0 + block] - h_uv
+            ).numpy()
     return out
 
 

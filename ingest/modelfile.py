@@ -20,7 +20,10 @@ def load_model(spec: str, weights: str | Path | None = None) -> nn.Module:
     factory = getattr(module, factory_name, None)
     if not callable(factory):
         defined = sorted(n for n, v in vars(module).items() if callable(v) and not n.startswith("_"))
-        raise UserError(f"{clip(path_text)} has no function {shown(factory_name)}; it defines: {', '.join(defined) or 'nothing callable'}")
+        raise UserError(
+            f"{clip(path_text)} has no function {shown(factory_name)}; "
+            f"it defines: {', '.join(defined) or 'nothing callable'}"
+        )
     try:
         model = factory()
     except Exception as exc:

@@ -21,14 +21,31 @@ from .taps import at_call, device_of, per_neuron
 
 _WEIGHTED = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 _NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.LayerNorm, nn.GroupNorm, nn.Dropout)
-_ACTIVATIONS = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.PReLU, nn.ELU, nn.SELU, nn.CELU, nn.GELU, nn.SiLU,
-                nn.Mish, nn.Tanh, nn.Sigmoid, nn.Hardtanh, nn.Hardswish, nn.Hardsigmoid, nn.Softplus,
-                nn.Softsign)
+_ACTIVATIONS = (
+    nn.ReLU,
+    nn.ReLU6,
+    nn.LeakyReLU,
+    nn.PReLU,
+    nn.ELU,
+    nn.SELU,
+    nn.CELU,
+    nn.GELU,
+    nn.SiLU,
+    nn.Mish,
+    nn.Tanh,
+    nn.Sigmoid,
+    nn.Hardtanh,
+    nn.Hardswish,
+    nn.Hardsigmoid,
+    nn.Softplus,
+    nn.Softsign,
+)
 
 
 @dataclass(frozen=True)
 class Tap:
     """Where a layer is read: the `call`-th output of module `module`, for the layer named `name`."""
+
     name: str
     module: str
     call: int
@@ -45,8 +62,7 @@ class Recording:
     output_module: str  # the Linear/Conv that computes the output, "" if none does directly
 
 
-def record(model: nn.Module, X: np.ndarray, layers: list[str] | None = None,
-           batch_size: int = 256) -> Recording:
+def record(model: nn.Module, X: np.ndarray, layers: list[str] | None = None, batch_size: int = 256) -> Recording:
     """Run the probe set through the model in batches and record every tap's activations."""
     device = device_of(model)
     model.eval()
@@ -77,6 +93,7 @@ def _batch(X: np.ndarray, start: int, stop: int, device) -> torch.Tensor:
 def _recorder(chunks: list, kind: str):
     def keep(output):
         chunks.append(per_neuron(output, kind).float().cpu())
+
     return keep
 
 
@@ -88,8 +105,9 @@ def _trace(model: nn.Module, sample: torch.Tensor, layers: list[str] | None) -> 
         unknown = [name for name in layers if name not in modules or not name]
         if unknown:
             named = [n for n in modules if n][:12]
-            raise UserError(f"no module named {clip(', '.join(unknown))} in the model; named modules include: "
-                            + ", ".join(named))
+            raise UserError(
+                f"no module named {clip(', '.join(unknown))} in the model; named modules include: " + ", ".join(named)
+            )
         watch = {name: modules[name] for name in layers}
     else:
         watch = {name: m for name, m in modules.items() if name and not list(m.children())}
@@ -101,6 +119,7 @@ def _trace(model: nn.Module, sample: torch.Tensor, layers: list[str] | None) -> 
             if isinstance(output, torch.Tensor) and inputs and isinstance(inputs[0], torch.Tensor):
                 events.append((name, counts.get(name, 0), inputs[0], output))
             counts[name] = counts.get(name, 0) + 1
+
         return hook
 
     handles = [m.register_forward_hook(hook_for(name)) for name, m in watch.items()]
@@ -108,15 +127,23 @@ def _trace(model: nn.Module, sample: torch.Tensor, layers: list[str] | None) -> 
         with torch.no_grad():
             out = model(sample)
     except Exception as exc:
-        raise UserError(f"the model rejects inputs of shape {tuple(sample.shape[1:])}: "
-                        f"{type(exc).__name__}: {first_line(exc)}; reshape the data or adapt the model") from exc
+        raise UserError(
+            f"the model rejects inputs of shape {tuple(sample.shape[1:])}: "
+            f"{type(exc).__name__}: {first_line(exc)}; reshape the data or adapt the model"
+        ) from exc
     finally:
         for handle in handles:
             handle.remove()
     if not isinstance(out, torch.Tensor) or out.ndim != 2:
-        raise UserError("the model must return one tensor of class scores (samples x classes), got "
-                        + (f"shape {tuple(out.shape)}" if isinstance(out, torch.Tensor) else type(out).__name__))
-    taps = [_named_tap(name, call, modules[name]) for name, call, _, _ in events] if layers else _default_taps(events, modules)
+        raise UserError(
+            "the model must return one tensor of class scores (samples x classes), got "
+            + (f"shape {tuple(out.shape)}" if isinstance(out, torch.Tensor) else type(out).__name__)
+        )
+    taps = (
+        [_named_tap(name, call, modules[name]) for name, call, _, _ in events]
+        if layers
+        else _default_taps(events, modules)
+    )
     is_output = {(name, call) for name, call, _, output in events if output is out}
     output_module = next((name for name, _ in is_output if isinstance(modules[name], _WEIGHTED)), "")
     return [tap for tap in taps if (tap.module, tap.call) not in is_output], output_module
@@ -137,7 +164,7 @@ def _default_taps(events, modules) -> list[Tap]:
         kind = "linear" if isinstance(module, nn.Linear) else "conv"
         tap = Tap(name=name, module=name, call=call, kind=kind, activation="")
         current = output
-        for later, later_call, later_input, later_output in events[i + 1:]:
+        for later, later_call, later_input, later_output in events[i + 1 :]:
             if later_input is not current:
                 continue
             follower = modules[later]
@@ -151,4 +178,3 @@ def _default_taps(events, modules) -> list[Tap]:
     if not taps:
         raise UserError("the model has no Linear or Conv layer to neuronize; name modules with --layers")
     return taps
-

@@ -32,10 +32,11 @@ class Options:
     methods: tuple[str, ...] = _help("community methods", default_factory=default_methods)
     close_to_mean: bool = _help("close communities to their mean instead of 0", default=False)
     close_pairs: bool = _help("also close every pair of communities within a layer", default=False)
-    relay_states: int = _help("coarse-grain joint states for relay information to at most this many "
-                              "(0: exact binary states, as the paper)", default=0)
-    binarization: str = _help("neurons binarised for relay information: kmeans (2-means) or median",
-                              default="kmeans")
+    relay_states: int = _help(
+        "coarse-grain joint states for relay information to at most this many (0: exact binary states, as the paper)",
+        default=0,
+    )
+    binarization: str = _help("neurons binarised for relay information: kmeans (2-means) or median", default="kmeans")
     method_options: dict = _help("each method's own options, by method name", default_factory=_method_defaults)
 
     def __post_init__(self):
@@ -45,8 +46,10 @@ class Options:
         if unknown:
             raise UserError(f"unknown community method {clip(', '.join(unknown))}; choose from {', '.join(METHODS)}")
         if self.bins < 2 or self.top_k < 1 or self.batch_size < 1:
-            raise UserError(f"bins must be at least 2, top_k and batch_size at least 1, got {self.bins}, "
-                            f"{self.top_k} and {self.batch_size}")
+            raise UserError(
+                f"bins must be at least 2, top_k and batch_size at least 1, got {self.bins}, "
+                f"{self.top_k} and {self.batch_size}"
+            )
         if self.relay_states < 0 or self.relay_states == 1 or self.binarization not in ("kmeans", "median"):
             raise UserError("relay options: states 0 (exact) or at least 2, binarization kmeans or median")
         object.__setattr__(self, "method_options", _method_defaults() | dict(self.method_options))
@@ -60,14 +63,17 @@ class Options:
         key, sep, text = setting.partition("=")
         method, _, name = key.partition(".")
         if not sep or method not in METHODS:
-            raise UserError(f"--option {shown(setting)} is not METHOD.NAME=VALUE with a method of: {', '.join(METHODS)}")
+            raise UserError(
+                f"--option {shown(setting)} is not METHOD.NAME=VALUE with a method of: {', '.join(METHODS)}"
+            )
         current = self.of(method)
         kinds = {f.name: f.type for f in fields(current)}
         if name not in kinds:
             raise UserError(f"method {method} has no option {shown(name)}; its options: {', '.join(kinds) or 'none'}")
         value = _parse(text, kinds[name], key)
-        return dataclasses.replace(self, method_options={**self.method_options,
-                                                         method: dataclasses.replace(current, **{name: value})})
+        return dataclasses.replace(
+            self, method_options={**self.method_options, method: dataclasses.replace(current, **{name: value})}
+        )
 
     def as_params(self) -> dict:
         """The settings as plain JSON-ready values, as stored in the Model's `params`."""

@@ -24,7 +24,9 @@ import scipy.sparse as sp
 from sklearn.cluster import KMeans
 
 CHUNK = 31  # columns folded into the joint state at a time (state < 2**31, so state << 31 | code fits int64)
-ESSENTIAL = 0.5  # module_size: the share of the remaining I_R a module neuron's move must cost
+SPLIT_COLUMNS = 64  # binarize: neurons split at a time (an N x 64 table of split costs)
+TIE = 12  # decimals (bits) at which two candidates tie: below, sums differ only by their order of addition
+ESSENTIAL, NOISE = 0.5, 0.02  # module_size: the share of the I_R left a module neuron's move must cost; noise floor
 
 
 def binarize(acts: np.ndarray, method: str = "kmeans") -> np.ndarray:
@@ -37,7 +39,11 @@ def binarize(acts: np.ndarray, method: str = "kmeans") -> np.ndarray:
     """
     if method == "median":
         return acts > np.median(acts, axis=0)
-    return acts > _two_means_threshold(np.asarray(acts, dtype=np.float64))
+    acts = np.asarray(acts, dtype=np.float64)
+    return acts > np.concatenate(
+        [np.empty(0)]
+        + [_two_means_threshold(acts[:, j : j + SPLIT_COLUMNS]) for j in range(0, acts.shape[1], SPLIT_COLUMNS)]
+    )
 
 
 def _two_means_threshold(acts: np.ndarray) -> np.ndarray:
@@ -45,9 +51,9 @@ def _two_means_threshold(acts: np.ndarray) -> np.ndarray:
     values = np.sort(acts - acts.mean(axis=0), axis=0)
     n = len(values)
     left = np.arange(1, n)[:, None]  # samples left of each split point
-    s1, s2 = np.cumsum(values, axis=0)[:-1], np.cumsum(values ** 2, axis=0)[:-1]
-    t1, t2 = values.sum(axis=0), (values ** 2).sum(axis=0)
-    sse = s2 - s1 ** 2 / left + (t2 - s2) - (t1 - s1) ** 2 / (n - left)
+    s1, s2 = np.cumsum(values, axis=0)[:-1], np.cumsum(values**2, axis=0)[:-1]
+    t1, t2 = values.sum(axis=0), (values**2).sum(axis=0)
+    sse = s2 - s1**2 / left + (t2 - s2) - (t1 - s1) ** 2 / (n - left)
     sse[values[1:] <= values[:-1]] = np.inf  # no split between equal values
     best = np.argmin(sse, axis=0)
     cols = np.arange(values.shape[1])
@@ -69,7 +75,7 @@ def joint_states(bits: np.ndarray, max_states: int | None = None, seed: int = 0)
     """
     state = np.zeros(len(bits), dtype=np.int64)
     for start in range(0, bits.shape[1], CHUNK):
-        chunk = bits[:, start:start + CHUNK].astype(np.int64)
+        chunk = bits[:, start : start + CHUNK].astype(np.int64)
         state = np.unique((state << CHUNK) | chunk @ (1 << np.arange(chunk.shape[1])), return_inverse=True)[1]
     state = state.ravel()
     if max_states is None or state.max() < max_states:
@@ -88,8 +94,9 @@ def conditional_mi(x_in: np.ndarray, x_out: np.ndarray, state: np.ndarray) -> np
     return _cmi_bits(np.bincount(key.ravel(), minlength=len(x_in) * size * 4).reshape(-1, size, 2, 2))
 
 
-def relay_information(relay: np.ndarray, given: np.ndarray, x_in: np.ndarray, x_out: np.ndarray, *,
-                      max_states: int | None = None) -> np.ndarray:
+def relay_information(
+    relay: np.ndarray, given: np.ndarray, x_in: np.ndarray, x_out: np.ndarray, *, max_states: int | None = None
+) -> np.ndarray:
     """I_R = I(X_in; X_out | Y_0) - I(X_in; X_out | Y_0, Y_R) per class.
 
     Parameters
@@ -108,14 +115,15 @@ def relay_information(relay: np.ndarray, given: np.ndarray, x_in: np.ndarray, x_
 
     References
     ----------
-    .. [1] Hintze & Adami (2023), arXiv:2301.00911, eq. (5); ``computeTransmissionHfast`` in the reference code.
+    .. [1] Hintze & Adami (2023), arXiv:2301.00911; ``computeTransmissionHfast`` in the reference code.
     """
     base = conditional_mi(x_in, x_out, joint_states(given, max_states))
     return base - conditional_mi(x_in, x_out, joint_states(np.hstack([given, relay]), max_states))
 
 
-def set_relay_bits(bits: np.ndarray, members: np.ndarray, x_in: np.ndarray, x_out: np.ndarray, *,
-                   max_states: int | None = None) -> np.ndarray:
+def set_relay_bits(
+    bits: np.ndarray, members: np.ndarray, x_in: np.ndarray, x_out: np.ndarray, *, max_states: int | None = None
+) -> np.ndarray:
     """I_R(S) = I(X_in; X_out | L \\ S) - I(X_in; X_out | L) of the set S = `members` of layer L, per class.
 
     Parameters
@@ -136,7 +144,8 @@ def set_relay_bits(bits: np.ndarray, members: np.ndarray, x_in: np.ndarray, x_ou
 
     References
     ----------
-    .. [1] Hintze & Adami (2023), arXiv:2301.00911: the quantity of their set analysis (Figures 5-7).
+    .. [1] Hintze & Adami (2023), arXiv:2301.00911: the quantity their knockout regressions use
+       (``computeTransmissionHfast`` with ``maskNC`` = L \\ S in the reference code).
     """
     inside = np.zeros(bits.shape[1], dtype=bool)
     inside[members] = True
@@ -144,18 +153,34 @@ def set_relay_bits(bits: np.ndarray, members: np.ndarray, x_in: np.ndarray, x_ou
 
 
 def refined_cmi(x_in: np.ndarray, x_out: np.ndarray, state: np.ndarray, bits: np.ndarray) -> np.ndarray:
-    """I(X_in; X_out | state, bit j) for every column j of `bits` (N x m, 0/1; one class): the joint counts
-    of all columns from one product of the sparse one-hot (state, X_in, X_out) codes with the bits."""
-    code, size = state * 4 + x_in * 2 + x_out, int(state.max()) + 1
-    ones = _indicator(code, size * 4) @ bits  # (size * 4) x m: samples per (state, X_in, X_out) with bit j set
+    """I(X_in; X_out | state, bit j) for every column j of `bits` (N x m, 0/1; one class).
+
+    Only the states in which both X_in and X_out vary can hold (conditional) mutual information, before or
+    after a refinement; the joint counts of all columns over their samples come from one product of the
+    sparse one-hot (state, X_in, X_out) codes with the bits.
+    """
+    mixed = _mixed(x_in, x_out, state)[state]
+    if not mixed.any():
+        return np.zeros(bits.shape[1])
+    state = np.unique(state[mixed], return_inverse=True)[1].ravel()
+    code, size = state * 4 + x_in[mixed] * 2 + x_out[mixed], int(state.max()) + 1
+    ones = _indicator(code, size * 4) @ bits[mixed]  # (size * 4) x m: samples per (state, X_in, X_out) with bit j
     zeros = np.bincount(code, minlength=size * 4)[:, None] - ones
     counts = np.stack([zeros, ones], axis=1).reshape(size, 2, 2, 2, -1)  # state, X_in, X_out, bit, j
-    return _cmi_bits(counts.transpose(4, 0, 3, 1, 2).reshape(-1, size * 2, 2, 2))
+    return _cmi_bits(counts.transpose(4, 0, 3, 1, 2).reshape(-1, size * 2, 2, 2), len(x_in))
 
 
-def _cmi_bits(counts: np.ndarray) -> np.ndarray:
-    """I(A; B | S) in bits from m x states x 2 x 2 joint counts of (S, A, B)."""
-    p = counts / counts[0].sum()
+def _mixed(x_in: np.ndarray, x_out: np.ndarray, state: np.ndarray) -> np.ndarray:
+    """Per state, whether both X_in and X_out take both values in it."""
+    n = np.bincount(state)
+    ones_in, ones_out = np.bincount(state, weights=x_in), np.bincount(state, weights=x_out)
+    return (ones_in > 0) & (ones_in < n) & (ones_out > 0) & (ones_out < n)
+
+
+def _cmi_bits(counts: np.ndarray, n: int | None = None) -> np.ndarray:
+    """I(A; B | S) in bits from m x states x 2 x 2 joint counts of (S, A, B) over `n` samples (default: all
+    counted ones)."""
+    p = counts / (counts[0].sum() if n is None else n)
     p_s = p.sum(axis=(2, 3), keepdims=True)
     p_sa = p.sum(axis=3, keepdims=True)
     p_sb = p.sum(axis=2, keepdims=True)
@@ -184,14 +209,23 @@ class RelaySearch:
     score : np.ndarray
         Per neuron, the reference's aggregated relay score (``removalIntoVec``, see `relay_score`).
     """
+
     order: np.ndarray
     curve: np.ndarray
     module: np.ndarray
     score: np.ndarray
 
 
-def greedy_relay(bits: np.ndarray, x_in: np.ndarray, x_out: np.ndarray, *, essential: float = ESSENTIAL,
-                 max_states: int | None = None, seed: int = 0) -> RelaySearch:
+def greedy_relay(
+    bits: np.ndarray,
+    x_in: np.ndarray,
+    x_out: np.ndarray,
+    *,
+    essential: float = ESSENTIAL,
+    noise: float = NOISE,
+    max_states: int | None = None,
+    seed: int = 0,
+) -> RelaySearch:
     """Hintze & Adami's Algorithm 1 for one class: shrink Y_R from the whole layer, one neuron at a time.
 
     Parameters
@@ -200,8 +234,8 @@ def greedy_relay(bits: np.ndarray, x_in: np.ndarray, x_out: np.ndarray, *, essen
         N x n booleans: the layer, binarised.
     x_in, x_out : np.ndarray
         N 0/1 values: the class's X_in and X_out (rows of `class_indicators`).
-    essential : float
-        The stopping rule's threshold (see `module_size`).
+    essential, noise : float
+        The stopping rule's thresholds (see `module_size`).
     max_states : int, optional
         Coarse-grain Y_0's and L's joint states to at most this many (k-means; default: exact states).
     seed : int
@@ -214,9 +248,10 @@ def greedy_relay(bits: np.ndarray, x_in: np.ndarray, x_out: np.ndarray, *, essen
     Notes
     -----
     Every step moves to Y_0 the neuron whose move leaves the largest I_R(Y_R) = I(X_in; X_out | Y_0)
-    - I(X_in; X_out | L) (ties: the lowest index), as the reference code's ``max``. Y_0's joint state is
-    refined by the moved bit, and all candidates are scored by one sparse product (`refined_cmi`): a step
-    costs O(N x candidates), the search O(N n^2).
+    - I(X_in; X_out | L) (ties to 1e-12 bits: the lowest index), as the reference code's ``max``. Y_0's
+    joint state is refined by the moved bit, and all candidates are scored by one sparse product over the
+    samples whose state still mixes both values of X_in and of X_out (`refined_cmi`): a step costs at most
+    O(N x candidates), and less as Y_0's states fragment (10 classes of a 128-unit layer on 1,797 samples: 3 s).
 
     References
     ----------
@@ -230,14 +265,14 @@ def greedy_relay(bits: np.ndarray, x_in: np.ndarray, x_out: np.ndarray, *, essen
     curve = [conditional_mi(x_in, x_out, state)[0] - floor]
     while len(remaining):
         kept = refined_cmi(x_in, x_out, state, columns[:, remaining]) - floor
-        best = int(np.argmax(kept))
+        best = int(np.argmax(np.round(kept, TIE)))
         order.append(remaining[best])
         remaining = np.delete(remaining, best)
         curve.append(kept[best])
         state = _moved_state(bits, state, order, max_states, seed)
     order, curve = np.asarray(order), np.asarray(curve)
     curve[-1] = 0.0  # Y_0 = L: zero by definition, not the rounding of two equal sums
-    module = np.sort(order[n - module_size(curve, essential):])
+    module = np.sort(order[n - module_size(curve, essential, noise) :])
     return RelaySearch(order=order, curve=curve, module=module, score=relay_score(order, curve))
 
 
@@ -248,23 +283,23 @@ def _moved_state(bits, state, order, max_states, seed) -> np.ndarray:
     return joint_states(bits[:, np.sort(order)], max_states, seed)
 
 
-def module_size(curve: np.ndarray, essential: float = ESSENTIAL) -> int:
+def module_size(curve: np.ndarray, essential: float = ESSENTIAL, noise: float = NOISE) -> int:
     """How many of the last neurons of a greedy order form the relay module (the stopping rule).
 
-    Scanning the order backwards from its last neuron, a neuron joins the module while its move cost at
-    least `essential` of the I_R that was left before it, (curve[i] - curve[i + 1]) >= essential * curve[i];
-    a neuron moved when no I_R was left (curve[i] <= 0) cannot be judged and joins too. The first
-    neuron that cost less (a neuron redundant with the module, e.g. the last of another specialist whose
-    partner already completed the "elimination") ends the module. The last neuron always belongs to it.
+    Scanning the order backwards from its last neuron, a neuron joins the module while its move was costly:
+    it removed at least `essential` of the I_R left before it, curve[i] - curve[i + 1] >= essential * curve[i],
+    or there was too little I_R left to judge, curve[i] <= noise * curve[0]. The first cheap move (a neuron
+    redundant with the module, typically the last of another specialist whose partner already completed the
+    "elimination" of the other classes) ends the module. The last neuron always belongs to it.
 
     Parameters
     ----------
     curve : np.ndarray
         The greedy's n + 1 values of I_R (`RelaySearch.curve`).
     essential : float
-        The share of the remaining I_R a move must cost; 0.5 by measurement: on composite networks
-        (one-vs-rest specialists of unequal widths), thresholds 0.3-0.5 recover the specialists equally
-        (mean Jaccard within 0.01) and 0.6 is worse.
+        The share of the remaining I_R a module neuron's move must cost.
+    noise : float
+        I_R left below this share of the whole layer's I_R is not judged.
 
     Returns
     -------
@@ -273,16 +308,21 @@ def module_size(curve: np.ndarray, essential: float = ESSENTIAL) -> int:
 
     Notes
     -----
-    Hintze & Adami read the last neurons for a known specialist size (two per digit); a fixed share of the
-    full I_R (e.g. the smallest Y_R keeping 90 %) keeps most of the layer, because information by
-    elimination lets the other specialists' neurons carry class c's information too.
+    Designed by measurement on 23 hidden layers of composite networks (one-vs-rest specialists of widths
+    2, 3, 4 or 2 for every digit; tanh and ReLU; one or two hidden layers; digits and MNIST; several seeds):
+    mean Jaccard with the specialist 0.61-0.62 for `essential` in 0.4-0.5 and `noise` in 0.01-0.02 (0.59
+    with no noise floor, 0.55-0.60 at `essential` 0.6), against 0.64 for the paper's reading (the last
+    |specialist| neurons, the size known) and 0.14 for the smallest Y_R keeping 90 % of the full I_R, which
+    keeps most of the layer because of information by elimination. Recovery is best in the layer next to
+    the output and with tanh (0.87 on digits, 0.95 on the paper's composite); it falls on layers whose exact
+    joint states are nearly all distinct (53-unit layers on 1,797-5,000 samples: 0.2-0.56), where the
+    plug-in I(X_in; X_out | Y_0) vanishes long before the greedy reaches the specialist.
     """
     cost = curve[:-1] - curve[1:]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        kept = (curve[:-1] <= 0) | (cost >= essential * curve[:-1])
-    kept[-1] = True
-    cut = np.flatnonzero(~kept)
-    return len(kept) - (int(cut[-1]) + 1 if len(cut) else 0)
+    costly = (cost >= essential * curve[:-1]) | (curve[:-1] <= noise * curve[0])
+    costly[-1] = True
+    cut = np.flatnonzero(~costly)
+    return len(costly) - (int(cut[-1]) + 1 if len(cut) else 0)
 
 
 def relay_score(order: np.ndarray, curve: np.ndarray) -> np.ndarray:
@@ -291,7 +331,7 @@ def relay_score(order: np.ndarray, curve: np.ndarray) -> np.ndarray:
 
     References
     ----------
-    .. [1] Hintze & Adami (2023), arXiv:2301.00911, Figure 8(A); ``removalIntoVec`` in the reference code,
+    .. [1] Hintze & Adami (2023), arXiv:2301.00911; ``removalIntoVec`` in the reference code,
        whose baseline ``H[0]`` is the I_R left after the first move.
     """
     gains = np.cumsum(curve[1] - curve[1:])  # gains[k - 1]: what a neuron still in Y_R after move k has gained

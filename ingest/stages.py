@@ -23,8 +23,8 @@ from .methods import METHODS
 from .neuronize import Recording, record
 from .options import Options
 from .progress import progress_bar
-from .taps import device_of
 from .relay import binarize, class_indicators, set_relay_bits
+from .taps import device_of
 
 
 @dataclass
@@ -51,8 +51,8 @@ class Run:
 
 
 def record_stage(run: Run) -> None:
-    """Needs the model and X. Adds the recording (activations of every tap), the predictions, the
-    class names (checked against the model's outputs) and the architecture string."""
+    """Needs the model and X. Adds the recording (activations of every tap), the predictions and the
+    class names (checked against the model's outputs)."""
     a = run.analysis
     run.recording = rec = record(run.model, run.X, layers=list(run.options.layers), batch_size=run.options.batch_size)
     n_classes = rec.outputs.shape[1]
@@ -61,8 +61,10 @@ def record_stage(run: Run) -> None:
     if len(a.class_names) != n_classes:
         raise UserError(f"the data names {len(a.class_names)} classes but the model outputs {n_classes}")
     if run.y.min() < 0 or run.y.max() >= n_classes:
-        raise UserError(f"labels must be integers in 0..{n_classes - 1} (the model outputs {n_classes} "
-                        f"classes), found {int(run.y.min())}..{int(run.y.max())}")
+        raise UserError(
+            f"labels must be integers in 0..{n_classes - 1} (the model outputs {n_classes} "
+            f"classes), found {int(run.y.min())}..{int(run.y.max())}"
+        )
     a.predictions = rec.outputs.argmax(axis=1)
     a.notes["layers"] = [tap.module for tap in rec.taps]
 
@@ -71,19 +73,35 @@ def layer_stage(run: Run) -> None:
     """Needs the recording. Adds the layers (input, each tap, output) with their codes, entropies and
     class-conditional means."""
     a, rec = run.analysis, run.recording
-    stacks = ([("input", "", "", 0, "input", "", rec.inputs)]
-              + [(tap.name, tap.name, tap.module, tap.call, tap.kind, tap.activation, acts)
-                 for tap, acts in zip(rec.taps, rec.hidden)]
-              + [("output", rec.output_module, "", 0, "output", "", rec.outputs)])
+    stacks = (
+        [("input", "", "", 0, "input", "", rec.inputs)]
+        + [
+            (tap.name, tap.name, tap.module, tap.call, tap.kind, tap.activation, acts)
+            for tap, acts in zip(rec.taps, rec.hidden)
+        ]
+        + [("output", rec.output_module, "", 0, "output", "", rec.outputs)]
+    )
     onehot = np.eye(a.n_classes, dtype=np.float64)[run.y]
     support = np.maximum(onehot.sum(axis=0), 1)[:, None]
     bins = run.options.bins
     for index, (name, module, tap, call, kind, activation, acts) in enumerate(stacks):
         codes = discretize(acts, bins)
-        a.layers.append(Layer(index=index, name=name, module=module, tap=tap, tap_call=call, kind=kind,
-                              activation=activation, acts=acts, codes=codes, entropy=entropy_bits(codes, bins),
-                              class_means=(onehot.T @ acts) / support))
-    a.arch = f"{type(run.model).__name__}(" + ", ".join(f"{l.kind} {l.width}" for l in a.layers) + ")"
+        a.layers.append(
+            Layer(
+                index=index,
+                name=name,
+                module=module,
+                tap=tap,
+                tap_call=call,
+                kind=kind,
+                activation=activation,
+                acts=acts,
+                codes=codes,
+                entropy=entropy_bits(codes, bins),
+                class_means=(onehot.T @ acts) / support,
+            )
+        )
+    a.arch = f"{type(run.model).__name__}(" + ", ".join(f"{lay.kind} {lay.width}" for lay in a.layers) + ")"
 
 
 def flow_stage(run: Run) -> None:
@@ -99,8 +117,19 @@ def flow_stage(run: Run) -> None:
                 coupling = weight_coupling(modules[upper.module], lower.width)
                 if coupling is not None:
                     coupled.append(upper.index)
-            a.flows.append(layer_flow(lower.index, lower.codes, upper.codes, lower.constant, upper.constant,
-                                      bins=options.bins, top_k=options.top_k, coupling=coupling, device=run.device))
+            a.flows.append(
+                layer_flow(
+                    lower.index,
+                    lower.codes,
+                    upper.codes,
+                    lower.constant,
+                    upper.constant,
+                    bins=options.bins,
+                    top_k=options.top_k,
+                    coupling=coupling,
+                    device=run.device,
+                )
+            )
             advance()
     a.notes["weight_coupled_layers"] = coupled
     for layer, values in zip(a.layers, betweenness(a.flows, a.widths)):
@@ -112,17 +141,20 @@ def deletion_stage(run: Run) -> None:
     """Needs the attribution. Adds the deletion check's areas (metrics), unless switched off."""
     a = run.analysis
     if run.options.deletion:
-        a.metrics.update(deletion_check(run.model, run.X, run.y, a.predictions, a.attribution,
-                                        batch_size=run.options.batch_size))
+        a.metrics.update(
+            deletion_check(run.model, run.X, run.y, a.predictions, a.attribution, batch_size=run.options.batch_size)
+        )
 
 
 def community_stage(run: Run) -> None:
     """Needs the layers and flows. Runs every chosen community method (`ingest.methods`) and adds
     its communities, soft memberships, neuron properties, link properties and metrics; a method
-    that finds nothing is recorded in `skipped`."""
+    that finds nothing is recorded in `skipped`. Each method's wall time is kept too ("method NAME")."""
     a = run.analysis
     for name in run.options.methods:
+        started = time.perf_counter()
         found = METHODS[name].find(run, run.options.of(name))
+        a.stage_seconds[f"method {name}"] = time.perf_counter() - started
         if found.skipped:
             a.skipped[name] = found.skipped
             continue
@@ -193,8 +225,18 @@ def closing_stage(run: Run) -> None:
     """Needs the communities. Adds each community's accuracy drop when closed (overall and per
     class), its role, and the accuracy with each method's noise communities closed (metrics)."""
     a, options = run.analysis, run.options
-    a.metrics.update(evaluate_closing(run.model, run.X, run.y, a.layers, a.communities, to_mean=options.close_to_mean,
-                                      pairs=options.close_pairs, batch_size=options.batch_size))
+    a.metrics.update(
+        evaluate_closing(
+            run.model,
+            run.X,
+            run.y,
+            a.layers,
+            a.communities,
+            to_mean=options.close_to_mean,
+            pairs=options.close_pairs,
+            batch_size=options.batch_size,
+        )
+    )
 
 
 def knockout_stage(run: Run) -> None:

@@ -10,44 +10,61 @@ from .analysis import Analysis
 def summary(a: Analysis) -> str:
     widths = " -> ".join(f"{layer.name}[{layer.width}]" for layer in a.layers)
     edges = sum(len(f.source) for f in a.flows)
-    lines = [f"{a.name}: {a.arch}; accuracy {a.accuracy:.3f} on {len(a.labels)} samples; "
-             f"{sum(l.width for l in a.layers)} neurons ({widths}), {edges} flow edges"]
+    lines = [
+        f"{a.name}: {a.arch}; accuracy {a.accuracy:.3f} on {len(a.labels)} samples; "
+        f"{sum(lay.width for lay in a.layers)} neurons ({widths}), {edges} flow edges"
+    ]
     m = a.metrics
     if "deletion_auc_attribution" in m:
-        lines.append(f"  deletion check (area under accuracy, lower = faster loss): attribution order "
-                     f"{m['deletion_auc_attribution']:.3f}, random order {m['deletion_auc_random']:.3f}")
+        lines.append(
+            f"  deletion check (area under accuracy, lower = faster loss): attribution order "
+            f"{m['deletion_auc_attribution']:.3f}, random order {m['deletion_auc_random']:.3f}"
+        )
     for method in a.methods:
         found = [c for c in a.communities if c.method == method]
         per_layer = Counter(c.layer for c in found)
         roles = Counter(c.props["role"] for c in found)
-        lines.append(f"  {method}: communities per layer " + "/".join(str(per_layer[l.index]) for l in a.layers)
-                     + f"; {roles['key']} key, {roles['noise']} noise, {roles['irrelevant']} irrelevant; "
-                     f"accuracy with noise closed {m[f'prune_accuracy_{method}']:.3f}")
+        lines.append(
+            f"  {method}: communities per layer "
+            + "/".join(str(per_layer[lay.index]) for lay in a.layers)
+            + f"; {roles['key']} key, {roles['noise']} noise, {roles['irrelevant']} irrelevant; "
+            f"accuracy with noise closed {m[f'prune_accuracy_{method}']:.3f}"
+        )
     if "fidelity_ratio" in m:
-        lines.append(f"  NeurFlow fidelity: class retention {np.mean(m['fidelity_core']):.3f} with each class's core "
-                     f"neurons of the top hidden layer zeroed, {np.mean(m['fidelity_random']):.3f} with as many "
-                     f"random ones; retention lost, core / random: {m['fidelity_ratio']:.1f}x")
+        lines.append(
+            f"  NeurFlow fidelity: class retention {np.mean(m['fidelity_core']):.3f} with each class's core "
+            f"neurons of the top hidden layer zeroed, {np.mean(m['fidelity_random']):.3f} with as many "
+            f"random ones; retention lost, core / random: {m['fidelity_ratio']:.1f}x"
+        )
         lines += fidelity_table(a)
     if "relay_knockout_rho" in m:
-        lines.append(f"  knockout check: Spearman rho between relay bits and accuracy lost on closing, over "
-                     f"community x class: {m['relay_knockout_rho']:.2f}")
+        lines.append(
+            f"  knockout check: Spearman rho between relay bits and accuracy lost on closing, over "
+            f"community x class: {m['relay_knockout_rho']:.2f}"
+        )
     for method, why in a.skipped.items():
         lines.append(f"  {method}: skipped ({why})")
-    lines.append("  stage times: " + ", ".join(f"{stage} {seconds:.1f} s" for stage, seconds in a.stage_seconds.items()))
+    lines.append(
+        "  stage times: " + ", ".join(f"{stage} {seconds:.1f} s" for stage, seconds in a.stage_seconds.items())
+    )
     return "\n".join(lines)
-
 
 
 def fidelity_table(a: Analysis) -> list[str]:
     """NeurFlow's fidelity per layer (top hidden layer first) and tau: mean class retention with the
     class's core neurons zeroed / with as many random neurons zeroed."""
-    rows = [(a.layers[layer].name, props) for layer, props in sorted(a.layer_props.items(), reverse=True)
-            if "fidelity_tau" in props]
+    rows = [
+        (a.layers[layer].name, props)
+        for layer, props in sorted(a.layer_props.items(), reverse=True)
+        if "fidelity_tau" in props
+    ]
     if not rows:
         return []
     taus = rows[0][1]["fidelity_tau"]
     lines = ["    retention core / random   " + "  ".join(f"tau {t:<9}" for t in taus)]
     for name, props in rows:
-        lines.append(f"    {name:<25} " + "  ".join(f"{o:.2f} / {r:.2f}  " for o, r in
-                                                    zip(props["fidelity_core"], props["fidelity_random"])))
+        lines.append(
+            f"    {name:<25} "
+            + "  ".join(f"{o:.2f} / {r:.2f}  " for o, r in zip(props["fidelity_core"], props["fidelity_random"]))
+        )
     return lines

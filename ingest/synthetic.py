@@ -5,32 +5,79 @@ import numpy as np
 from .analysis import Analysis, Layer
 from .communities import Community, community_flows
 from .flow import Flow
+from .stages import specificity
 
 
-def synthetic_analysis(name: str, *, layers: int, width: int, edges: int, communities: int = 0,
-                       classes: int = 10, samples: int = 16, seed: int = 0) -> Analysis:
+def synthetic_analysis(
+    name: str,
+    *,
+    layers: int,
+    width: int,
+    edges: int,
+    communities: int = 0,
+    classes: int = 10,
+    samples: int = 16,
+    seed: int = 0,
+) -> Analysis:
     """`layers` layers of `width` neurons, at least `edges` flow edges in all (distinct random pairs,
     as many between each two adjacent layers), and `communities` innersight communities per layer (neuron i in
     community i % communities): each class is relayed strongly (0.2..0.5 bits) by 2 of a layer's
-    communities and weakly (below 0.1) by the others."""
+    communities and weakly (below 0.1) by the others; community c of the last layer is class c's output."""
     rng = np.random.default_rng(seed)
     labels = rng.integers(0, classes, samples)
-    stack = [Layer(index=i, name=f"layer{i}", module="", tap="", tap_call=0, kind="linear", activation="",
-                   acts=rng.random((samples, width), dtype=np.float32), codes=np.zeros((samples, width), np.uint8),
-                   entropy=rng.random(width), class_means=rng.random((classes, width))) for i in range(layers)]
+    stack = [
+        Layer(
+            index=i,
+            name=f"layer{i}",
+            module="",
+            tap="",
+            tap_call=0,
+            kind="linear",
+            activation="",
+            acts=rng.random((samples, width), dtype=np.float32),
+            codes=np.zeros((samples, width), np.uint8),
+            entropy=rng.random(width),
+            class_means=rng.random((classes, width)),
+        )
+        for i in range(layers)
+    ]
     per_pair = edges // (layers - 1) + 1
     flows = []
     for lower in range(layers - 1):
         pairs = np.sort(rng.choice(width * width, min(per_pair, width * width), replace=False))
         bits = rng.random(len(pairs))
         flows.append(Flow(lower, pairs // width, pairs % width, bits, bits / 10, 0.01, (width, width)))
-    a = Analysis(name=name, arch="synthetic", dataset="random", class_names=[str(c) for c in range(classes)],
-                 labels=labels, predictions=labels, layers=stack, flows=flows)
+    a = Analysis(
+        name=name,
+        arch="synthetic",
+        dataset="random",
+        class_names=[str(c) for c in range(classes)],
+        labels=labels,
+        predictions=labels,
+        layers=stack,
+        flows=flows,
+    )
     if communities:
         strong = rng.random((layers, communities, classes)).argsort(axis=1) < 2
         bits = np.where(strong, rng.uniform(0.2, 0.5, strong.shape), rng.uniform(0, 0.1, strong.shape))
-        a.communities = [Community("innersight", layer, c, np.arange(c, width, communities), {
-            "relay_bits": bits[layer, c], "class_acc_drop": rng.uniform(0, 0.1, classes),
-            "role": "key", "label": f"community {c}"}) for layer in range(layers) for c in range(communities)]
+        a.communities = [
+            Community(
+                "innersight",
+                layer,
+                c,
+                np.arange(c, width, communities),
+                {
+                    "relay_bits": bits[layer, c],
+                    "relay_specificity": specificity(bits[layer, c]),
+                    "class_acc_drop": rng.uniform(0, 0.1, classes),
+                    "role": "key",
+                    "label": f"community {c}",
+                }
+                | ({"class": c} if layer == layers - 1 else {}),
+            )
+            for layer in range(layers)
+            for c in range(communities)
+        ]
         a.community_flows = community_flows(a.communities, flows, [width] * layers)
+        a.methods = ["innersight"]
     return a

@@ -34,16 +34,28 @@ def model_graph(a: Analysis) -> ModelGraph:
         RelSet("HAS_NEURON", "Layer", "Neuron", np.repeat(np.arange(len(widths)), widths), np.arange(first[-1])),
     ]
     for flow in a.flows:
-        rels.append(RelSet("FLOWS_TO", "Neuron", "Neuron", flow.source + first[flow.lower],
-                           flow.target + first[flow.lower + 1], {"bits": flow.bits, "share": flow.share}))
+        rels.append(
+            RelSet(
+                "FLOWS_TO",
+                "Neuron",
+                "Neuron",
+                flow.source + first[flow.lower],
+                flow.target + first[flow.lower + 1],
+                {"bits": flow.bits, "share": flow.share},
+            )
+        )
     if a.attribution is not None:
         rels.append(attribution_rels(a.attribution))
     rels += community_rels(a, first)
     return ModelGraph(
         model_id=a.name,
-        nodes=[NodeSet("Model", [model_props(a)]), NodeSet("Layer", layers),
-               NodeSet("Class", class_rows(a)), NodeSet("Neuron", neuron_rows(a)),
-               NodeSet("Community", community_rows(a))],
+        nodes=[
+            NodeSet("Model", [model_props(a)]),
+            NodeSet("Layer", layers),
+            NodeSet("Class", class_rows(a)),
+            NodeSet("Neuron", neuron_rows(a)),
+            NodeSet("Community", community_rows(a)),
+        ],
         rels=rels,
     )
 
@@ -52,8 +64,17 @@ def community_rows(a: Analysis) -> list[dict]:
     rows = []
     for c in a.communities:
         props = {k: v.tolist() if isinstance(v, np.ndarray) else v for k, v in c.props.items()}
-        rows.append({"uid": a.community_uid(c), "model_id": a.name, "method": c.method, "layer": c.layer,
-                     "index": c.index, "size": c.size, **props})
+        rows.append(
+            {
+                "uid": a.community_uid(c),
+                "model_id": a.name,
+                "method": c.method,
+                "layer": c.layer,
+                "index": c.index,
+                "size": c.size,
+                **props,
+            }
+        )
     return rows
 
 
@@ -77,21 +98,48 @@ def community_rels(a: Analysis, first: np.ndarray) -> list[RelSet]:
         community.append(np.array([position[(m.method, m.layer, c)] for c in cols], dtype=np.int64))
         p.append(m.p[rows, cols])
         primary.append(np.zeros(len(rows), dtype=np.int64))
-    rels = [RelSet("MEMBER_OF", "Neuron", "Community", np.concatenate(neuron), np.concatenate(community),
-                   {"p": np.concatenate(p), "primary": np.concatenate(primary)})]
+    rels = [
+        RelSet(
+            "MEMBER_OF",
+            "Neuron",
+            "Community",
+            np.concatenate(neuron),
+            np.concatenate(community),
+            {"p": np.concatenate(p), "primary": np.concatenate(primary)},
+        )
+    ]
     for f in a.community_flows:
         mean = np.divide(f.bits, f.edges, out=np.zeros(len(f.bits)), where=f.edges > 0)
         props = {"bits": f.bits, "edges": f.edges, "mean": mean, **f.props}
-        rels.append(RelSet("FLOWS_TO", "Community", "Community",
-                           np.array([position[(f.method, f.lower, i)] for i in f.source], dtype=np.int64),
-                           np.array([position[(f.method, f.lower + 1, j)] for j in f.target], dtype=np.int64), props))
+        rels.append(
+            RelSet(
+                "FLOWS_TO",
+                "Community",
+                "Community",
+                np.array([position[(f.method, f.lower, i)] for i in f.source], dtype=np.int64),
+                np.array([position[(f.method, f.lower + 1, j)] for j in f.target], dtype=np.int64),
+                props,
+            )
+        )
     zeros = np.zeros(a.n_classes)
-    per_class = {key: np.array([c.props.get(key, zeros) for c in a.communities]).ravel()
-                 for key in ("relay_bits", "class_acc_drop", "circuit_weight")}
-    rels.append(RelSet("RELAYS", "Community", "Class", np.repeat(np.arange(len(a.communities)), a.n_classes),
-                       np.tile(np.arange(a.n_classes), len(a.communities)),
-                       {"bits": per_class["relay_bits"], "acc_drop": per_class["class_acc_drop"],
-                        "weight": per_class["circuit_weight"]}))
+    per_class = {
+        key: np.array([c.props.get(key, zeros) for c in a.communities]).ravel()
+        for key in ("relay_bits", "class_acc_drop", "circuit_weight")
+    }
+    rels.append(
+        RelSet(
+            "RELAYS",
+            "Community",
+            "Class",
+            np.repeat(np.arange(len(a.communities)), a.n_classes),
+            np.tile(np.arange(a.n_classes), len(a.communities)),
+            {
+                "bits": per_class["relay_bits"],
+                "acc_drop": per_class["class_acc_drop"],
+                "weight": per_class["circuit_weight"],
+            },
+        )
+    )
     return rels
 
 
@@ -102,25 +150,54 @@ def attribution_rels(attribution: np.ndarray) -> RelSet:
     classes = np.repeat(np.arange(attribution.shape[0]), k)
     features = order.ravel()
     keep = attribution[classes, features] > 0
-    return RelSet("ATTRIBUTES", "Neuron", "Class", features[keep], classes[keep], {
-        "score": attribution[classes, features][keep], "rank": np.tile(np.arange(k), attribution.shape[0])[keep]})
+    return RelSet(
+        "ATTRIBUTES",
+        "Neuron",
+        "Class",
+        features[keep],
+        classes[keep],
+        {"score": attribution[classes, features][keep], "rank": np.tile(np.arange(k), attribution.shape[0])[keep]},
+    )
 
 
 def model_props(a: Analysis) -> dict:
     return {
-        "uid": a.name, "model_id": a.name, "name": a.name, "arch": a.arch, "dataset": a.dataset,
-        "status": "complete", "n_samples": len(a.labels), "n_classes": a.n_classes,
-        "n_layers": len(a.layers), "n_neurons": sum(layer.width for layer in a.layers),
-        "layer_widths": [layer.width for layer in a.layers], "accuracy": a.accuracy,
-        "class_accuracy": a.class_accuracy.tolist(), "created_at": a.created_at,
-        "params": json.dumps(a.params, sort_keys=True), "methods": ",".join(a.methods),
-        "stages": ",".join(a.stage_seconds), "stage_seconds": list(a.stage_seconds.values()), **a.metrics,
+        "uid": a.name,
+        "model_id": a.name,
+        "name": a.name,
+        "arch": a.arch,
+        "dataset": a.dataset,
+        "status": "complete",
+        "n_samples": len(a.labels),
+        "n_classes": a.n_classes,
+        "n_layers": len(a.layers),
+        "n_neurons": sum(layer.width for layer in a.layers),
+        "layer_widths": [layer.width for layer in a.layers],
+        "accuracy": a.accuracy,
+        "class_accuracy": a.class_accuracy.tolist(),
+        "created_at": a.created_at,
+        "params": json.dumps(a.params, sort_keys=True),
+        "methods": ",".join(a.methods),
+        "stages": ",".join(a.stage_seconds),
+        "stage_seconds": list(a.stage_seconds.values()),
+        **a.metrics,
     }
 
 
 def layer_rows(a: Analysis) -> list[dict]:
-    rows = [{"uid": a.uid(l.index), "model_id": a.name, "index": l.index, "name": l.name, "kind": l.kind,
-             "activation": l.activation, "width": l.width, **a.layer_props.get(l.index, {})} for l in a.layers]
+    rows = [
+        {
+            "uid": a.uid(layer.index),
+            "model_id": a.name,
+            "index": layer.index,
+            "name": layer.name,
+            "kind": layer.kind,
+            "activation": layer.activation,
+            "width": layer.width,
+            **a.layer_props.get(layer.index, {}),
+        }
+        for layer in a.layers
+    ]
     for flow in a.flows:  # on the upper layer: what its incoming flow edges had to beat
         rows[flow.lower + 1].update(flow_threshold=flow.threshold, flow_edges=len(flow.source))
     return rows
@@ -128,20 +205,40 @@ def layer_rows(a: Analysis) -> list[dict]:
 
 def class_rows(a: Analysis) -> list[dict]:
     support = np.bincount(a.labels, minlength=a.n_classes)
-    return [{"uid": f"{a.name}/class/{c}", "model_id": a.name, "index": c, "name": name,
-             "support": int(support[c]), "accuracy": float(a.class_accuracy[c])}
-            for c, name in enumerate(a.class_names)]
+    return [
+        {
+            "uid": f"{a.name}/class/{c}",
+            "model_id": a.name,
+            "index": c,
+            "name": name,
+            "support": int(support[c]),
+            "accuracy": float(a.class_accuracy[c]),
+        }
+        for c, name in enumerate(a.class_names)
+    ]
 
 
 def neuron_rows(a: Analysis) -> list[dict]:
     rows = []
     for layer in a.layers:
-        columns = {"mean": layer.acts.mean(axis=0).tolist(), "std": layer.acts.std(axis=0).tolist(),
-                   "entropy": layer.entropy.tolist(), "constant": layer.constant.tolist(),
-                   **{key: values.tolist() for key, values in layer.props.items()}}
+        columns = {
+            "mean": layer.acts.mean(axis=0).tolist(),
+            "std": layer.acts.std(axis=0).tolist(),
+            "entropy": layer.entropy.tolist(),
+            "constant": layer.constant.tolist(),
+            **{key: values.tolist() for key, values in layer.props.items()},
+        }
         class_means = layer.class_means.T.tolist()
         for i in range(layer.width):
-            rows.append({"uid": a.uid(layer.index, i), "model_id": a.name, "layer": layer.index, "index": i,
-                         "kind": layer.neuron_kind, **{k: v[i] for k, v in columns.items()},
-                         "class_means": class_means[i]})
+            rows.append(
+                {
+                    "uid": a.uid(layer.index, i),
+                    "model_id": a.name,
+                    "layer": layer.index,
+                    "index": i,
+                    "kind": layer.neuron_kind,
+                    **{k: v[i] for k, v in columns.items()},
+                    "class_means": class_means[i],
+                }
+            )
     return rows

@@ -32,8 +32,7 @@ def bulk_calls(graph: ModelGraph) -> Iterator[tuple[list, int]]:
 
 
 def _header(name: str, props: list[str]) -> bytes:
-    return b"".join([name.encode() + b"\0", struct.pack("=I", len(props)),
-                     *(p.encode() + b"\0" for p in props)])
+    return b"".join([name.encode() + b"\0", struct.pack("=I", len(props)), *(p.encode() + b"\0" for p in props)])
 
 
 def _node_blobs(nodes: NodeSet) -> Iterator[tuple[bytes, int]]:
@@ -69,7 +68,7 @@ def _rel_blobs(rels: RelSet, offsets: dict[str, int]) -> Iterator[tuple[bytes, i
     header = _header(rels.type, names)
     per_blob = max(1, BLOB_BYTES // records.dtype.itemsize)
     for start in range(0, len(records), per_blob):
-        part = records[start:start + per_blob]
+        part = records[start : start + per_blob]
         yield header + part.tobytes(), len(part)
 
 

@@ -20,8 +20,13 @@ from queries import EmbeddedServer, UserError, connect, settings
 from queries.errors import clip, shown
 from queries.neo4j_store import neo4j_address
 
-ELSEWHERE = {"demo": "ingest.cli", "ingest": "ingest.cli", "debug": "ingest.cli", "methods": "ingest.cli",
-             "app": "app.cli"}  # command: the module whose `commands` (a typer.Typer) defines it
+ELSEWHERE = {
+    "demo": "ingest.cli",
+    "ingest": "ingest.cli",
+    "debug": "ingest.cli",
+    "methods": "ingest.cli",
+    "app": "app.cli",
+}  # command: the module whose `commands` (a typer.Typer) defines it
 
 
 class _Commands(TyperGroup):
@@ -48,8 +53,13 @@ class _Commands(TyperGroup):
         return super().get_command(ctx, name)
 
 
-app = typer.Typer(cls=_Commands, no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False,
-                  help="Open up trained neural networks as a graph you can query with Cypher.")
+app = typer.Typer(
+    cls=_Commands,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    help="Open up trained neural networks as a graph you can query with Cypher.",
+)
 db_app = typer.Typer(no_args_is_help=True, help="Manage the embedded FalkorDB server.")
 app.add_typer(db_app, name="db")
 
@@ -104,8 +114,12 @@ def drop(name: str) -> None:
 def query(
     name: Annotated[Optional[str], typer.Argument(help="a named query (see --list)")] = None,
     cypher: Annotated[Optional[str], typer.Option(help="your own read-only Cypher instead")] = None,
-    param: Annotated[Optional[list[str]], typer.Option(help="k=v, repeatable; v is read as JSON when it parses")] = None,
-    model: Annotated[Optional[str], typer.Option(help="the model (the embedded store keeps one graph per model)")] = None,
+    param: Annotated[
+        Optional[list[str]], typer.Option(help="k=v, repeatable; v is read as JSON when it parses")
+    ] = None,
+    model: Annotated[
+        Optional[str], typer.Option(help="the model (the embedded store keeps one graph per model)")
+    ] = None,
     list_queries: Annotated[bool, typer.Option("--list", help="list the named queries")] = False,
     fmt: Annotated[Format, typer.Option("--format")] = Format.table,
 ) -> None:
@@ -118,7 +132,7 @@ def query(
             print(named.describe())
         return
     if bool(name) == bool(cypher):
-        raise UserError("give a query name (see `neurocypher query --list`) or --cypher \"...\", not both or neither")
+        raise UserError('give a query name (see `neurocypher query --list`) or --cypher "...", not both or neither')
     params = dict(_parse_param(p) for p in param or [])
     with connect() as store:
         if cypher:

@@ -127,5 +127,6 @@ def _plain_falkor(value):
 
 
 def _server_lost() -> UserError:
-    return UserError("lost the connection to the embedded FalkorDB server (did it stop?); "
-                     "run `neurocypher db start` and try again")
+    return UserError(
+        "lost the connection to the embedded FalkorDB server (did it stop?); run `neurocypher db start` and try again"
+    )

@@ -38,7 +38,9 @@ class Param:
             if self.kind is list:
                 value = value.split(",") if isinstance(value, str) else list(value)
                 value = [str(v).strip() for v in value if str(v).strip()]
-            elif self.kind is int and (isinstance(value, bool) or (isinstance(value, float) and not value.is_integer())):
+            elif self.kind is int and (
+                isinstance(value, bool) or (isinstance(value, float) and not value.is_integer())
+            ):
                 raise ValueError
             else:
                 value = self.kind(value)
@@ -78,8 +80,12 @@ def _limit(default=10):
 
 
 def _method():
-    return Param("method", str, "innersight", "community method, one the model was analysed with (its `methods`, "
-                 "listed by the `models` query)")
+    return Param(
+        "method",
+        str,
+        "innersight",
+        "community method, one the model was analysed with (its `methods`, listed by the `models` query)",
+    )
 
 
 def relay_path_cypher(hops: int) -> str:
@@ -98,10 +104,13 @@ def relay_path_cypher(hops: int) -> str:
     mine = "(c{i}.class IS NULL OR c{i}.class = $class)"
     lines = ["MATCH (c0:Community {model_id: $model, method: $method, layer: 0})\n"]
     for i in hidden:
-        lines.append(f"MATCH (c{i - 1})-[f{i}:FLOWS_TO]->(c{i}:Community {{layer: {i}}}) "
-                     f"WHERE {mine.format(i=i)} AND {bits[i]} >= $min_bits\n")
-    lines.append(f"MATCH (c{hops - 1})-[f{hops}:FLOWS_TO]->(c{hops}:Community {{layer: {hops}}}) "
-                 f"WHERE c{hops}.class = $class\n")
+        lines.append(
+            f"MATCH (c{i - 1})-[f{i}:FLOWS_TO]->(c{i}:Community {{layer: {i}}}) "
+            f"WHERE {mine.format(i=i)} AND {bits[i]} >= $min_bits\n"
+        )
+    lines.append(
+        f"MATCH (c{hops - 1})-[f{hops}:FLOWS_TO]->(c{hops}:Community {{layer: {hops}}}) WHERE c{hops}.class = $class\n"
+    )
     steps = range(hops + 1)
     score = " + ".join(f"c{i}.relay_specificity[$class]" for i in hidden) or "0.0"
     lines.append(
@@ -110,7 +119,8 @@ def relay_path_cypher(hops: int) -> str:
         "[" + ", ".join(bits) + "] AS bits, "
         "[" + ", ".join(f"c{i}.label" for i in steps) + "] AS labels, "
         f"{score} AS score, " + " + ".join(f"f{i}.mean" for i in range(1, hops + 1)) + " AS flow\n"
-        "ORDER BY score DESC, flow DESC LIMIT $limit")
+        "ORDER BY score DESC, flow DESC LIMIT $limit"
+    )
     return on_complete_model("".join(lines))
 
 
@@ -121,95 +131,159 @@ def flow_between_cypher(hops: int) -> str:
         nodes.append(f"-[r{i}:FLOWS_TO]->(n{i}:Neuron" + (" {uid: $target})" if i == hops else ")"))
     return on_complete_model(
         "MATCH " + "".join(nodes) + "\n"
-        "RETURN [" + ", ".join(f"n{i}.uid" for i in range(hops + 1)) + "] AS path, "
-        + " * ".join(f"r{i}.share" for i in range(1, hops + 1)) + " AS flow, "
+        "RETURN ["
+        + ", ".join(f"n{i}.uid" for i in range(hops + 1))
+        + "] AS path, "
+        + " * ".join(f"r{i}.share" for i in range(1, hops + 1))
+        + " AS flow, "
         "[" + ", ".join(f"r{i}.bits" for i in range(1, hops + 1)) + "] AS bits\n"
-        "ORDER BY flow DESC LIMIT $limit")
+        "ORDER BY flow DESC LIMIT $limit"
+    )
 
 
 MODEL_SHAPE = on_complete_model("RETURN m.n_layers AS layers, m.n_classes AS classes")
 
-QUERIES = {q.name: q for q in [
-    NamedQuery("models", "the stored models with their headline results", (), """
+QUERIES = {
+    q.name: q
+    for q in [
+        NamedQuery(
+            "models",
+            "the stored models with their headline results",
+            (),
+            """
 MATCH (m:Model) WHERE m.status = 'complete'
 RETURN m.model_id AS model, m.arch AS arch, m.dataset AS dataset, m.accuracy AS accuracy,
        m.n_neurons AS neurons, m.methods AS methods, m.deletion_auc_attribution AS deletion_attribution,
        m.deletion_auc_random AS deletion_random, m.relay_knockout_rho AS knockout_rho,
        m.fidelity_ratio AS fidelity, m.created_at AS created
-ORDER BY created DESC""", order=("created", True), per_model=False),
-    NamedQuery("relay-path", "which communities relay class k from input to output: ranked chains, one "
-               "community per layer", (_model(), _class(), _method(),
-                                       Param("min_bits", float, 0.0, "least relay bits of every community"),
-                                       _limit(5)), relay_path_cypher),
-    NamedQuery("top-relays", "communities ranked by their relay bits for a class",
-               (_model(), _class(), _method(), _limit()), on_complete_model("""
+ORDER BY created DESC""",
+            order=("created", True),
+            per_model=False,
+        ),
+        NamedQuery(
+            "relay-path",
+            "which communities relay class k from input to output: ranked chains, one community per layer",
+            (
+                _model(),
+                _class(),
+                _method(),
+                Param("min_bits", float, 0.0, "least relay bits of every community"),
+                _limit(5),
+            ),
+            relay_path_cypher,
+        ),
+        NamedQuery(
+            "top-relays",
+            "communities ranked by their relay bits for a class",
+            (_model(), _class(), _method(), _limit()),
+            on_complete_model("""
 MATCH (c:Community {model_id: $model, method: $method})-[r:RELAYS]->(:Class {model_id: $model, index: $class})
 RETURN c.uid AS community, c.layer AS layer, c.size AS size, r.bits AS bits, r.acc_drop AS acc_drop,
        c.role AS role, c.label AS label
-ORDER BY bits DESC, community LIMIT $limit""")),
-    NamedQuery("community", "one community: members, evaluation, per-class relay and accuracy drop, flows, label",
-               (_model(), Param("uid", str, help="community uid, e.g. digits-mlp/innersight/L1/c0")),
-               on_complete_model("""
+ORDER BY bits DESC, community LIMIT $limit"""),
+        ),
+        NamedQuery(
+            "community",
+            "one community: members, evaluation, per-class relay and accuracy drop, flows, label",
+            (_model(), Param("uid", str, help="community uid, e.g. digits-mlp/innersight/L1/c0")),
+            on_complete_model("""
 MATCH (c:Community {model_id: $model, uid: $uid})
 OPTIONAL MATCH (n:Neuron)-[mo:MEMBER_OF]->(c) WHERE mo.primary = 1
 WITH c, n ORDER BY n.index
 WITH c, collect(n.uid) AS members
 OPTIONAL MATCH (c)-[r:RELAYS]->(k:Class)
 WITH c, members, r, k ORDER BY k.index
-WITH c, members, collect(CASE WHEN k IS NULL THEN null ELSE {class: k.index, bits: r.bits, acc_drop: r.acc_drop} END) AS relays
+WITH c, members,
+     collect(CASE WHEN k IS NULL THEN null ELSE {class: k.index, bits: r.bits, acc_drop: r.acc_drop} END) AS relays
 OPTIONAL MATCH (c)-[o:FLOWS_TO]->(d:Community)
-WITH c, members, relays, collect(CASE WHEN d IS NULL THEN null ELSE {community: d.uid, bits: o.bits, edges: o.edges} END) AS flows_out
+WITH c, members, relays,
+     collect(CASE WHEN d IS NULL THEN null ELSE {community: d.uid, bits: o.bits, edges: o.edges} END) AS flows_out
 OPTIONAL MATCH (e:Community)-[i:FLOWS_TO]->(c)
-WITH c, members, relays, flows_out, collect(CASE WHEN e IS NULL THEN null ELSE {community: e.uid, bits: i.bits, edges: i.edges} END) AS flows_in
+WITH c, members, relays, flows_out,
+     collect(CASE WHEN e IS NULL THEN null ELSE {community: e.uid, bits: i.bits, edges: i.edges} END) AS flows_in
 RETURN c.uid AS community, c.method AS method, c.layer AS layer, c.size AS size, c.role AS role,
-       c.acc_drop AS acc_drop, c.label AS label, members, relays, flows_in, flows_out""")),
-    NamedQuery("neuron", "one neuron: statistics, memberships, strongest incoming and outgoing flows",
-               (_model(), Param("uid", str, help="neuron uid, e.g. digits-mlp/L1/3"), _limit(5)),
-               on_complete_model("""
+       c.acc_drop AS acc_drop, c.label AS label, members, relays, flows_in, flows_out"""),
+        ),
+        NamedQuery(
+            "neuron",
+            "one neuron: statistics, memberships, strongest incoming and outgoing flows",
+            (_model(), Param("uid", str, help="neuron uid, e.g. digits-mlp/L1/3"), _limit(5)),
+            on_complete_model("""
 MATCH (n:Neuron {model_id: $model, uid: $uid})
 OPTIONAL MATCH (n)-[mo:MEMBER_OF]->(c:Community)
 WITH n, c, mo ORDER BY c.uid
 WITH n, collect(CASE WHEN c IS NULL THEN null ELSE {community: c.uid, p: mo.p, primary: mo.primary} END) AS memberships
 OPTIONAL MATCH (a:Neuron)-[fi:FLOWS_TO]->(n)
 WITH n, memberships, a, fi ORDER BY fi.bits DESC
-WITH n, memberships, collect(CASE WHEN a IS NULL THEN null ELSE {neuron: a.uid, bits: fi.bits, share: fi.share} END)[0..$limit] AS flows_in
+WITH n, memberships,
+     collect(CASE WHEN a IS NULL THEN null
+             ELSE {neuron: a.uid, bits: fi.bits, share: fi.share} END)[0..$limit] AS flows_in
 OPTIONAL MATCH (n)-[fo:FLOWS_TO]->(b:Neuron)
 WITH n, memberships, flows_in, b, fo ORDER BY fo.bits DESC
-WITH n, memberships, flows_in, collect(CASE WHEN b IS NULL THEN null ELSE {neuron: b.uid, bits: fo.bits, share: fo.share} END)[0..$limit] AS flows_out
+WITH n, memberships, flows_in,
+     collect(CASE WHEN b IS NULL THEN null
+             ELSE {neuron: b.uid, bits: fo.bits, share: fo.share} END)[0..$limit] AS flows_out
 RETURN n.uid AS neuron, n.layer AS layer, n.kind AS kind, n.mean AS mean, n.std AS std, n.entropy AS entropy,
        n.betweenness AS betweenness, n.relay_score AS relay_score, n.class_means AS class_means,
-       memberships, flows_in, flows_out""")),
-    NamedQuery("flow-between", "strongest neuron paths between two neurons, by the product of shares",
-               (_model(), Param("source", str, help="neuron uid in a lower layer"),
-                Param("target", str, help="neuron uid in a higher layer"), _limit(5)), flow_between_cypher),
-    NamedQuery("key-communities", "communities whose closing costs most accuracy (overall, or for one class)",
-               (_model(), _method(), Param("class", int, None, "a class: rank by the accuracy it loses", 0), _limit()),
-               on_complete_model(f"""
+       memberships, flows_in, flows_out"""),
+        ),
+        NamedQuery(
+            "flow-between",
+            "strongest neuron paths between two neurons, by the product of shares",
+            (
+                _model(),
+                Param("source", str, help="neuron uid in a lower layer"),
+                Param("target", str, help="neuron uid in a higher layer"),
+                _limit(5),
+            ),
+            flow_between_cypher,
+        ),
+        NamedQuery(
+            "key-communities",
+            "communities whose closing costs most accuracy (overall, or for one class)",
+            (_model(), _method(), Param("class", int, None, "a class: rank by the accuracy it loses", 0), _limit()),
+            on_complete_model(f"""
 MATCH (c:Community {{model_id: $model, method: $method}})-[r:RELAYS]->(k:Class {{model_id: $model}})
 WHERE ($class IS NULL AND k.index = 0 AND c.role = 'key') OR (k.index = $class AND r.acc_drop > {ROLE_THRESHOLD})
 RETURN c.uid AS community, c.layer AS layer, c.size AS size,
        CASE WHEN $class IS NULL THEN c.acc_drop ELSE r.acc_drop END AS acc_drop, c.label AS label
-ORDER BY acc_drop DESC, community LIMIT $limit""")),
-    NamedQuery("noise-communities", "communities whose closing improves accuracy",
-               (_model(), _method(), _limit()), on_complete_model("""
+ORDER BY acc_drop DESC, community LIMIT $limit"""),
+        ),
+        NamedQuery(
+            "noise-communities",
+            "communities whose closing improves accuracy",
+            (_model(), _method(), _limit()),
+            on_complete_model("""
 MATCH (c:Community {model_id: $model, method: $method}) WHERE c.role = 'noise'
 RETURN c.uid AS community, c.layer AS layer, c.size AS size, c.acc_drop AS acc_drop, c.label AS label
-ORDER BY acc_drop, community LIMIT $limit""")),
-    NamedQuery("attribution", "top input features for a class (NIF path flow)",
-               (_model(), _class(), _limit()), on_complete_model("""
+ORDER BY acc_drop, community LIMIT $limit"""),
+        ),
+        NamedQuery(
+            "attribution",
+            "top input features for a class (NIF path flow)",
+            (_model(), _class(), _limit()),
+            on_complete_model("""
 MATCH (n:Neuron {model_id: $model})-[a:ATTRIBUTES]->(:Class {model_id: $model, index: $class})
 RETURN n.uid AS feature, n.index AS index, a.score AS score, a.rank AS rank
-ORDER BY score DESC, index LIMIT $limit""")),
-    NamedQuery("compare", "one row per model: accuracy, communities per layer, the top relay chain for a "
-               "class, its score, and the deletion, knockout and fidelity scores",
-               (Param("models", list, help="model ids, comma-separated"), _class(), _method()), """
+ORDER BY score DESC, index LIMIT $limit"""),
+        ),
+        NamedQuery(
+            "compare",
+            "one row per model: accuracy, communities per layer, the top relay chain for a "
+            "class, its score, and the deletion, knockout and fidelity scores",
+            (Param("models", list, help="model ids, comma-separated"), _class(), _method()),
+            """
 MATCH (m:Model) WHERE m.status = 'complete' AND m.model_id IN $models
 OPTIONAL MATCH (c:Community {model_id: m.model_id, method: $method})
 WITH m, c.layer AS layer, count(c) AS n ORDER BY layer
-RETURN m.model_id AS model, m.accuracy AS accuracy, collect(CASE WHEN layer IS NULL THEN null ELSE [layer, n] END) AS communities_per_layer,
+RETURN m.model_id AS model, m.accuracy AS accuracy,
+       collect(CASE WHEN layer IS NULL THEN null ELSE [layer, n] END) AS communities_per_layer,
        m.deletion_auc_attribution AS deletion_attribution, m.deletion_auc_random AS deletion_random,
-       m.relay_knockout_rho AS knockout_rho, m.fidelity_ratio AS fidelity""", per_model=False),
-]}
+       m.relay_knockout_rho AS knockout_rho, m.fidelity_ratio AS fidelity""",
+            per_model=False,
+        ),
+    ]
+}
 
 
 def texts() -> list[str]:
@@ -253,8 +327,11 @@ def _checked(query: NamedQuery, given: dict) -> dict:
     known = {p.name: p for p in query.params}
     unknown = sorted(set(given) - set(known))
     if unknown:
-        raise UserError(f"{query.name} takes no parameter {clip(', '.join(unknown))}; it takes: "
-                        + (", ".join(known) or "none") + f" ({query.describe()})")
+        raise UserError(
+            f"{query.name} takes no parameter {clip(', '.join(unknown))}; it takes: "
+            + (", ".join(known) or "none")
+            + f" ({query.describe()})"
+        )
     params = {}
     for p in query.params:
         if p.name in given and given[p.name] is not None:
@@ -303,6 +380,11 @@ def _compare(store, params: dict) -> list[dict]:
     result = []
     for model in params["models"]:
         chain = ask(store, "relay-path", model=model, **{"class": params["class"]}, method=params["method"], limit=1)
-        result.append({**rows[model], "top_chain": chain[0]["chain"] if chain else None,
-                       "top_chain_score": chain[0]["score"] if chain else None})
+        result.append(
+            {
+                **rows[model],
+                "top_chain": chain[0]["chain"] if chain else None,
+                "top_chain_score": chain[0]["score"] if chain else None,
+            }
+        )
     return result

@@ -35,8 +35,10 @@ def match_communities(store, model_a: str, model_b: str, method: str = "innersig
         if not rows:
             raise no_such_model(model)
     if info[0] != info[1]:
-        raise UserError(f"{model_a} and {model_b} were not analysed on the same data ({info[0][0]} vs "
-                        f"{info[1][0]}); matching compares class profiles, so they must be")
+        raise UserError(
+            f"{model_a} and {model_b} were not analysed on the same data ({info[0][0]} vs "
+            f"{info[1][0]}); matching compares class profiles, so they must be"
+        )
     a, b = (_profiles(store, m, method) for m in (model_a, model_b))
     matches = []
     for layer_a, layer_b in _paired_layers(max(a, default=0), max(b, default=0)):
@@ -44,11 +46,18 @@ def match_communities(store, model_a: str, model_b: str, method: str = "innersig
             continue
         (names_a, pa), (names_b, pb) = a[layer_a], b[layer_b]
         with np.errstate(divide="ignore", invalid="ignore"):
-            similarity = np.nan_to_num(np.corrcoef(pa, pb)[:len(pa), len(pa):])
+            similarity = np.nan_to_num(np.corrcoef(pa, pb)[: len(pa), len(pa) :])
         rows, cols = linear_sum_assignment(-similarity)
         for i, j in sorted(zip(rows, cols), key=lambda rc: -similarity[rc]):
-            matches.append({"layer_a": layer_a, "layer_b": layer_b, "a": names_a[i], "b": names_b[j],
-                            "similarity": float(similarity[i, j])})
+            matches.append(
+                {
+                    "layer_a": layer_a,
+                    "layer_b": layer_b,
+                    "a": names_a[i],
+                    "b": names_b[j],
+                    "similarity": float(similarity[i, j]),
+                }
+            )
     return matches
 
 
@@ -73,7 +82,9 @@ def _paired_layers(last_a: int, last_b: int) -> list[tuple[int, int]]:
 
 def _profiles(store, model: str, method: str) -> dict[int, tuple[list[str], np.ndarray]]:
     by_layer: dict[int, tuple[list[str], list[np.ndarray]]] = {}
-    for row in sorted(store.read(PROFILES, {"model": model, "method": method}, model=model), key=lambda r: r["community"]):
+    for row in sorted(
+        store.read(PROFILES, {"model": model, "method": method}, model=model), key=lambda r: r["community"]
+    ):
         means = np.asarray(row["profiles"], dtype=float)
         z = (means - means.mean(axis=1, keepdims=True)) / np.maximum(means.std(axis=1, keepdims=True), 1e-12)
         names, profiles = by_layer.setdefault(row["layer"], ([], []))

@@ -16,8 +16,10 @@ BATCH_ROWS = 5000
 def neo4j_address(uri: str) -> str:
     """`uri` as it may be shown; one holding a user name or password is refused without echoing it."""
     if "@" in urlsplit(uri).netloc:
-        raise UserError("NEO4J_URI holds a user name or password: keep it as scheme://host:port "
-                        "and set NEO4J_USER and NEO4J_PASSWORD instead")
+        raise UserError(
+            "NEO4J_URI holds a user name or password: keep it as scheme://host:port "
+            "and set NEO4J_USER and NEO4J_PASSWORD instead"
+        )
     return uri
 
 
@@ -36,11 +38,14 @@ class Neo4jStore(Store):
             for statement in schema.NEO4J_SCHEMA:
                 self._driver.execute_query(statement, database_=database)
         except neo4j.exceptions.AuthError as exc:
-            raise UserError(f"Neo4j at {uri} refused the credentials of user {user!r}: "
-                            "check NEO4J_USER and NEO4J_PASSWORD") from exc
+            raise UserError(
+                f"Neo4j at {uri} refused the credentials of user {user!r}: check NEO4J_USER and NEO4J_PASSWORD"
+            ) from exc
         except (neo4j.exceptions.DriverError, neo4j.exceptions.Neo4jError, ValueError, OSError) as exc:
-            raise UserError(f"cannot reach Neo4j at {uri} ({type(exc).__name__}): start it "
-                            "(docker compose up -d neo4j) or unset NEO4J_URI to use the embedded store") from exc
+            raise UserError(
+                f"cannot reach Neo4j at {uri} ({type(exc).__name__}): start it "
+                "(docker compose up -d neo4j) or unset NEO4J_URI to use the embedded store"
+            ) from exc
 
     def read(self, cypher, params=None, *, model=None):
         return self._execute(cypher, params, self._neo4j.RoutingControl.READ)
@@ -78,7 +83,8 @@ class Neo4jStore(Store):
     def _execute(self, cypher, params, routing):
         try:
             records, _, _ = self._driver.execute_query(
-                cypher, plain_params(params), routing_=routing, database_=self._database)
+                cypher, plain_params(params), routing_=routing, database_=self._database
+            )
         except self._neo4j.exceptions.Neo4jError as exc:
             raise query_error(exc.message or str(exc)) from exc
         return [record.data() for record in records]
@@ -89,13 +95,18 @@ def neo4j_batches(graph: ModelGraph, batch: int = BATCH_ROWS) -> Iterator[tuple[
     for nodes in graph.nodes:
         rows = [plain_params(row) for row in nodes.rows]
         for start in range(0, len(rows), batch):
-            yield schema.neo4j_create_nodes(nodes.label), rows[start:start + batch]
+            yield schema.neo4j_create_nodes(nodes.label), rows[start : start + batch]
     uids = {nodes.label: [row["uid"] for row in nodes.rows] for nodes in graph.nodes}
     for rels in graph.rels:
         starts, ends = uids[rels.start_label], uids[rels.end_label]
         columns = {name: values.tolist() for name, values in rels.props.items()}
         for start in range(0, len(rels), batch):
-            yield schema.neo4j_create_rels(rels), [
-                {"a": starts[i], "b": ends[j], "p": {name: col[k] for name, col in columns.items()}}
-                for k, (i, j) in enumerate(zip(rels.start[start:start + batch].tolist(),
-                                               rels.end[start:start + batch].tolist()), start)]
+            yield (
+                schema.neo4j_create_rels(rels),
+                [
+                    {"a": starts[i], "b": ends[j], "p": {name: col[k] for name, col in columns.items()}}
+                    for k, (i, j) in enumerate(
+                        zip(rels.start[start : start + batch].tolist(), rels.end[start : start + batch].tolist()), start
+                    )
+                ],
+            )

@@ -10,12 +10,42 @@ import re
 
 from .errors import UserError, shown
 
-_WRITE_WORDS = ("CREATE", "MERGE", "DELETE", "DETACH", "SET", "REMOVE", "DROP", "FOREACH", "LOAD", "INSERT",
-                "GRANT", "REVOKE", "DENY", "ALTER", "RENAME", "TERMINATE", "START", "STOP", "ENABLE", "USE",
-                "DEALLOCATE", "REALLOCATE", r"IN\s+TRANSACTIONS")
-READ_PROCEDURES = ("db.labels", "db.relationshipTypes", "db.propertyKeys", "db.indexes", "db.constraints",
-                   "db.meta.stats", "db.schema.visualization", "db.schema.nodeTypeProperties",
-                   "db.schema.relTypeProperties")
+_WRITE_WORDS = (
+    "CREATE",
+    "MERGE",
+    "DELETE",
+    "DETACH",
+    "SET",
+    "REMOVE",
+    "DROP",
+    "FOREACH",
+    "LOAD",
+    "INSERT",
+    "GRANT",
+    "REVOKE",
+    "DENY",
+    "ALTER",
+    "RENAME",
+    "TERMINATE",
+    "START",
+    "STOP",
+    "ENABLE",
+    "USE",
+    "DEALLOCATE",
+    "REALLOCATE",
+    r"IN\s+TRANSACTIONS",
+)
+READ_PROCEDURES = (
+    "db.labels",
+    "db.relationshipTypes",
+    "db.propertyKeys",
+    "db.indexes",
+    "db.constraints",
+    "db.meta.stats",
+    "db.schema.visualization",
+    "db.schema.nodeTypeProperties",
+    "db.schema.relTypeProperties",
+)
 _NOISE = re.compile(r"""//[^\n]*|/\*.*?\*/|'(?:\\.|[^'\\])*'|"(?:\\.|[^"\\])*"|`[^`]*`""", re.S)
 _WRITE = re.compile(r"(?<![.:$\w])(" + "|".join(_WRITE_WORDS) + r")\b", re.I)
 _CALL = re.compile(r"(?<![.:$\w])CALL\b\s*(\{|[\w.]*)", re.I)
@@ -28,9 +58,13 @@ def check_read_only(cypher: str) -> None:
     text = _NOISE.sub(" ", cypher)
     match = _WRITE.search(text)
     if match:
-        raise UserError(f"refused: {' '.join(match.group(1).upper().split())} would change the store, and this "
-                        "console is read-only; use `neurocypher ingest` or `drop` to change models")
+        raise UserError(
+            f"refused: {' '.join(match.group(1).upper().split())} would change the store, and this "
+            "console is read-only; use `neurocypher ingest` or `drop` to change models"
+        )
     for call in _CALL.finditer(text):
         if call.group(1).lower() not in _ALLOWED_CALLS:
-            raise UserError(f"refused: CALL {shown(call.group(1) or '(a quoted name)', 60)} is not a read-only "
-                            f"procedure; this console calls only {', '.join(READ_PROCEDURES)}")
+            raise UserError(
+                f"refused: CALL {shown(call.group(1) or '(a quoted name)', 60)} is not a read-only "
+                f"procedure; this console calls only {', '.join(READ_PROCEDURES)}"
+            )

@@ -6,12 +6,9 @@ LABELS = ("Model", "Layer", "Neuron", "Class", "Community")  # every node has `m
 FALKORDB_INDEXES = [f"CREATE INDEX FOR (n:{label}) ON (n.uid)" for label in LABELS]
 FALKORDB_INDEX_STATUS = "CALL db.indexes() YIELD label, status RETURN label, status"
 
-NEO4J_SCHEMA = (
-    [f"CREATE CONSTRAINT {label.lower()}_uid IF NOT EXISTS FOR (n:{label}) REQUIRE n.uid IS UNIQUE"
-     for label in LABELS]
-    + [f"CREATE INDEX {label.lower()}_model IF NOT EXISTS FOR (n:{label}) ON (n.model_id)"
-       for label in LABELS]
-)
+NEO4J_SCHEMA = [
+    f"CREATE CONSTRAINT {label.lower()}_uid IF NOT EXISTS FOR (n:{label}) REQUIRE n.uid IS UNIQUE" for label in LABELS
+] + [f"CREATE INDEX {label.lower()}_model IF NOT EXISTS FOR (n:{label}) ON (n.model_id)" for label in LABELS]
 
 LIST_MODELS = """
 MATCH (m:Model) WHERE m.status = 'complete'
@@ -45,5 +42,7 @@ def neo4j_create_nodes(label: str) -> str:
 
 
 def neo4j_create_rels(rels) -> str:
-    return (f"UNWIND $rows AS row MATCH (a:{rels.start_label} {{uid: row.a}}) "
-            f"MATCH (b:{rels.end_label} {{uid: row.b}}) CREATE (a)-[r:{rels.type}]->(b) SET r = row.p")
+    return (
+        f"UNWIND $rows AS row MATCH (a:{rels.start_label} {{uid: row.a}}) "
+        f"MATCH (b:{rels.end_label} {{uid: row.b}}) CREATE (a)-[r:{rels.type}]->(b) SET r = row.p"
+    )

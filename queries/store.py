@@ -84,7 +84,7 @@ def plain_params(params: dict | None) -> dict:
 
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_INT64 = 2 ** 63
+_INT64 = 2**63
 
 
 def _plain_value(value, name):
@@ -95,8 +95,9 @@ def _plain_value(value, name):
     if isinstance(value, dict):
         for key in value:
             if not isinstance(key, str) or not key or "`" in key or "\0" in key:
-                raise UserError(f"query parameter {name!r} holds a map key {shown(key)}; use non-empty "
-                                "text keys without backticks")
+                raise UserError(
+                    f"query parameter {name!r} holds a map key {shown(key)}; use non-empty text keys without backticks"
+                )
         return {k: _plain_value(v, name) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_plain_value(v, name) for v in value]
@@ -114,8 +115,9 @@ def _plain_value(value, name):
 
 
 def already_stored(model_id: str) -> UserError:
-    return UserError(f"model {model_id!r} is already stored; pass --replace to overwrite it "
-                     f"or `neurocypher drop {model_id}` first")
+    return UserError(
+        f"model {model_id!r} is already stored; pass --replace to overwrite it or `neurocypher drop {model_id}` first"
+    )
 
 
 def query_error(message: str) -> UserError:

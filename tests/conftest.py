@@ -6,8 +6,8 @@ import tempfile
 from pathlib import Path
 
 import pytest
-
 from helpers import NEO4J_URI, SENT_CYPHER
+
 from ingest import analyze, write
 from queries import EmbeddedServer, connect
 from queries.falkordb_store import FalkorStore
@@ -81,10 +81,11 @@ def stored(specialists):
     """Two specialists models (seeds 0 and 1), analysed and stored as q-spec and q-spec2."""
     from specialists import CLASS_NAMES, build
 
-    analyses = [analyze(s.model, s.X, s.y, name=name, class_names=CLASS_NAMES, image_shape=(8, 8))
-                for name, s in (("q-spec", specialists), ("q-spec2", build(seed=1)))]
+    analyses = [
+        analyze(s.model, s.X, s.y, name=name, class_names=CLASS_NAMES, image_shape=(8, 8))
+        for name, s in (("q-spec", specialists), ("q-spec2", build(seed=1)))
+    ]
     with connect() as store:
         for analysis in analyses:
             write(store, analysis, replace=True)
     return analyses
-

@@ -14,8 +14,7 @@ import pickle
 import signal
 import sys
 
-from queries import UserError, bulk, connect
-from queries import falkordb_store
+from queries import UserError, bulk, connect, falkordb_store
 
 BLOB_BYTES = 16 * 2**10  # small GRAPH.BULK calls, so that a few thousand relationships take many
 

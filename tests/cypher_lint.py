@@ -38,7 +38,9 @@ def _install_dir() -> Path:
             try:
                 proc = subprocess.run(
                     ["npm", "install", "--no-audit", "--no-fund", "--omit=dev"],
-                    cwd=target, capture_output=True, text=True,
+                    cwd=target,
+                    capture_output=True,
+                    text=True,
                 )
                 if proc.returncode:
                     raise RuntimeError(
@@ -61,7 +63,10 @@ def lint_cypher(queries: list[str], *, warnings: bool = False) -> list[list[str]
         return []
     proc = subprocess.run(
         ["node", str(_DIR / "lint.mjs")],
-        input=json.dumps(queries), cwd=_install_dir(), capture_output=True, text=True,
+        input=json.dumps(queries),
+        cwd=_install_dir(),
+        capture_output=True,
+        text=True,
     )
     if proc.returncode:
         raise RuntimeError(f"Cypher lint (node lint.mjs) failed: {_error_line(proc.stderr)}")

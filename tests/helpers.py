@@ -18,8 +18,9 @@ SENT_CYPHER: set[str] = set()  # every statement the package sent during the ses
 
 def cli(*args: str, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
     """Run the installed `neurocypher` console script."""
-    return subprocess.run([NEUROCYPHER, *args], capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [NEUROCYPHER, *args], capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})}
+    )
 
 
 def put(store, model_id, n=3, replace=False, broken=False):
@@ -28,11 +29,17 @@ def put(store, model_id, n=3, replace=False, broken=False):
     neurons = [{"uid": f"{model_id}/L0/{i}", "model_id": model_id, "index": i, "v": i / 2} for i in range(n)]
     if broken:
         neurons[-1]["v"] = {"not": "storable"}
-    store.write_model(ModelGraph(model_id, [
-        NodeSet("Model", [{"uid": model_id, "model_id": model_id, "status": "complete", "created_at": str(n)}]),
-        NodeSet("Neuron", neurons),
-    ], [RelSet("FLOWS_TO", "Neuron", "Neuron", np.arange(n - 1), np.arange(1, n), {"bits": np.ones(n - 1)})]),
-        replace=replace)
+    store.write_model(
+        ModelGraph(
+            model_id,
+            [
+                NodeSet("Model", [{"uid": model_id, "model_id": model_id, "status": "complete", "created_at": str(n)}]),
+                NodeSet("Neuron", neurons),
+            ],
+            [RelSet("FLOWS_TO", "Neuron", "Neuron", np.arange(n - 1), np.arange(1, n), {"bits": np.ones(n - 1)})],
+        ),
+        replace=replace,
+    )
 
 
 def snapshot(store) -> dict:
@@ -42,8 +49,11 @@ def snapshot(store) -> dict:
     graphs = set(db.list_graphs())
     keys = {k.decode() if isinstance(k, bytes) else k for k in db.connection.keys()}
     counts = ("MATCH (n) RETURN count(n)", "MATCH ()-[r]->() RETURN count(r)")
-    return {key: tuple(db.select_graph(key).ro_query(q).result_set[0][0] for q in counts) if key in graphs else None
-            for key in sorted(keys) if not key.startswith("telemetry{")}
+    return {
+        key: tuple(db.select_graph(key).ro_query(q).result_set[0][0] for q in counts) if key in graphs else None
+        for key in sorted(keys)
+        if not key.startswith("telemetry{")
+    }
 
 
 def wait_until(done, seconds: float, what: str, every: float = 0.05):

@@ -44,18 +44,26 @@ def tuple_output():
 
         def forward(self, x):
             return self.fc(x), x
+
     return Pair()
 
 
 def batchnorm_cnn():
     """Conv -> BatchNorm -> ReLU, read after the ReLU."""
     torch.manual_seed(0)
-    return nn.Sequential(nn.Unflatten(1, (1, 8, 8)), nn.Conv2d(1, 3, 3), nn.BatchNorm2d(3), nn.ReLU(),
-                         nn.Flatten(), nn.Linear(3 * 36, 10))
+    return nn.Sequential(
+        nn.Unflatten(1, (1, 8, 8)),
+        nn.Conv2d(1, 3, 3),
+        nn.BatchNorm2d(3),
+        nn.ReLU(),
+        nn.Flatten(),
+        nn.Linear(3 * 36, 10),
+    )
 
 
 def functional_only():
     """No activation module: the Linear output itself is read."""
+
     class Net(nn.Module):
         def __init__(self):
             super().__init__()
@@ -63,5 +71,6 @@ def functional_only():
 
         def forward(self, x):
             return self.b(F.relu(self.a(x)))
+
     torch.manual_seed(0)
     return Net()

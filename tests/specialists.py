@@ -1,9 +1,9 @@
-"""A network with known structure: one-vs-rest specialists for the digits 0, 2 and 4 (classes 0, 1,
-2; the digits a template detector finds best), each a small MLP, concatenated block-diagonally, so
-that hidden neuron j of both hidden layers belongs to specialist j // WIDTH. The other digits form
-one more class, "other" (3), that no specialist claims: its logit is a constant threshold. So no digit class is known by elimination alone (knowing that specialist k
-fires says little about class c when most samples are "other").
-Shared by the community, relay and NeurFlow tests as the `specialists` fixture."""
+"""A network with known structure: one-vs-rest specialists for the digits 0, 2 and 4 (classes 0, 1, 2; the digits
+a template detector finds best), each a small MLP, concatenated block-diagonally, so that hidden neuron j of
+both hidden layers belongs to specialist j // WIDTH. The other digits form one more class, "other" (3), that
+no specialist claims: its logit is a constant threshold. So no digit class is known by elimination alone
+(knowing that specialist k fires says little about class c when most samples are "other"). Shared by the
+community, relay and NeurFlow tests as the `specialists` fixture."""
 
 from dataclasses import dataclass
 
@@ -36,8 +36,9 @@ def build(epochs: int = 300, seed: int = 0) -> Specialists:
     torch.manual_seed(seed)
     parts = [_train_specialist(X, y == c, epochs) for c in range(SPECIALISTS)]
     n = SPECIALISTS * WIDTH
-    model = nn.Sequential(nn.Linear(64, n, bias=False), nn.ReLU(), nn.Linear(n, n, bias=False), nn.ReLU(),
-                          nn.Linear(n, CLASSES))
+    model = nn.Sequential(
+        nn.Linear(64, n, bias=False), nn.ReLU(), nn.Linear(n, n, bias=False), nn.ReLU(), nn.Linear(n, CLASSES)
+    )
     with torch.no_grad():
         for layer in (0, 2, 4):
             model[layer].weight.zero_()
@@ -55,8 +56,11 @@ def _train_specialist(X, is_class, epochs):
     """A detector of one digit, trained one-vs-rest to score SCORE on it and 0 elsewhere. Its ReLU
     units start from the digit's mean-image contrast (so none is dead) and have no bias, so a closed
     (zeroed) specialist scores 0, as it does on the other digits."""
-    first, second, out = (nn.Linear(64, WIDTH, bias=False), nn.Linear(WIDTH, WIDTH, bias=False),
-                          nn.Linear(WIDTH, 1, bias=False))
+    first, second, out = (
+        nn.Linear(64, WIDTH, bias=False),
+        nn.Linear(WIDTH, WIDTH, bias=False),
+        nn.Linear(WIDTH, 1, bias=False),
+    )
     with torch.no_grad():
         contrast = torch.from_numpy(X[is_class].mean(0) - X.mean(0))
         first.weight.copy_(contrast / contrast.norm() * 3 + 0.1 * torch.randn(WIDTH, 64))

@@ -12,6 +12,7 @@ from ingest.demo_models import mlp
 def analysis():
     data = load_data("sklearn:wine")
     import torch
+
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(13, 6), torch.nn.Tanh(), torch.nn.Linear(6, 3))
     return analyze(model, data.X, data.y, name="api-wine", dataset=data.source, class_names=data.class_names)
@@ -19,10 +20,19 @@ def analysis():
 
 def test_written_graph_mirrors_the_analysis(store, analysis):
     counts = write(store, analysis, replace=True)
-    expected = {"Model": 1, "Layer": 3, "Class": 3, "Neuron": 22, "HAS_LAYER": 3, "HAS_CLASS": 3, "HAS_NEURON": 22,
-                "Community": len(analysis.communities), "RELAYS": 3 * len(analysis.communities),
-                "FLOWS_TO": sum(len(f.source) for f in analysis.flows + analysis.community_flows),
-                "ATTRIBUTES": int((analysis.attribution > 0).sum())}
+    expected = {
+        "Model": 1,
+        "Layer": 3,
+        "Class": 3,
+        "Neuron": 22,
+        "HAS_LAYER": 3,
+        "HAS_CLASS": 3,
+        "HAS_NEURON": 22,
+        "Community": len(analysis.communities),
+        "RELAYS": 3 * len(analysis.communities),
+        "FLOWS_TO": sum(len(f.source) for f in analysis.flows + analysis.community_flows),
+        "ATTRIBUTES": int((analysis.attribution > 0).sum()),
+    }
     assert {k: counts[k] for k in expected} == expected
     stored = store.read("MATCH (n)-[r]->() RETURN type(r) AS t, count(r) AS c", model="api-wine")
     assert {r["t"]: r["c"] for r in stored} == {k: v for k, v in counts.items() if k.isupper()}
@@ -32,7 +42,9 @@ def test_written_graph_mirrors_the_analysis(store, analysis):
     chain = store.read(
         "MATCH (m:Model)-[:HAS_LAYER]->(l:Layer)-[:HAS_NEURON]->(n:Neuron) "
         "RETURN l.index AS layer, l.kind AS kind, n.index AS i, n.mean AS mean, n.entropy AS h, n.class_means AS cm "
-        "ORDER BY layer, i", model="api-wine")
+        "ORDER BY layer, i",
+        model="api-wine",
+    )
     assert len(chain) == 22 and [r["kind"] for r in chain[:1] + chain[-1:]] == ["input", "output"]
     hidden = analysis.layers[1]
     row = chain[13 + 4]
@@ -40,8 +52,9 @@ def test_written_graph_mirrors_the_analysis(store, analysis):
     assert row["mean"] == pytest.approx(float(hidden.acts[:, 4].mean()), rel=1e-6)
     assert row["h"] == pytest.approx(float(hidden.entropy[4]))
     np.testing.assert_allclose(row["cm"], hidden.class_means[:, 4], rtol=1e-6)
-    classes = store.read("MATCH (:Model)-[:HAS_CLASS]->(c:Class) RETURN c.name AS name, c.support AS n "
-                         "ORDER BY name", model="api-wine")
+    classes = store.read(
+        "MATCH (:Model)-[:HAS_CLASS]->(c:Class) RETURN c.name AS name, c.support AS n ORDER BY name", model="api-wine"
+    )
     assert classes == [{"name": "class_0", "n": 59}, {"name": "class_1", "n": 71}, {"name": "class_2", "n": 48}]
 
 

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 import streamlit as st
+from specialists import SPECIALISTS, WIDTH
 from streamlit.testing.v1 import AppTest
 
 from ingest import analyze, write
 from ingest.demo_models import mlp
 from queries import explore
-from specialists import SPECIALISTS, WIDTH
 
 MAIN = str(Path(__file__).parents[1] / "app" / "main.py")
 
@@ -50,8 +50,11 @@ def test_models_page_shows_every_model_side_by_side(store, stored):
 
 
 def test_models_page_drops_a_model_only_after_confirmation(store, digits):
-    write(store, analyze(mlp(), digits.X[:150], digits.y[:150], name="app-doomed", methods=(), deletion=False),
-          replace=True)
+    write(
+        store,
+        analyze(mlp(), digits.X[:150], digits.y[:150], name="app-doomed", methods=(), deletion=False),
+        replace=True,
+    )
     app = open_page("models")
     app.selectbox(key="drop_model").select("app-doomed").run()
     assert app.button(key="drop_button").disabled
@@ -137,12 +140,16 @@ def test_compare_page_sets_models_side_by_side(store, stored):
 
 def test_edges_are_read_a_page_at_a_time(store, stored):
     """The explorer's edge statements are paged, and walking the pages gives the whole answer."""
-    paged = [text for name, text in vars(explore).items() if name.isupper() and isinstance(text, str)
-             and "FLOWS_TO" in text and "$" in text]
+    paged = [
+        text
+        for name, text in vars(explore).items()
+        if name.isupper() and isinstance(text, str) and "FLOWS_TO" in text and "$" in text
+    ]
     assert paged and all(text.rstrip().endswith("SKIP $skip LIMIT $limit") for text in paged)
     uid = "q-spec/innersight/L1/c0"
-    whole = store.read(explore.MEMBER_FLOWS_OUT, {"model": "q-spec", "uid": uid, "skip": 0, "limit": 1000},
-                       model="q-spec")
+    whole = store.read(
+        explore.MEMBER_FLOWS_OUT, {"model": "q-spec", "uid": uid, "skip": 0, "limit": 1000}, model="q-spec"
+    )
     assert len(whole) > 7
     assert explore.pages(store, explore.MEMBER_FLOWS_OUT, "q-spec", 7, size=3, uid=uid) == whole[:7]
     assert explore.pages(store, explore.MEMBER_FLOWS_OUT, "q-spec", 10_000, size=4, uid=uid) == whole

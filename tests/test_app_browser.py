@@ -10,15 +10,22 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
-
 from helpers import NEUROCYPHER, wait_until
+from playwright.sync_api import expect, sync_playwright
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).parents[1] / "test-artifacts"
 # as on a closed network: no background, component-update or sync traffic of the browser's own
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def free_port() -> int:
@@ -42,8 +49,9 @@ def healthy(app: subprocess.Popen, address: str) -> bool:
 def served():
     """`neurocypher app` on a free port; its address."""
     port = free_port()
-    app = subprocess.Popen([NEUROCYPHER, "app", "--port", str(port)], stdout=subprocess.PIPE,
-                           stderr=subprocess.STDOUT, text=True)
+    app = subprocess.Popen(
+        [NEUROCYPHER, "app", "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     address = app.stdout.readline().split()[-1]
     assert address == f"http://127.0.0.1:{port}", address
     wait_until(lambda: healthy(app, address), 60, "the app to answer /_stcore/health", every=0.1)
@@ -87,7 +95,9 @@ def test_browser_draws_the_graph_and_answers_relay_path_locally(served, stored):
         page.screenshot(path=ARTIFACTS / "compare.png", full_page=True)
         browser.close()
     assert (ARTIFACTS / "community-graph.png").stat().st_size > 10_000
-    elsewhere = {url for url in requested
-                 if urlsplit(url).scheme not in ("data", "blob", "about")
-                 and urlsplit(url).netloc != urlsplit(served).netloc}
+    elsewhere = {
+        url
+        for url in requested
+        if urlsplit(url).scheme not in ("data", "blob", "about") and urlsplit(url).netloc != urlsplit(served).netloc
+    }
     assert requested and elsewhere == set()

@@ -2,12 +2,12 @@
 
 import numpy as np
 import pytest
-from sklearn.metrics import adjusted_rand_score
-
 from helpers import cli
+from sklearn.metrics import adjusted_rand_score
+from specialists import CLASSES, SPECIALISTS
+
 from ingest import analyze, write
 from ingest.closing import ROLE_THRESHOLD, role
-from specialists import CLASSES, SPECIALISTS
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +46,8 @@ def test_closing_a_specialist_hurts_its_class_most(specialists, analysis, method
             drops = found.props["class_acc_drop"]
             assert drops[c] > ROLE_THRESHOLD and drops[c] == drops.max()
             assert found.props["role"] == "key" and found.props["acc_drop"] == pytest.approx(
-                drops @ np.bincount(specialists.y, minlength=CLASSES) / len(specialists.y))
+                drops @ np.bincount(specialists.y, minlength=CLASSES) / len(specialists.y)
+            )
 
 
 def test_pairs_prune_and_closing_to_the_mean(specialists, analysis):
@@ -83,13 +84,23 @@ def test_stored_communities_chain_from_input_to_output(store, specialists, analy
             "(c2:Community {layer: 2})-[:FLOWS_TO]->(c3) "
             "MATCH (c1)-[r1:RELAYS]->(k) MATCH (c2)-[r2:RELAYS]->(k) "
             "WHERE r1.acc_drop > 0.1 AND r2.acc_drop > 0.1 AND r3.acc_drop > 0.1 "
-            "RETURN DISTINCT c1.uid AS c1, c2.uid AS c2", {"c": c}, model="specialists")
+            "RETURN DISTINCT c1.uid AS c1, c2.uid AS c2",
+            {"c": c},
+            model="specialists",
+        )
         assert len(chains) == 1
-        members = store.read("MATCH (n:Neuron)-[m:MEMBER_OF]->(c:Community {uid: $uid}) WHERE m.primary = 1 "
-                             "RETURN n.index AS i ORDER BY i", {"uid": chains[0]["c1"]}, model="specialists")
+        members = store.read(
+            "MATCH (n:Neuron)-[m:MEMBER_OF]->(c:Community {uid: $uid}) WHERE m.primary = 1 "
+            "RETURN n.index AS i ORDER BY i",
+            {"uid": chains[0]["c1"]},
+            model="specialists",
+        )
         assert [r["i"] for r in members] == np.flatnonzero(specialists.blocks == c).tolist()
-    flow = store.read("MATCH (:Community {uid: 'specialists/innersight/L1/c0'})-[f:FLOWS_TO]->(:Community) "
-                      "RETURN sum(f.bits) AS bits, sum(f.edges) AS edges", model="specialists")[0]
+    flow = store.read(
+        "MATCH (:Community {uid: 'specialists/innersight/L1/c0'})-[f:FLOWS_TO]->(:Community) "
+        "RETURN sum(f.bits) AS bits, sum(f.edges) AS edges",
+        model="specialists",
+    )[0]
     source = analysis.memberships[1].p.argmax(axis=1) == 0
     kept = analysis.flows[1]
     assert flow["edges"] == int(source[kept.source].sum())
@@ -97,8 +108,19 @@ def test_stored_communities_chain_from_input_to_output(store, specialists, analy
 
 
 def test_cli_selects_methods(store):
-    done = cli("ingest", "--model", "ingest/demo_models.py:mlp", "--data", "sklearn:digits", "--name", "cli-methods",
-               "--methods", "flow", "--no-deletion", "--replace")
+    done = cli(
+        "ingest",
+        "--model",
+        "ingest/demo_models.py:mlp",
+        "--data",
+        "sklearn:digits",
+        "--name",
+        "cli-methods",
+        "--methods",
+        "flow",
+        "--no-deletion",
+        "--replace",
+    )
     assert done.returncode == 0, done.stderr
     assert "flow: communities per layer" in done.stdout and "innersight" not in done.stdout
     methods = store.read("MATCH (c:Community) RETURN DISTINCT c.method AS m", model="cli-methods")

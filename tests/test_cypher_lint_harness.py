@@ -1,7 +1,6 @@
 """The Cypher lint harness accepts valid Neo4j 5 Cypher and rejects invalid Cypher."""
 
 import pytest
-
 from cypher_lint import lint_cypher
 
 VALID = [

@@ -5,11 +5,11 @@ import pkgutil
 import re
 
 import pytest
+from cypher_lint import lint_cypher
+from helpers import SENT_CYPHER
 
 import ingest
 import queries
-from cypher_lint import lint_cypher
-from helpers import SENT_CYPHER
 from ingest import analyze, write
 from ingest.data import load_data
 from ingest.demo_models import mlp

@@ -5,10 +5,10 @@ import math
 import numpy as np
 import pytest
 import torch
+from helpers import cli
 from sklearn.metrics import mutual_info_score
 from torch import nn
 
-from helpers import cli
 from ingest import analyze, write
 from ingest.demo import trained
 from ingest.flow import layer_flow, path_flow
@@ -54,7 +54,7 @@ def test_independent_layers_keep_about_one_percent_of_edges_by_chance():
     rng = np.random.default_rng(5)
     lower, upper = (discretize(rng.normal(size=(3000, 40))) for _ in range(2))
     flow = layer_flow(0, lower, upper, np.zeros(40, bool), np.zeros(40, bool), bins=8, top_k=32)
-    assert len(flow.source) / 40 ** 2 < 0.025
+    assert len(flow.source) / 40**2 < 0.025
 
 
 def test_constant_neurons_have_no_flow():
@@ -120,28 +120,53 @@ def test_stored_flow_matches_the_analysis(store, mlp_analysis):
     a = mlp_analysis
     counts = write(store, a, replace=True)
     assert counts["FLOWS_TO"] == sum(len(f.source) for f in a.flows + a.community_flows)
-    per_layer = store.read("MATCH (a:Neuron)-[f:FLOWS_TO]->(b:Neuron) RETURN a.layer AS l, count(f) AS n, "
-                           "sum(f.bits) AS bits ORDER BY l", model="flow-mlp")
+    per_layer = store.read(
+        "MATCH (a:Neuron)-[f:FLOWS_TO]->(b:Neuron) RETURN a.layer AS l, count(f) AS n, sum(f.bits) AS bits ORDER BY l",
+        model="flow-mlp",
+    )
     assert [(r["l"], r["n"]) for r in per_layer] == [(f.lower, len(f.source)) for f in a.flows]
     assert [r["bits"] for r in per_layer] == pytest.approx([f.bits.sum() for f in a.flows])
-    top = store.read("MATCH (n:Neuron)-[r:ATTRIBUTES]->(c:Class {index: 4}) RETURN n.index AS i, r.score AS s "
-                     "ORDER BY s DESC LIMIT 3", model="flow-mlp")
+    top = store.read(
+        "MATCH (n:Neuron)-[r:ATTRIBUTES]->(c:Class {index: 4}) RETURN n.index AS i, r.score AS s "
+        "ORDER BY s DESC LIMIT 3",
+        model="flow-mlp",
+    )
     assert [r["i"] for r in top] == list(np.argsort(-a.attribution[4])[:3])
-    model = store.read("MATCH (m:Model) RETURN m.deletion_auc_attribution AS ours, m.deletion_auc_random AS rnd",
-                       model="flow-mlp")
-    assert model == [{"ours": pytest.approx(a.metrics["deletion_auc_attribution"]),
-                      "rnd": pytest.approx(a.metrics["deletion_auc_random"])}]
+    model = store.read(
+        "MATCH (m:Model) RETURN m.deletion_auc_attribution AS ours, m.deletion_auc_random AS rnd", model="flow-mlp"
+    )
+    assert model == [
+        {
+            "ours": pytest.approx(a.metrics["deletion_auc_attribution"]),
+            "rnd": pytest.approx(a.metrics["deletion_auc_random"]),
+        }
+    ]
     central = store.read("MATCH (n:Neuron) RETURN n.uid AS uid ORDER BY n.betweenness DESC LIMIT 1", model="flow-mlp")
     layer, index = a.locate(central[0]["uid"])
-    assert a.layers[layer].props["betweenness"][index] == max(l.props["betweenness"].max() for l in a.layers)
+    assert a.layers[layer].props["betweenness"][index] == max(lay.props["betweenness"].max() for lay in a.layers)
 
 
 def test_cli_flow_options_reach_the_store(store):
-    done = cli("ingest", "--model", "ingest/demo_models.py:mlp", "--data", "sklearn:digits", "--name", "cli-flow",
-               "--top-k", "2", "--weight-coupled", "--bins", "4", "--no-deletion", "--replace")
+    done = cli(
+        "ingest",
+        "--model",
+        "ingest/demo_models.py:mlp",
+        "--data",
+        "sklearn:digits",
+        "--name",
+        "cli-flow",
+        "--top-k",
+        "2",
+        "--weight-coupled",
+        "--bins",
+        "4",
+        "--no-deletion",
+        "--replace",
+    )
     assert done.returncode == 0, done.stderr
     rows = store.read("MATCH (m:Model) RETURN m.params AS p, m.deletion_auc_random AS d", model="cli-flow")
     assert '"bins": 4' in rows[0]["p"] and '"top_k": 2' in rows[0]["p"] and rows[0]["d"] is None
-    most = store.read("MATCH (:Neuron)-[f:FLOWS_TO]->(b:Neuron) WITH b, count(f) AS n RETURN max(n) AS n",
-                      model="cli-flow")
+    most = store.read(
+        "MATCH (:Neuron)-[f:FLOWS_TO]->(b:Neuron) WITH b, count(f) AS n RETURN max(n) AS n", model="cli-flow"
+    )
     assert most == [{"n": 2}]

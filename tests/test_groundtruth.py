@@ -69,7 +69,7 @@ def test_builders_are_deterministic(digits):
 
 
 def test_every_specialist_learns_its_class_and_no_unit_is_dead(trained):
-    assert trained.accuracy.min() >= 0.98  # one-vs-rest balanced accuracy; measured 0.991 (tanh), 0.994 (relu)
+    assert trained.accuracy.min() >= 0.975  # one-vs-rest balanced accuracy; measured 0.984 (tanh), 0.993 (relu)
     np.testing.assert_array_equal(trained.dead, [0, 0])
     np.testing.assert_array_equal(dead_units(trained.model, trained.X), trained.dead)
     assert (logits(trained.model, trained.X).argmax(1) == trained.y).mean() > 0.97
@@ -79,8 +79,8 @@ def test_every_specialist_learns_its_class_and_no_unit_is_dead(trained):
 def test_dead_units_are_counted(digits):
     truth = composite(digits.X, digits.y, activation="relu", steps=3)
     with torch.no_grad():
-        truth.model[0].bias[:4] = -1e3  # four units of the first hidden layer never fire
-    np.testing.assert_array_equal(dead_units(truth.model, truth.X), [4, 0])
+        truth.model[2].bias[:4] = -1e3  # four units of the last hidden layer never fire
+    np.testing.assert_array_equal(dead_units(truth.model, truth.X), [0, 4])
 
 
 def test_full_network(digits):

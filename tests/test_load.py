@@ -9,8 +9,13 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_readers_see_no_error_while_a_model_is_replaced():
-    done = subprocess.run([sys.executable, "-P", "bench/load.py", "--seconds", "5", "--readers", "8"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-P", "bench/load.py", "--seconds", "5", "--readers", "8"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     last = done.stdout.strip().splitlines()[-1]
     fields = dict(re.findall(r"(\w+)=(\S+)", last))

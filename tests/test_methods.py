@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from helpers import cli
+
 from ingest import Options, analyze, write
 from ingest.communities import Found, Membership, Method
 from ingest.methods import METHODS, default_methods, table
@@ -47,16 +47,21 @@ class _HalvesOptions:
 def _halves(run, options) -> Found:
     """Each hidden layer in two halves (a stand-in for a sixth method)."""
     a = run.analysis
-    memberships = [Membership("halves", layer.index, np.eye(2)[(np.arange(layer.width) >= layer.width // 2).astype(int)])
-                   for layer in a.layers[1:-1]]
+    memberships = [
+        Membership("halves", layer.index, np.eye(2)[(np.arange(layer.width) >= layer.width // 2).astype(int)])
+        for layer in a.layers[1:-1]
+    ]
     return Found(memberships=memberships, metrics={"halves_layers": len(memberships)})
 
 
 def test_a_sixth_method_needs_only_its_registry_entry(monkeypatch, digits):
     from ingest.demo_models import mlp
 
-    monkeypatch.setitem(METHODS, "halves", Method("halves", "two halves per layer", "none, arXiv:0000.00000",
-                                                  _halves, _HalvesOptions, default=False))
+    monkeypatch.setitem(
+        METHODS,
+        "halves",
+        Method("halves", "two halves per layer", "none, arXiv:0000.00000", _halves, _HalvesOptions, default=False),
+    )
     a = analyze(mlp(), digits.X[:200], digits.y[:200], name="m-halves", methods=("halves",), deletion=False)
     assert a.methods == ["halves"] and a.metrics["halves_layers"] == 2
     found = [c for c in a.communities if c.method == "halves" and 0 < c.layer < 3]

@@ -3,8 +3,8 @@
 import os
 
 import pytest
-
 from helpers import NEO4J_URI
+
 from ingest import analyze, write
 from ingest.data import load_data
 from ingest.demo_models import mlp
@@ -17,8 +17,12 @@ pytestmark = pytest.mark.neo4j
 
 @pytest.fixture()
 def neo4j_store():
-    store = Neo4jStore(NEO4J_URI, os.environ.get("NEO4J_USER", "neo4j"), os.environ.get("NEO4J_PASSWORD"),
-                       os.environ.get("NEO4J_DATABASE"))
+    store = Neo4jStore(
+        NEO4J_URI,
+        os.environ.get("NEO4J_USER", "neo4j"),
+        os.environ.get("NEO4J_PASSWORD"),
+        os.environ.get("NEO4J_DATABASE"),
+    )
     yield store
     store.drop("neo4j-probe")
     store.close()
@@ -29,7 +33,9 @@ def test_write_replace_read_and_refuse_writes(neo4j_store):
     analysis = analyze(mlp(), data.X[:300], data.y[:300], name="neo4j-probe")
     for _ in range(2):  # the second write replaces the first in one transaction
         write(neo4j_store, analysis, replace=True)
-    assert neo4j_store.read("MATCH (n:Neuron {model_id: $m}) RETURN count(n) AS c", {"m": "neo4j-probe"}) == [{"c": 138}]
+    assert neo4j_store.read("MATCH (n:Neuron {model_id: $m}) RETURN count(n) AS c", {"m": "neo4j-probe"}) == [
+        {"c": 138}
+    ]
     with pytest.raises(UserError, match="already stored"):
         write(neo4j_store, analysis)
     with pytest.raises(UserError, match="^refused"):
@@ -44,8 +50,10 @@ def test_matches_are_stored_where_both_models_share_one_graph(neo4j_store):
     try:
         matches = match_communities(neo4j_store, "neo4j-probe", "neo4j-probe2")
         store_matches(neo4j_store, matches)
-        stored = neo4j_store.read("MATCH (:Community {model_id: $a})-[s:MATCHES]->(:Community {model_id: $b}) "
-                                  "RETURN count(s) AS c", {"a": "neo4j-probe", "b": "neo4j-probe2"})
+        stored = neo4j_store.read(
+            "MATCH (:Community {model_id: $a})-[s:MATCHES]->(:Community {model_id: $b}) RETURN count(s) AS c",
+            {"a": "neo4j-probe", "b": "neo4j-probe2"},
+        )
         assert matches and stored == [{"c": len(matches)}]
     finally:
         neo4j_store.drop("neo4j-probe2")

@@ -2,12 +2,12 @@
 
 import math
 
+import models
 import numpy as np
 import pytest
 import torch
 from sklearn.metrics import mutual_info_score
 
-import models
 from ingest import analyze
 from ingest.demo_models import cnn, mlp
 from ingest.information import discretize, entropy_bits
@@ -15,10 +15,13 @@ from ingest.information import discretize, entropy_bits
 
 def test_mlp_layers_are_read_after_their_relu(digits):
     a = analyze(mlp(), digits.X, digits.y, name="t-mlp")
-    assert [(l.name, l.kind, l.activation, l.width) for l in a.layers] == [
-        ("input", "input", "", 64), ("fc1", "linear", "ReLU", 32), ("fc2", "linear", "ReLU", 32),
-        ("output", "output", "", 10)]
-    assert all(l.acts.shape == (1797, l.width) for l in a.layers)
+    assert [(lay.name, lay.kind, lay.activation, lay.width) for lay in a.layers] == [
+        ("input", "input", "", 64),
+        ("fc1", "linear", "ReLU", 32),
+        ("fc2", "linear", "ReLU", 32),
+        ("output", "output", "", 10),
+    ]
+    assert all(lay.acts.shape == (1797, lay.width) for lay in a.layers)
     assert a.layers[1].acts.min() >= 0 and a.layers[2].acts.min() >= 0
     np.testing.assert_allclose(a.layers[0].acts, digits.X)
     assert a.uid(2, 17) == "t-mlp/L2/17"
@@ -27,9 +30,13 @@ def test_mlp_layers_are_read_after_their_relu(digits):
 def test_cnn_channels_are_spatial_means(digits):
     model = cnn()
     a = analyze(model, digits.X, digits.y, name="t-cnn")
-    assert [(l.name, l.kind, l.width) for l in a.layers] == [
-        ("input", "input", 64), ("conv1", "conv", 8), ("conv2", "conv", 16), ("fc1", "linear", 64),
-        ("output", "output", 10)]
+    assert [(lay.name, lay.kind, lay.width) for lay in a.layers] == [
+        ("input", "input", 64),
+        ("conv1", "conv", 8),
+        ("conv2", "conv", 16),
+        ("fc1", "linear", 64),
+        ("output", "output", 10),
+    ]
     with torch.no_grad():
         x = torch.from_numpy(digits.X[:5])
         conv1 = model.relu1(model.conv1(model.image(x)))
@@ -41,21 +48,29 @@ def test_cnn_channels_are_spatial_means(digits):
 def test_shared_activation_module_is_matched_by_tensor_not_by_order():
     X = np.random.default_rng(0).normal(size=(50, 4)).astype(np.float32)
     a = analyze(models.shared_activation(), X, np.arange(50) % 2, name="shared")
-    assert [(l.name, l.activation, l.width) for l in a.layers] == [
-        ("input", "", 4), ("fc1", "ReLU", 6), ("fc2", "ReLU", 5), ("fc3", "", 3), ("output", "", 2)]
+    assert [(lay.name, lay.activation, lay.width) for lay in a.layers] == [
+        ("input", "", 4),
+        ("fc1", "ReLU", 6),
+        ("fc2", "ReLU", 5),
+        ("fc3", "", 3),
+        ("output", "", 2),
+    ]
     assert a.layers[1].acts.min() >= 0 and a.layers[3].acts.min() < 0  # fc3 is read before tanh
 
 
 def test_batchnorm_between_conv_and_relu(digits):
     a = analyze(models.batchnorm_cnn(), digits.X[:100], digits.y[:100], name="bn")
-    assert [(l.name, l.kind, l.activation) for l in a.layers] == [
-        ("input", "input", ""), ("1", "conv", "ReLU"), ("output", "output", "")]
+    assert [(lay.name, lay.kind, lay.activation) for lay in a.layers] == [
+        ("input", "input", ""),
+        ("1", "conv", "ReLU"),
+        ("output", "output", ""),
+    ]
     assert a.layers[1].acts.min() >= 0
 
 
 def test_named_layers_override_the_default(digits):
     a = analyze(mlp(), digits.X, digits.y, name="named", layers=["fc2"])
-    assert [l.name for l in a.layers] == ["input", "fc2", "output"]
+    assert [lay.name for lay in a.layers] == ["input", "fc2", "output"]
     assert a.methods == ["innersight", "flow", "relay", "neurflow"] and "weights" in a.skipped
     assert a.params["methods"] == a.methods and a.params["skipped"] == a.skipped
     assert a.layers[1].acts.min() < 0  # the Linear's own output, before its ReLU
@@ -89,4 +104,4 @@ def test_entropy_matches_a_per_neuron_reference(digits):
         plugin = mutual_info_score(codes[:, j], codes[:, j]) / math.log(2)  # I(U;U) = H(U)
         occupied = len(np.unique(codes[:, j]))
         expected = plugin + (occupied - 1) / (2 * len(codes) * math.log(2))
-        assert entropy_bits(codes[:, j:j + 1])[0] == pytest.approx(expected, abs=1e-9)
+        assert entropy_bits(codes[:, j : j + 1])[0] == pytest.approx(expected, abs=1e-9)

@@ -8,10 +8,10 @@ import sys
 import networkx as nx
 import numpy as np
 import pytest
-
 from helpers import cli, snapshot
-from queries.library import QUERIES
 from specialists import SPECIALISTS
+
+from queries.library import QUERIES
 
 
 def find(a, uid):
@@ -26,8 +26,7 @@ def python_relay_paths(a, c, method="innersight", min_bits=0.0):
         hidden = 0 < x.layer < last
         mine = x.props.get("class") in (None, c) if hidden else x.layer == 0 or x.props["class"] == c
         if x.method == method and mine and (not hidden or x.props["relay_bits"][c] >= min_bits):
-            graph.add_node(a.community_uid(x), layer=x.layer,
-                           score=x.props["relay_specificity"][c] if hidden else 0.0)
+            graph.add_node(a.community_uid(x), layer=x.layer, score=x.props["relay_specificity"][c] if hidden else 0.0)
     for f in a.community_flows:
         if f.method == method:
             for i, j, bits, edges in zip(f.source, f.target, f.bits, f.edges):
@@ -91,8 +90,13 @@ def test_community_and_neuron(store, stored):
     assert [r["bits"] for r in row["relays"]] == pytest.approx(x.props["relay_bits"].tolist())
     assert [r["acc_drop"] for r in row["relays"]] == pytest.approx(x.props["class_acc_drop"].tolist())
     out = {f["community"]: f["bits"] for f in row["flows_out"]}
-    expected = {f"q-spec/flow/L2/c{j}": bits for f in a.community_flows if f.method == "flow" and f.lower == 1
-                for i, j, bits in zip(f.source, f.target, f.bits) if i == x.index}
+    expected = {
+        f"q-spec/flow/L2/c{j}": bits
+        for f in a.community_flows
+        if f.method == "flow" and f.lower == 1
+        for i, j, bits in zip(f.source, f.target, f.bits)
+        if i == x.index
+    }
     assert out == pytest.approx(expected)
     neuron = store.ask("neuron", model="q-spec", uid="q-spec/L1/7", limit=3)[0]
     flow = a.flows[0]
@@ -100,7 +104,8 @@ def test_community_and_neuron(store, stored):
     assert [f["bits"] for f in neuron["flows_in"]] == pytest.approx(incoming.tolist())
     assert neuron["relay_score"] == pytest.approx(a.layers[1].props["relay_score"][7])
     assert {m["community"] for m in neuron["memberships"] if m["primary"] == 1} == {
-        a.community_uid(c) for c in a.communities if c.layer == 1 and 7 in c.members}
+        a.community_uid(c) for c in a.communities if c.layer == 1 and 7 in c.members
+    }
 
 
 def test_flow_between_matches_networkx_paths(store, stored):
@@ -111,13 +116,19 @@ def test_flow_between_matches_networkx_paths(store, stored):
             graph.add_edge(a.uid(f.lower, i), a.uid(f.lower + 1, j), share=share)
     source = a.uid(0, int(np.argmax(a.attribution[0])))
     target = a.uid(3, 0)
-    paths = sorted(((np.prod([graph.edges[u, v]["share"] for u, v in zip(p, p[1:])]), p)
-                    for p in nx.all_simple_paths(graph, source, target)), key=lambda fp: -fp[0])[:5]
+    paths = sorted(
+        (
+            (np.prod([graph.edges[u, v]["share"] for u, v in zip(p, p[1:])]), p)
+            for p in nx.all_simple_paths(graph, source, target)
+        ),
+        key=lambda fp: -fp[0],
+    )[:5]
     rows = store.ask("flow-between", model="q-spec", source=source, target=target)
     assert [r["path"] for r in rows] == [p for _, p in paths]
     assert [r["flow"] for r in rows] == pytest.approx([f for f, _ in paths])
-    assert sum(r["flow"] for r in store.ask("flow-between", model="q-spec", source=source, target=target,
-                                            limit=1000)) == pytest.approx(a.flow_between(source, target))
+    assert sum(
+        r["flow"] for r in store.ask("flow-between", model="q-spec", source=source, target=target, limit=1000)
+    ) == pytest.approx(a.flow_between(source, target))
 
 
 def test_models_and_compare(store, stored):
@@ -140,11 +151,13 @@ def test_matching_pairs_the_same_specialists(store, stored, specialists):
     a, b = stored
     blocks = specialists.blocks  # both fixtures share the block layout
     for m in (m for m in matches if m["layer_a"] in (1, 2)):
-        owners = [np.bincount(blocks[find(x, m[k]).members], minlength=SPECIALISTS).argmax()
-                  for x, k in ((a, "a"), (b, "b"))]
+        owners = [
+            np.bincount(blocks[find(x, m[k]).members], minlength=SPECIALISTS).argmax() for x, k in ((a, "a"), (b, "b"))
+        ]
         assert owners[0] == owners[1] and m["similarity"] > 0.9
     assert {(m["a"].split("/")[-1], m["b"].split("/")[-1]) for m in matches if m["layer_a"] == 3} == {
-        (f"c{c}", f"c{c}") for c in range(4)}
+        (f"c{c}", f"c{c}") for c in range(4)
+    }
 
 
 def test_matching_writes_nothing_and_the_embedded_store_keeps_no_matches(store, stored):
@@ -191,7 +204,9 @@ def test_query_side_needs_no_torch(stored):
 def test_cli_lists_and_asks(stored):
     listed = cli("query", "--list")
     assert listed.returncode == 0 and len(listed.stdout.splitlines()) == len(QUERIES)
-    asked = cli("query", "relay-path", "--model", "q-spec", "--param", "class=2", "--param", "limit=1", "--format", "json")
+    asked = cli(
+        "query", "relay-path", "--model", "q-spec", "--param", "class=2", "--param", "limit=1", "--format", "json"
+    )
     assert asked.returncode == 0, asked.stderr
     assert json.loads(asked.stdout)[0]["chain"][1].startswith("q-spec/innersight/L1/")
     compared = cli("compare", "q-spec", "q-spec2", "--class", "1", "--format", "json")

@@ -12,8 +12,8 @@ import tempfile
 from pathlib import Path
 
 import pytest
-
 from helpers import cli, wait_until
+
 from queries import EmbeddedServer, UserError
 from queries.falkordb_store import GRAPH_PREFIX, STAGING_PREFIX, FalkorStore
 
@@ -61,8 +61,14 @@ def home_env(server) -> dict:
 
 def start_ingest(server, graph_file, point="none", **popen) -> subprocess.Popen:
     """Start the child that writes the graph, stopping at `point`."""
-    return subprocess.Popen([sys.executable, CHILD, graph_file, point], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env={**os.environ, **home_env(server)}, **popen)
+    return subprocess.Popen(
+        [sys.executable, CHILD, graph_file, point],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **home_env(server)},
+        **popen,
+    )
 
 
 def run_ingest(server, graph_file, point="none") -> subprocess.CompletedProcess:
@@ -88,8 +94,9 @@ def aof_written(store) -> bool:
     """Whether the server has written every acknowledged write to its append-only file (INFO
     persistence: an empty AOF buffer, no background fsync queued), which a SIGKILL cannot undo."""
     info = store._db.connection.info("persistence")
-    return (info["aof_last_write_status"] == "ok" and info["aof_buffer_length"] == 0
-            and info["aof_pending_bio_fsync"] == 0)
+    return (
+        info["aof_last_write_status"] == "ok" and info["aof_buffer_length"] == 0 and info["aof_pending_bio_fsync"] == 0
+    )
 
 
 def checksums(store, key) -> dict:
@@ -132,8 +139,9 @@ def assert_rerun_stores_it_once(server, graph, graph_file) -> None:
         assert staging(store) == []
 
 
-@pytest.mark.parametrize("point", ["kill:0", "kill:0.5", "kill:publish"],
-                         ids=["after-first-rel-batch", "mid-rels", "before-rename"])
+@pytest.mark.parametrize(
+    "point", ["kill:0", "kill:0.5", "kill:publish"], ids=["after-first-rel-batch", "mid-rels", "before-rename"]
+)
 def test_ingest_killed_part_way_leaves_nothing_visible(server, graph, graph_file, point):
     with open_store(server) as store:
         store.drop(MODEL)
@@ -157,8 +165,10 @@ def test_server_killed_under_a_write(server, graph, graph_file):
     finally:
         child.kill()
     assert child.returncode == 1
-    assert err == ("error: lost the connection to the embedded FalkorDB server (did it stop?); "
-                   "run `neurocypher db start` and try again\n")
+    assert err == (
+        "error: lost the connection to the embedded FalkorDB server (did it stop?); "
+        "run `neurocypher db start` and try again\n"
+    )
     restarted = cli("models", "--format", "json", env=home_env(server))  # starts the server again
     assert restarted.returncode == 0 and restarted.stderr.startswith("started the embedded FalkorDB server")
     assert MODEL not in restarted.stdout

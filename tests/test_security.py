@@ -5,18 +5,18 @@ import json
 import os
 import stat
 
+import models
 import numpy as np
 import pytest
 import torch
-
-import models
 from helpers import NEO4J_URI, cli, put, snapshot
+
 from ingest import analyze, write
 from ingest.writer import model_graph
 from queries import EmbeddedServer, UserError
 from queries.library import QUERIES
-from queries.readonly import check_read_only
 from queries.neo4j_store import Neo4jStore, neo4j_batches
+from queries.readonly import check_read_only
 
 REFUSED = [
     "CREATE (n:Neuron {uid: 'x'})",
@@ -52,9 +52,12 @@ REFUSED = [
     "MATCH (n) // a comment's quote\nSET n.x = 1",
 ]
 PAST_THE_GUARD = [REFUSED[i] for i in (0, 1, 2, 3, 5, 7, 8, 9, 13, 14, 26)]
-READS = ["CALL db.labels()", "CALL db.propertyKeys() YIELD propertyKey RETURN propertyKey",
-         "MATCH (n:Neuron) RETURN 'CREATE or DELETE' AS text, n.set AS s, n.create AS c // DROP",
-         "MATCH (n:Neuron) /* SET n.x = 1 */ RETURN count(n) AS c"]
+READS = [
+    "CALL db.labels()",
+    "CALL db.propertyKeys() YIELD propertyKey RETURN propertyKey",
+    "MATCH (n:Neuron) RETURN 'CREATE or DELETE' AS text, n.set AS s, n.create AS c // DROP",
+    "MATCH (n:Neuron) /* SET n.x = 1 */ RETURN count(n) AS c",
+]
 
 
 @pytest.fixture()
@@ -83,8 +86,12 @@ def test_backend_read_only_mode_refuses_writes_past_the_guard(guarded, cypher):
 @pytest.mark.parametrize("cypher", [REFUSED[i] for i in (0, 1, 3, 8, 10, 15)])
 def test_neo4j_read_access_refuses_writes_past_the_guard(cypher):
     """Reads run in READ access mode (execute_query routing_=READ), which a single server enforces."""
-    with Neo4jStore(NEO4J_URI, os.environ.get("NEO4J_USER", "neo4j"), os.environ.get("NEO4J_PASSWORD"),
-                    os.environ.get("NEO4J_DATABASE")) as store:
+    with Neo4jStore(
+        NEO4J_URI,
+        os.environ.get("NEO4J_USER", "neo4j"),
+        os.environ.get("NEO4J_PASSWORD"),
+        os.environ.get("NEO4J_DATABASE"),
+    ) as store:
         with pytest.raises(UserError, match="^refused"):
             store.read(cypher)
 
@@ -101,9 +108,17 @@ LIMIT = 997  # a number no query text contains
 
 def _sentinel_params(query, model):
     """Every parameter of a named query, each string holding the sentinel (via the model id)."""
-    values = {"model": model, "uid": f"{model}/L1/0" if query.name == "neuron" else f"{model}/innersight/L1/c0",
-              "source": f"{model}/L0/0", "target": f"{model}/L2/1", "models": [model], "class": 1,
-              "method": "innersight", "min_bits": 0.0, "limit": LIMIT}
+    values = {
+        "model": model,
+        "uid": f"{model}/L1/0" if query.name == "neuron" else f"{model}/innersight/L1/c0",
+        "source": f"{model}/L0/0",
+        "target": f"{model}/L2/1",
+        "models": [model],
+        "class": 1,
+        "method": "innersight",
+        "min_bits": 0.0,
+        "limit": LIMIT,
+    }
     return {p.name: values[p.name] for p in query.params}
 
 
@@ -113,15 +128,24 @@ def test_user_values_reach_cypher_only_as_parameters(store, monkeypatch):
     rng = np.random.default_rng(0)
     X = rng.normal(size=(60, 4)).astype(np.float32)
     model = f"{SENTINEL}-model"
-    analysis = analyze(models.small(), X, (X[:, 0] > 0).astype(int), name=model, dataset=f"{SENTINEL}-data",
-                       class_names=[f"{SENTINEL}-a", f"{SENTINEL}-b"], deletion=False)
+    analysis = analyze(
+        models.small(),
+        X,
+        (X[:, 0] > 0).astype(int),
+        name=model,
+        dataset=f"{SENTINEL}-data",
+        class_names=[f"{SENTINEL}-a", f"{SENTINEL}-b"],
+        deletion=False,
+    )
     sent = []
     query = store._query
     monkeypatch.setattr(store, "_query", lambda *args, **kw: sent.append(args[1:3]) or query(*args, **kw))
     write(store, analysis, replace=True)
     for named in QUERIES.values():
         store.ask(named.name, **_sentinel_params(named, model))
-    assert store.console("MATCH (c:Class {name: $n}) RETURN c.index AS i", {"n": f"{SENTINEL}-b"}, model=model) == [{"i": 1}]
+    assert store.console("MATCH (c:Class {name: $n}) RETURN c.index AS i", {"n": f"{SENTINEL}-b"}, model=model) == [
+        {"i": 1}
+    ]
     assert not [cypher for cypher, _ in sent if SENTINEL in cypher or str(LIMIT) in cypher]
     assert len([params for _, params in sent if SENTINEL in json.dumps(params)]) >= len(QUERIES)
     batches = list(neo4j_batches(model_graph(analysis)))
@@ -141,21 +165,41 @@ def test_secrets_never_reach_output_files_or_errors(home, tmp_path, store):
     X = np.random.default_rng(0).normal(size=(40, 4)).astype(np.float32)
     np.savez(data, X=X, y=(X[:, 0] > 0).astype(np.int64))
     unreachable = {"NEO4J_URI": "bolt://127.0.0.1:9", "NEO4J_PASSWORD": NEO4J_SECRET}
-    runs = [cli("ingest", "--model", "tests/models.py:small", "--data", str(data), "--name", "secret-probe",
-                "--methods", "", "--no-deletion", "--replace"),
-            cli("query", "attribution", "--model", "secret-probe", "--param", "class=0"),
-            cli("query", "--model", "secret-probe", "--cypher", "MATCH (n RETURN n"),
-            cli("db", "status"), cli("models", env=unreachable), cli("db", "status", env=unreachable)]
+    runs = [
+        cli(
+            "ingest",
+            "--model",
+            "tests/models.py:small",
+            "--data",
+            str(data),
+            "--name",
+            "secret-probe",
+            "--methods",
+            "",
+            "--no-deletion",
+            "--replace",
+        ),
+        cli("query", "attribution", "--model", "secret-probe", "--param", "class=0"),
+        cli("query", "--model", "secret-probe", "--cypher", "MATCH (n RETURN n"),
+        cli("db", "status"),
+        cli("models", env=unreachable),
+        cli("db", "status", env=unreachable),
+    ]
     assert [r.returncode for r in runs] == [0, 0, 2, 0, 2, 0], [r.stderr for r in runs]
     errors = []
-    for call in (lambda: store.console("MATCH (n RETURN n", model="secret-probe"),
-                 lambda: Neo4jStore("bolt://127.0.0.1:9", "neo4j", NEO4J_SECRET)):
+    for call in (
+        lambda: store.console("MATCH (n RETURN n", model="secret-probe"),
+        lambda: Neo4jStore("bolt://127.0.0.1:9", "neo4j", NEO4J_SECRET),
+    ):
         with pytest.raises(UserError) as raised:
             call()
         errors += [str(raised.value), repr(raised.value.__cause__)]
     password = EmbeddedServer(home).password
-    holding = [path.relative_to(home).as_posix() for path in home.rglob("*")
-               if path.is_file() and password.encode() in path.read_bytes()]
+    holding = [
+        path.relative_to(home).as_posix()
+        for path in home.rglob("*")
+        if path.is_file() and password.encode() in path.read_bytes()
+    ]
     assert sorted(holding) == ["db/falkordb.conf", "db/password"]
     assert all(stat.S_IMODE((home / path).stat().st_mode) == 0o600 for path in holding)
     for text in [r.stdout + r.stderr for r in runs] + errors:
@@ -183,14 +227,21 @@ class Payload:
 
 @pytest.mark.parametrize("where", ["pt data", "npz data", "weights"])
 def test_pickled_code_in_a_data_or_weights_file_is_refused_and_never_runs(store, tmp_path, where):
-    marker, good, evil = tmp_path / "ran", tmp_path / "good.npz", tmp_path / ("evil.npz" if where == "npz data" else "evil.pt")
+    marker, good, evil = (
+        tmp_path / "ran",
+        tmp_path / "good.npz",
+        tmp_path / ("evil.npz" if where == "npz data" else "evil.pt"),
+    )
     y = np.zeros(40, np.int64)
     np.savez(good, X=np.zeros((40, 4), np.float32), y=y)
     if where == "npz data":
         np.savez(evil, X=np.array([Payload(marker)], dtype=object), y=y)
         np.load(evil, allow_pickle=True)["X"]  # the payload is live: a trusting load runs it
     else:
-        torch.save({"X": Payload(marker), "y": torch.from_numpy(y)} if where == "pt data" else {"0.weight": Payload(marker)}, evil)
+        torch.save(
+            {"X": Payload(marker), "y": torch.from_numpy(y)} if where == "pt data" else {"0.weight": Payload(marker)},
+            evil,
+        )
         torch.load(evil, weights_only=False)
     assert marker.exists()
     marker.unlink()
@@ -198,5 +249,7 @@ def test_pickled_code_in_a_data_or_weights_file_is_refused_and_never_runs(store,
     before = snapshot(store)
     done = cli("ingest", "--model", "tests/models.py:small", *files, "--name", "evil")
     assert done.returncode == 2 and done.stderr.startswith("error: ") and done.stderr.count("\n") == 1, done.stderr
-    assert ("Object arrays cannot be loaded" if where == "npz data" else "refuses to run (Unsupported global") in done.stderr
+    assert (
+        "Object arrays cannot be loaded" if where == "npz data" else "refuses to run (Unsupported global"
+    ) in done.stderr
     assert not marker.exists() and snapshot(store) == before

@@ -6,8 +6,8 @@ import threading
 from pathlib import Path
 
 import pytest
-
 from helpers import NEUROCYPHER, cli, put
+
 from queries import EmbeddedServer, UserError, connect
 from queries.falkordb_store import STAGING_PREFIX
 
@@ -21,8 +21,10 @@ def test_round_trip_returns_plain_values(store):
     rows = store.read("MATCH (n:Neuron) RETURN n, n.v AS v, collect(n.index) AS i ORDER BY v", model="rt")
     assert rows[0] == {"n": {"uid": "rt/L0/0", "model_id": "rt", "index": 0, "v": 0.0}, "v": 0.0, "i": [0]}
     assert [r["v"] for r in rows] == [0.0, 0.5, 1.0, 1.5]
-    chain = store.read("MATCH (a:Neuron)-[f:FLOWS_TO]->(b:Neuron) RETURN a.index AS a, b.index AS b, f.bits AS bits "
-                       "ORDER BY a", model="rt")
+    chain = store.read(
+        "MATCH (a:Neuron)-[f:FLOWS_TO]->(b:Neuron) RETURN a.index AS a, b.index AS b, f.bits AS bits ORDER BY a",
+        model="rt",
+    )
     assert chain == [{"a": i, "b": i + 1, "bits": 1.0} for i in range(3)]
     assert store.has_model("rt") and "rt" in [m["model_id"] for m in store.models()]
     assert store.read("MATCH (n:Neuron) RETURN n.uid AS uid", model="no-such-model") == []
@@ -38,7 +40,7 @@ def test_read_without_model_spans_every_model(store):
 
 def test_parameters_carry_any_text_safely(store):
     put(store, "text", n=1)
-    tricky = 'x" OR 1=1 //\n\'é\\'
+    tricky = "x\" OR 1=1 //\n'é\\"
     assert store.read("RETURN $s AS s", {"s": tricky}, model="text") == [{"s": tricky}]
     with pytest.raises(UserError, match="holds nan; NaN and inf cannot be stored"):
         store.read("RETURN $x AS x", {"x": float("nan")}, model="text")
@@ -61,6 +63,7 @@ def test_existing_model_needs_replace_and_replace_never_hides_it(store):
         with connect() as reader:
             while not done.is_set():
                 seen.append(reader.has_model("swap"))
+
     watcher = threading.Thread(target=watch)
     watcher.start()
     try:
@@ -75,7 +78,7 @@ def test_existing_model_needs_replace_and_replace_never_hides_it(store):
 
 
 def test_abandoned_staging_graph_is_removed_by_the_next_write(store):
-    dead_pid = 2 ** 22 + 12345  # above the default pid_max, so no such process
+    dead_pid = 2**22 + 12345  # above the default pid_max, so no such process
     store._db.select_graph(f"{STAGING_PREFIX}ghost:{dead_pid}:abcd").query("CREATE (:Model {model_id: 'ghost'})")
     put(store, "after-ghost")
     assert not [g for g in graphs(store) if g.startswith(STAGING_PREFIX)]
@@ -96,8 +99,7 @@ def test_data_survives_a_restart(home, store):
 def test_concurrent_starts_share_one_server(home):
     server = EmbeddedServer(home)
     server.stop()
-    starts = [subprocess.Popen([NEUROCYPHER, "db", "start"], stdout=subprocess.PIPE, text=True)
-              for _ in range(4)]
+    starts = [subprocess.Popen([NEUROCYPHER, "db", "start"], stdout=subprocess.PIPE, text=True) for _ in range(4)]
     outputs = [p.communicate(timeout=60)[0] for p in starts]
     assert sum(out.startswith("started") for out in outputs) == 1
     assert sum(out.startswith("already running") for out in outputs) == 3

@@ -21,11 +21,16 @@ with left:
 with middle:
     min_bits = st.slider("Least flow bits of a link", 0.0, 2.0, 0.0, 0.01, key="min_bits")
 with right:
-    first, last = st.select_slider("Layers", options=[l["index"] for l in layers],
-                                   value=(layers[0]["index"], layers[-1]["index"]), key="layer_range",
-                                   format_func=lambda i: f"L{i} {layers[i]['name']}")
-most = st.number_input("Most links drawn (strongest first; fetched a page at a time)", 50, 20000, 1000, 50,
-                       key="most_links")
+    first, last = st.select_slider(
+        "Layers",
+        options=[lay["index"] for lay in layers],
+        value=(layers[0]["index"], layers[-1]["index"]),
+        key="layer_range",
+        format_func=lambda i: f"L{i} {layers[i]['name']}",
+    )
+most = st.number_input(
+    "Most links drawn (strongest first; fetched a page at a time)", 50, 20000, 1000, 50, key="most_links"
+)
 
 communities = [c for c in paged(explore.COMMUNITIES, model, 10_000, method=method) if first <= c["layer"] <= last]
 flows = paged(explore.COMMUNITY_FLOWS, model, int(most), method=method, min_bits=float(min_bits))
@@ -33,12 +38,17 @@ chain_rows = ask("relay-path", model=model, **{"class": relay_class}, method=met
 chain = chain_rows[0]["chain"] if chain_rows else []
 names = class_names(model)
 if chain:
-    st.markdown(f"**Relay chain for class {relay_class} ({names[relay_class]})**: "
-                + " → ".join(f"`{short(uid)}`" for uid in chain) + f" (score {chain_rows[0]['score']:.2f} bits)")
+    st.markdown(
+        f"**Relay chain for class {relay_class} ({names[relay_class]})**: "
+        + " → ".join(f"`{short(uid)}`" for uid in chain)
+        + f" (score {chain_rows[0]['score']:.2f} bits)"
+    )
 else:
     st.caption(f"No chain of {method} communities relays class {relay_class} through every layer.")
-st.caption("Node size: community size. Colour: role (red key, purple noise, grey irrelevant). "
-           "Edge width: flow bits. Orange: the relay chain. Click a community to open it.")
+st.caption(
+    "Node size: community size. Colour: role (red key, purple noise, grey irrelevant). "
+    "Edge width: flow bits. Orange: the relay chain. Click a community to open it."
+)
 clicked = draw(community_elements(communities, flows, relay_class, chain), key=f"graph-{model}-{method}")
 uids = [c["uid"] for c in communities]
 view = (model, method, relay_class)
@@ -57,9 +67,13 @@ a, b, c = st.columns(3)
 a.metric("Size", detail["size"])
 b.metric("Role", detail["role"])
 c.metric("Accuracy lost when closed", f"{detail['acc_drop']:+.3f}")
-per_class = pd.DataFrame({"relay bits": detail["relay_bits"] or [0.0] * len(names),
-                          "accuracy drop": detail["class_acc_drop"] or [0.0] * len(names)},
-                         index=pd.Index([f"{i}: {n}" for i, n in enumerate(names)], name="class"))
+per_class = pd.DataFrame(
+    {
+        "relay bits": detail["relay_bits"] or [0.0] * len(names),
+        "accuracy drop": detail["class_acc_drop"] or [0.0] * len(names),
+    },
+    index=pd.Index([f"{i}: {n}" for i, n in enumerate(names)], name="class"),
+)
 plots, picture = st.columns([3, 1])
 with plots:
     st.bar_chart(per_class, horizontal=False, stack=False, height=260)
@@ -68,13 +82,13 @@ with picture:
     if shape and detail["prototype"]:
         image = np.asarray(detail["prototype"], dtype=float).reshape(shape)
         span = np.ptp(image) or 1.0
-        st.image((image - image.min()) / span, caption="prototype: mean of its top samples", width=160,
-                 clamp=True)
+        st.image((image - image.min()) / span, caption="prototype: mean of its top samples", width=160, clamp=True)
 
 members = paged(explore.MEMBERS, model, 5000, uid=uid)
 st.dataframe(pd.DataFrame(members), hide_index=True, width="stretch", height=200)
 if st.toggle("Drill down: the neuron graph of this community", key="drill"):
     strongest = st.slider("Strongest flows in and out", 10, 500, 60, 10, key="neuron_links")
-    neuron_flows = (paged(explore.MEMBER_FLOWS_IN, model, strongest, uid=uid)
-                    + paged(explore.MEMBER_FLOWS_OUT, model, strongest, uid=uid))
+    neuron_flows = paged(explore.MEMBER_FLOWS_IN, model, strongest, uid=uid) + paged(
+        explore.MEMBER_FLOWS_OUT, model, strongest, uid=uid
+    )
     draw(neuron_elements(neuron_flows, {m["neuron"] for m in members}), key=f"neurons-{uid}", height=440)

@@ -13,8 +13,9 @@ from queries.matching import match_communities, store_matches
 st.title("Compare models")
 ids = model_ids()
 linked = [m for m in st.query_params.get("models", "").split(",") if m in ids]
-chosen = st.multiselect("Models", ids, default=linked or st.session_state.get("compare_models") or ids[:2],
-                        key="compared")
+chosen = st.multiselect(
+    "Models", ids, default=linked or st.session_state.get("compare_models") or ids[:2], key="compared"
+)
 st.query_params["models"] = ",".join(chosen)
 if len(chosen) < 2:
     st.info("Choose at least two models (or tick them on the Models page).")
@@ -32,15 +33,21 @@ relay_class = right.selectbox("Class", range(shared), key="compare_class", forma
 rows = shown_errors(lambda: ask("compare", models=chosen, method=method, **{"class": relay_class}))
 if rows is None:
     st.stop()
-st.dataframe(pd.DataFrame(rows).drop(columns=["communities_per_layer", "top_chain"]), hide_index=True,
-             width="stretch")
+st.dataframe(pd.DataFrame(rows).drop(columns=["communities_per_layer", "top_chain"]), hide_index=True, width="stretch")
 
 st.subheader("Communities per layer")
-counts = pd.DataFrame([{"model": r["model"], "layer": f"L{layer}", "communities": n}
-                       for r in rows for layer, n in r["communities_per_layer"]])
+counts = pd.DataFrame(
+    [
+        {"model": r["model"], "layer": f"L{layer}", "communities": n}
+        for r in rows
+        for layer, n in r["communities_per_layer"]
+    ]
+)
 if len(counts):
-    st.altair_chart(alt.Chart(counts).mark_bar().encode(x="layer:N", xOffset="model:N", y="communities:Q",
-                                                       color="model:N"), width="stretch")
+    st.altair_chart(
+        alt.Chart(counts).mark_bar().encode(x="layer:N", xOffset="model:N", y="communities:Q", color="model:N"),
+        width="stretch",
+    )
 
 st.subheader(f"Relay chains for class {relay_class}")
 for column, row in zip(st.columns(len(chosen)), rows):
@@ -56,14 +63,27 @@ for column, row in zip(st.columns(len(chosen)), rows):
 st.subheader("Relay bits per community (class x community)")
 for column, model in zip(st.columns(len(chosen)), chosen):
     communities = paged(explore.COMMUNITIES, model, 2000, method=method)
-    cells = pd.DataFrame([{"community": short(c["uid"]), "class": k, "bits": bits}
-                          for c in communities for k, bits in enumerate(c["relay_bits"] or [])])
+    cells = pd.DataFrame(
+        [
+            {"community": short(c["uid"]), "class": k, "bits": bits}
+            for c in communities
+            for k, bits in enumerate(c["relay_bits"] or [])
+        ]
+    )
     with column:
         st.markdown(f"**{model}**")
         if len(cells):
-            st.altair_chart(alt.Chart(cells).mark_rect().encode(
-                x=alt.X("community:N", sort=None), y="class:O", color=alt.Color("bits:Q", scale=alt.Scale(scheme="viridis")),
-                tooltip=["community", "class", "bits"]), width="stretch")
+            st.altair_chart(
+                alt.Chart(cells)
+                .mark_rect()
+                .encode(
+                    x=alt.X("community:N", sort=None),
+                    y="class:O",
+                    color=alt.Color("bits:Q", scale=alt.Scale(scheme="viridis")),
+                    tooltip=["community", "class", "bits"],
+                ),
+                width="stretch",
+            )
 
 st.subheader("Matched communities")
 st.caption("Per layer, communities paired by the correlation of their class profiles (Hungarian matching).")

@@ -24,8 +24,12 @@ def side_by_side(frame: pd.DataFrame) -> pd.DataFrame:
 
 table = side_by_side(frame)
 st.dataframe(table, width="stretch", height=35 * (len(table) + 1) + 3)  # every row, no inner scrolling
-picked = st.multiselect("Compare these models", list(frame["model"]), key="compare_pick",
-                        default=[m for m in st.session_state.get("compare_models", []) if m in set(frame["model"])])
+picked = st.multiselect(
+    "Compare these models",
+    list(frame["model"]),
+    key="compare_pick",
+    default=[m for m in st.session_state.get("compare_models", []) if m in set(frame["model"])],
+)
 st.session_state["compare_models"] = picked  # kept for the Compare page (widget state is per page)
 if len(picked) > 1:
     st.page_link("views/compare.py", label=f"Compare {', '.join(picked)}", icon="⚖️")

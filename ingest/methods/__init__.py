@@ -4,13 +4,16 @@ method is its module, one line below, and its test."""
 
 from . import flow, innersight, neurflow, relay, weights
 
-METHODS = {m.name: m for m in (
-    innersight.METHOD,
-    flow.METHOD,
-    weights.METHOD,
-    relay.METHOD,
-    neurflow.METHOD,
-)}
+METHODS = {
+    m.name: m
+    for m in (
+        innersight.METHOD,
+        flow.METHOD,
+        weights.METHOD,
+        relay.METHOD,
+        neurflow.METHOD,
+    )
+}
 
 
 def default_methods() -> tuple[str, ...]:
@@ -21,6 +24,7 @@ def default_methods() -> tuple[str, ...]:
 def table() -> str:
     """The methods as a Markdown table (the README's, and `neurocypher methods`)."""
     rows = ["| method | what it finds | reference | default |", "|---|---|---|---|"]
-    rows += [f"| `{m.name}` | {m.description} | {m.reference} | {'yes' if m.default else 'no'} |"
-             for m in METHODS.values()]
+    rows += [
+        f"| `{m.name}` | {m.description} | {m.reference} | {'yes' if m.default else 'no'} |" for m in METHODS.values()
+    ]
     return "\n".join(rows)

@@ -49,7 +49,7 @@ def find(run, options: Options) -> Found:
     among = np.ones(len(sources), dtype=bool) if options.inputs else sources >= first[1]
     labels = leiden_labels(sources[among], targets[among], bits[among], int(first[-1]), options.seed)
     if not options.inputs:
-        labels[:first[1]] = _strongest_target(a.flows[0], labels[first[1]:first[2]])
+        labels[: first[1]] = _strongest_target(a.flows[0], labels[first[1] : first[2]])
     return Found(memberships=split_by_layer(NAME, labels, widths))
 
 
@@ -63,16 +63,41 @@ def _strongest_target(flow, upper_labels: np.ndarray) -> np.ndarray:
 
 
 def leiden_labels(sources, targets, bits, n: int, seed: int = 0) -> np.ndarray:
-    """Leiden (modularity) community of each of the n neurons on the undirected weighted graph;
-    neurons without any edge share the label -1."""
+    """Leiden modularity communities of an undirected weighted graph.
+
+    Parameters
+    ----------
+    sources, targets : np.ndarray
+        Edge ends, nodes numbered 0..n-1.
+    bits : np.ndarray
+        Edge weights.
+    n : int
+        Number of nodes.
+    seed : int
+
+    Returns
+    -------
+    np.ndarray
+        The community of each node; nodes without any edge share the label -1.
+
+    References
+    ----------
+    .. [1] Traag, Waltman, van Eck (2019), doi:10.1038/s41598-019-41695-z.
+    """
     graph = igraph.Graph(n=n, edges=np.column_stack([sources, targets]).tolist(), directed=False)
-    partition = leidenalg.find_partition(graph, leidenalg.ModularityVertexPartition,
-                                         weights=np.asarray(bits, dtype=float).tolist(), seed=seed)
+    partition = leidenalg.find_partition(
+        graph, leidenalg.ModularityVertexPartition, weights=np.asarray(bits, dtype=float).tolist(), seed=seed
+    )
     labels = np.asarray(partition.membership)
     labels[np.asarray(graph.degree()) == 0] = -1
     return labels
 
 
 NAME = "flow"
-METHOD = Method(NAME, "Leiden modularity communities of the MI flow graph, split per layer",
-                "Davis et al., NIF, arXiv:1901.08557; Traag et al., doi:10.1038/s41598-019-41695-z", find, Options)
+METHOD = Method(
+    NAME,
+    "Leiden modularity communities of the MI flow graph, split per layer",
+    "Davis et al., NIF, arXiv:1901.08557; Traag et al., doi:10.1038/s41598-019-41695-z",
+    find,
+    Options,
+)

@@ -33,7 +33,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from captum.attr import IntegratedGradients
 from scipy.cluster.hierarchy import fcluster, linkage
 from sklearn.metrics import silhouette_score
 from torch import nn
@@ -60,7 +59,24 @@ MAX_GROUPS = 100
 
 
 def core_size(tau: int, width: int) -> int:
-    """Core neurons kept per explained neuron above a layer of `width`: at most tau and a quarter of the layer."""
+    """Core neurons kept per explained neuron above a layer of `width`.
+
+    Parameters
+    ----------
+    tau : int
+        The paper's tau (16 on layers of hundreds of channels).
+    width : int
+        Neurons in the layer the core neurons are taken from.
+
+    Returns
+    -------
+    int
+        min(tau, ceil(width / 4)), at least 1: a narrow layer is not flagged whole.
+
+    References
+    ----------
+    .. [1] Cao et al., NeurFlow, ICLR 2025, arXiv:2502.16105, section 3.2.
+    """
     return max(1, min(tau, math.ceil(width / 4)))
 
 
@@ -94,13 +110,19 @@ def find(run, options: Options) -> Found:
     groups, weights = _groups(a, circuits)
     core = [np.array([circuit.core(layer.index, options.tau) for circuit in circuits]) for layer in a.layers]
     layer_props, metrics = fidelity(run.model, a, run.X, circuits, options)
-    return Found(communities=groups, neuron_props={layer.index: {"core": flags.T} for layer, flags in zip(a.layers, core)},
-                 link_props={"weight": weights}, layer_props=layer_props, metrics=metrics)
+    return Found(
+        communities=groups,
+        neuron_props={layer.index: {"core": flags.T} for layer, flags in zip(a.layers, core)},
+        link_props={"weight": weights},
+        layer_props=layer_props,
+        metrics=metrics,
+    )
 
 
 @dataclass
 class Explanation:
     """One neuron explained against the layer below, for one class."""
+
     order: np.ndarray  # lower neurons with any |IG|, by decreasing mean |IG|
     labels: np.ndarray  # sub-concept of each concept input
     weights: np.ndarray  # sub-concepts x core: L1-normalised mean signed IG over the core neurons
@@ -109,7 +131,25 @@ class Explanation:
 
 
 def concept_inputs(X: np.ndarray, image_shape: tuple[int, int] | None) -> np.ndarray:
-    """The probe samples, and for images their crops at 1/2 and 1/4 of the side, resized back."""
+    """NeurFlow's concept inputs.
+
+    Parameters
+    ----------
+    X : np.ndarray
+        The probe samples.
+    image_shape : tuple of int or None
+        (height, width) for images.
+
+    Returns
+    -------
+    np.ndarray
+        X, and for images also its crops at 1/2 and 1/4 of the side (stride half a crop) resized back
+        bilinearly: row r comes from sample r % len(X).
+
+    References
+    ----------
+    .. [1] Cao et al., NeurFlow, ICLR 2025, arXiv:2502.16105, section 3.1.
+    """
     if image_shape is None:
         return X
     images = torch.from_numpy(X).reshape(len(X), -1, *image_shape)
@@ -119,7 +159,7 @@ def concept_inputs(X: np.ndarray, image_shape: tuple[int, int] | None) -> np.nda
         size_h, size_w = max(1, height // scale), max(1, width // scale)
         for top in range(0, height - size_h + 1, max(1, size_h // 2)):
             for left in range(0, width - size_w + 1, max(1, size_w // 2)):
-                crop = images[:, :, top:top + size_h, left:left + size_w]
+                crop = images[:, :, top : top + size_h, left : left + size_w]
                 crops.append(F.interpolate(crop, size=image_shape, mode="bilinear", align_corners=False))
     return torch.cat(crops).reshape(-1, *X.shape[1:]).numpy()
 
@@ -175,8 +215,11 @@ class _Circuit:
 
     def circuit(self) -> dict[tuple[int, int], Explanation]:
         """The explanations of the neurons in the circuit at the options' tau, by (layer, neuron)."""
-        return {(layer, u): self.explained[(layer, u)] for layer in range(1, len(self.a.layers))
-                for u in self.at(layer, self.options.tau)}
+        return {
+            (layer, u): self.explained[(layer, u)]
+            for layer in range(1, len(self.a.layers))
+            for u in self.at(layer, self.options.tau)
+        }
 
     def _explain(self, layer: int, units: list[int]) -> list[Explanation]:
         if not units:
@@ -185,8 +228,9 @@ class _Circuit:
         tops = [np.argsort(-self.acts[layer][:, u], kind="stable")[:k] for u in units]
         ig = self._integrated_gradients(layer, units, tops).astype(np.float64)
         size = core_size(self.options.tau, self.a.layers[layer - 1].width)
-        return [self._explanation(ig[i * k:(i + 1) * k], self.acts[layer - 1][top], size)
-                for i, top in enumerate(tops)]
+        return [
+            self._explanation(ig[i * k : (i + 1) * k], self.acts[layer - 1][top], size) for i, top in enumerate(tops)
+        ]
 
     @staticmethod
     def _explanation(ig: np.ndarray, lower: np.ndarray, size: int) -> Explanation:
@@ -202,31 +246,75 @@ class _Circuit:
         return Explanation(order, labels, weights, vectors, core)
 
     def _integrated_gradients(self, layer: int, units: list[int], tops: list[np.ndarray]) -> np.ndarray:
-        """IG of each unit of `layer` w.r.t. the activations of layer - 1 on its concept inputs (in
-        one batched call), averaged over space: (units x k) x width of layer - 1."""
+        """IG of each unit of `layer` w.r.t. the activations of layer - 1 on its concept inputs (all
+        units in one batched computation), averaged over space: (units x k) x width of layer - 1."""
         lower, upper = self.a.layers[layer - 1], self.a.layers[layer]
         modules = dict(self.model.named_modules())
         device = device_of(self.model)
         x = torch.from_numpy(np.ascontiguousarray(self.inputs[np.concatenate(tops)])).to(device)
         targets = torch.as_tensor(np.repeat(units, [len(t) for t in tops]), device=device)
         capture = None if upper.kind == "output" else (modules[upper.tap], upper.tap_call)
-        steps, batch = self.options.steps, self.options.top_k * self.options.steps
-
-        def value(output: torch.Tensor) -> torch.Tensor:
-            return per_neuron(output, upper.kind)
-
         if lower.kind == "input":
-            ig = IntegratedGradients(lambda inputs: value(_run(self.model, inputs, capture=capture)))
-            return ig.attribute(x, baselines=0.0, target=targets, n_steps=steps,
-                                internal_batch_size=batch).detach().reshape(len(x), -1).cpu().numpy()
-        target = (modules[lower.tap], lower.tap_call)
-        with torch.no_grad():
-            activation = _run(self.model, x, capture=target)
-        ig = IntegratedGradients(lambda act, inputs: value(_run(self.model, inputs, replace=(*target, act),
-                                                                capture=capture)))
-        attributions = ig.attribute(activation, baselines=0.0, target=targets, n_steps=steps,
-                                    additional_forward_args=(x,), internal_batch_size=batch)
-        return per_neuron(attributions.detach(), lower.kind).cpu().numpy()
+
+            def forward(scaled, _rows):
+                return per_neuron(_run(self.model, scaled, capture=capture), upper.kind)
+
+            start = x
+        else:
+            target = (modules[lower.tap], lower.tap_call)
+            with torch.no_grad():
+                start = _run(self.model, x, capture=target)
+
+            def forward(scaled, rows):
+                inputs = x[rows].repeat(len(scaled) // (rows.stop - rows.start), *([1] * (x.ndim - 1)))
+                return per_neuron(_run(self.model, inputs, replace=(*target, scaled), capture=capture), upper.kind)
+
+        ig = integrated_gradients(forward, start, targets, self.options.steps, self.options.top_k * self.options.steps)
+        return (ig.reshape(len(x), -1) if lower.kind == "input" else per_neuron(ig, lower.kind)).cpu().numpy()
+
+
+def integrated_gradients(
+    forward, start: torch.Tensor, targets: torch.Tensor, steps: int, rows_per_pass: int
+) -> torch.Tensor:
+    """Integrated Gradients from baseline 0 of output `targets[r]` of `forward` for every row r of
+    `start`, by Gauss-Legendre quadrature over the path (Captum's default rule).
+
+    Parameters
+    ----------
+    forward : callable
+        forward(scaled, rows) -> outputs (len(scaled) x outputs) for `scaled`, the rows `rows` (a
+        slice of `start`) scaled by each quadrature point, point-major.
+    start : torch.Tensor
+        The inputs (rows first).
+    targets : torch.Tensor
+        The output column of each row.
+    steps : int
+        Quadrature points.
+    rows_per_pass : int
+        Rows (points x inputs) per forward and backward pass.
+
+    Returns
+    -------
+    torch.Tensor
+        start x sum_i w_i df/dx(a_i start), the shape of `start`.
+
+    References
+    ----------
+    .. [1] Sundararajan, Taly, Yan, "Axiomatic Attribution for Deep Networks", arXiv:1703.01365.
+    """
+    nodes, weights = np.polynomial.legendre.leggauss(steps)
+    alphas = torch.as_tensor((nodes + 1) / 2, dtype=start.dtype, device=start.device)
+    weights = torch.as_tensor(weights / 2, dtype=start.dtype, device=start.device)
+    scale = (-1,) + (1,) * start.ndim
+    total = torch.zeros_like(start)
+    chunk = max(1, rows_per_pass // steps)
+    for first in range(0, len(start), chunk):
+        rows = slice(first, min(first + chunk, len(start)))
+        scaled = (alphas.view(scale) * start[rows].detach()).reshape(-1, *start.shape[1:]).requires_grad_(True)
+        picked = forward(scaled, rows).gather(1, targets[rows].repeat(steps).unsqueeze(1)).sum()
+        (grad,) = torch.autograd.grad(picked, scaled)
+        total[rows] = (weights.view(scale) * grad.view(steps, -1, *start.shape[1:])).sum(dim=0)
+    return start.detach() * total
 
 
 class _Captured(Exception):
@@ -241,6 +329,7 @@ def _run(model: nn.Module, inputs: torch.Tensor, replace=None, capture=None) -> 
     """A forward pass. `replace` = (module, call, tensor) puts `tensor` in place of the output of that
     call of the module; `capture` = (module, call) returns that call's output instead of the model's,
     stopping the pass there."""
+
     def stop(output):
         raise _Captured(output)
 
@@ -280,22 +369,29 @@ def _groups(a, circuits: list[_Circuit]) -> tuple[list[Community], dict]:
     layer as one group per class, and the group-to-group weights {(lower layer, lower group, upper
     group): weight}, each edge counted once."""
     last = len(a.layers) - 1
-    groups = [Community(NAME, last, k, np.array([k]), {"class": k, "circuit_weight": np.zeros(a.n_classes)})
-              for k in range(a.n_classes)]
+    groups = [
+        Community(NAME, last, k, np.array([k]), {"class": k, "circuit_weight": np.zeros(a.n_classes)})
+        for k in range(a.n_classes)
+    ]
     held: dict = {}  # (class, layer, u, sub-concept): group
     for layer in range(1, last):
         index = 0
         for circuit in circuits:
             explained = circuit.circuit()
-            keys = [(u, j) for (l, u), e in sorted(explained.items()) if l == layer for j in range(len(e.vectors))]
+            keys = [(u, j) for (lay, u), e in sorted(explained.items()) if lay == layer for j in range(len(e.vectors))]
             if not keys:
                 continue
             vectors = np.array([explained[(layer, u)].vectors[j] for u, j in keys])
             labels = _ward(vectors, range(2, min(MAX_GROUPS, len(vectors) - 1) + 1))
             for label in range(labels.max() + 1):
                 mine = [keys[i] for i in np.flatnonzero(labels == label)]
-                group = Community(NAME, layer, index, np.array(sorted({u for u, _ in mine})),
-                                  {"class": circuit.c, "circuit_weight": np.zeros(a.n_classes)})
+                group = Community(
+                    NAME,
+                    layer,
+                    index,
+                    np.array(sorted({u for u, _ in mine})),
+                    {"class": circuit.c, "circuit_weight": np.zeros(a.n_classes)},
+                )
                 groups.append(group)
                 held.update({(circuit.c, layer, u, j): group for u, j in mine})
                 index += 1
@@ -335,14 +431,34 @@ def _primary_groups(c: int, held: dict) -> dict:
 
 
 def fidelity(model: nn.Module, a, X: np.ndarray, circuits: list[_Circuit], options: Options) -> tuple[dict, dict]:
-    """Per hidden layer (top down), tau in FIDELITY_TAUS and class: the class's retention (share of its
-    correctly predicted samples still predicted as it) with its core neurons of that layer zeroed,
-    and the mean over `options.draws` seeded random sets of as many neurons of the layer.
+    """NeurFlow's fidelity check, per hidden layer from the top down.
 
-    Returns the per-layer numbers ({layer: {"fidelity_tau", "fidelity_core", "fidelity_random"}},
-    means over classes, one per tau) and the Model's metrics: the top hidden layer's per-class
-    retentions at the circuit's own tau and `fidelity_ratio` = mean retention lost to core neurons /
-    mean lost to random ones there."""
+    Parameters
+    ----------
+    model : nn.Module
+    a : ingest.analysis.Analysis
+    X : np.ndarray
+    circuits : list of _Circuit
+        One per class.
+    options : Options
+
+    Returns
+    -------
+    layer_props : dict
+        {layer: {"fidelity_tau", "fidelity_core", "fidelity_random"}}: for each tau in FIDELITY_TAUS,
+        the mean over classes of the class's retention (share of its correctly predicted samples
+        still predicted as it) with its core neurons of that layer zeroed, and with as many random
+        neurons of the layer zeroed (mean of `options.draws` seeded draws).
+    metrics : dict
+        The top hidden layer's per-class retentions at the circuit's own tau (`fidelity_core`,
+        `fidelity_random`) and `fidelity_ratio` = mean retention lost to core neurons / mean lost
+        to random ones.
+
+    References
+    ----------
+    .. [1] Cao et al., NeurFlow, ICLR 2025, arXiv:2502.16105, section 4.1 (reference code
+       exps/fidelity_of_neuron/Fidelity.py).
+    """
     rng = np.random.default_rng(options.seed)
     hidden = a.layers[1:-1][::-1]
     correct = [np.flatnonzero((a.labels == c) & (a.predictions == c)) for c in range(a.n_classes)]
@@ -356,8 +472,11 @@ def fidelity(model: nn.Module, a, X: np.ndarray, circuits: list[_Circuit], optio
             masks[0, members] = True
             for draw in range(options.draws):
                 masks[1 + draw, rng.choice(layer.width, len(members), replace=False)] = True
-            kept = (masked_predictions(model, X[correct[c]], layer, masks) == c).mean(axis=1) if len(correct[c]) \
+            kept = (
+                (masked_predictions(model, X[correct[c]], layer, masks) == c).mean(axis=1)
+                if len(correct[c])
                 else np.ones(len(masks))
+            )
             ours.append(float(kept[0]))
             random.append(float(kept[1:].mean()))
         return np.array(ours), np.array(random)
@@ -366,9 +485,11 @@ def fidelity(model: nn.Module, a, X: np.ndarray, circuits: list[_Circuit], optio
     with progress_bar(len(hidden) * (len(FIDELITY_TAUS) + 1), "NeurFlow fidelity") as advance:
         for layer in hidden:
             rows = [measure(layer, tau) for tau in FIDELITY_TAUS]
-            layer_props[layer.index] = {"fidelity_tau": list(FIDELITY_TAUS),
-                                        "fidelity_core": [float(o.mean()) for o, _ in rows],
-                                        "fidelity_random": [float(r.mean()) for _, r in rows]}
+            layer_props[layer.index] = {
+                "fidelity_tau": list(FIDELITY_TAUS),
+                "fidelity_core": [float(o.mean()) for o, _ in rows],
+                "fidelity_random": [float(r.mean()) for _, r in rows],
+            }
             advance(len(FIDELITY_TAUS))
             if top is None:
                 top = measure(layer, options.tau)
@@ -376,10 +497,18 @@ def fidelity(model: nn.Module, a, X: np.ndarray, circuits: list[_Circuit], optio
     if top is None:
         return layer_props, {}
     lost_core, lost_random = 1 - top[0], 1 - top[1]
-    return layer_props, {"fidelity_core": top[0].tolist(), "fidelity_random": top[1].tolist(),
-                         "fidelity_ratio": float(lost_core.mean() / max(lost_random.mean(), 1e-9))}
+    return layer_props, {
+        "fidelity_core": top[0].tolist(),
+        "fidelity_random": top[1].tolist(),
+        "fidelity_ratio": float(lost_core.mean() / max(lost_random.mean(), 1e-9)),
+    }
 
 
 NAME = "neurflow"
-METHOD = Method(NAME, "per class: core neurons by Integrated Gradients, neuron groups and their circuit",
-                "Cao et al., NeurFlow, ICLR 2025, arXiv:2502.16105", find, Options)
+METHOD = Method(
+    NAME,
+    "per class: core neurons by Integrated Gradients, neuron groups and their circuit",
+    "Cao et al., NeurFlow, ICLR 2025, arXiv:2502.16105",
+    find,
+    Options,
+)

@@ -43,10 +43,18 @@ def find(run, options: Options) -> Found:
         for layer in hidden:
             scores = []
             for c in range(a.n_classes):
-                search = greedy_relay(run.binary(layer.index), x_in[c], x_out[c],
-                                      max_states=run.options.relay_states or None)
-                found.communities.append(Community(NAME, layer.index, c, search.module, {
-                    "class": c, "relay_order": search.order, "relay_curve": search.curve}))
+                search = greedy_relay(
+                    run.binary(layer.index), x_in[c], x_out[c], max_states=run.options.relay_states or None
+                )
+                found.communities.append(
+                    Community(
+                        NAME,
+                        layer.index,
+                        c,
+                        search.module,
+                        {"class": c, "relay_order": search.order, "relay_curve": search.curve},
+                    )
+                )
                 scores.append(search.score)
                 advance()
             found.neuron_props[layer.index] = {"relay_score": np.column_stack(scores)}
@@ -54,5 +62,10 @@ def find(run, options: Options) -> Found:
 
 
 NAME = "relay"
-METHOD = Method(NAME, "relay modules: per class, the neurons greedy shrinking of relay information leaves last",
-                "Hintze & Adami, Entropy 2023, arXiv:2301.00911", find, Options)
+METHOD = Method(
+    NAME,
+    "relay modules: per class, the neurons greedy shrinking of relay information leaves last",
+    "Hintze & Adami, Entropy 2023, arXiv:2301.00911",
+    find,
+    Options,
+)

@@ -44,7 +44,19 @@ def find(run, options: Options) -> Found:
 
 
 def weight_edges(run) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-    """(sources, targets, |weight|) over all neurons numbered across layers; None without any."""
+    """The |weight| graph between adjacent layers.
+
+    Parameters
+    ----------
+    run : ingest.stages.Run
+
+    Returns
+    -------
+    tuple of np.ndarray or None
+        (sources, targets, |weight|) with neurons numbered across layers (`Analysis.offsets`), summed
+        over kernel positions (`ingest.flow.weight_coupling`); None when no two adjacent layers are
+        linked by one weight matrix.
+    """
     a = run.analysis
     modules = dict(run.model.named_modules())
     edges = []
@@ -57,16 +69,41 @@ def weight_edges(run) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
 
 
 def spectral_labels(sources, targets, weights, n: int, k: int, seed: int = 0) -> np.ndarray:
-    """Spectral clustering of the undirected weighted graph on n nodes into k clusters."""
+    """Spectral clustering of an undirected weighted graph.
+
+    Parameters
+    ----------
+    sources, targets, weights : np.ndarray
+        Edges of the graph on nodes 0..n-1.
+    n, k : int
+        Number of nodes and of clusters.
+    seed : int
+
+    Returns
+    -------
+    np.ndarray
+        The cluster of each node.
+
+    References
+    ----------
+    .. [1] Filan et al., "Clusterability in Neural Networks", arXiv:2103.03386.
+    .. [2] von Luxburg, "A Tutorial on Spectral Clustering", arXiv:0711.0189.
+    """
     adjacency = np.zeros((n, n))
     np.add.at(adjacency, (sources, targets), weights)
     adjacency = adjacency + adjacency.T + np.eye(n) * 1e-9  # keep isolated neurons valid
     with warnings.catch_warnings():  # layers without weights between them leave the graph disconnected
         warnings.filterwarnings("ignore", message="Graph is not fully connected")
-        return SpectralClustering(n_clusters=min(k, n - 1), affinity="precomputed", random_state=seed,
-                                  assign_labels="cluster_qr").fit_predict(adjacency)
+        return SpectralClustering(
+            n_clusters=min(k, n - 1), affinity="precomputed", random_state=seed, assign_labels="cluster_qr"
+        ).fit_predict(adjacency)
 
 
 NAME = "weights"
-METHOD = Method(NAME, "spectral clusters of the absolute-weight graph, split per layer (clusterability baseline)",
-                "Filan et al., Clusterability in Neural Networks, arXiv:2103.03386", find, Options)
+METHOD = Method(
+    NAME,
+    "spectral clusters of the absolute-weight graph, split per layer (clusterability baseline)",
+    "Filan et al., Clusterability in Neural Networks, arXiv:2103.03386",
+    find,
+    Options,
+)
