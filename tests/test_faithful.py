@@ -78,4 +78,5 @@ def test_key_communities_for_one_class(tanh_composite, store):
     rows = store.ask("key-communities", model=a.name, method="weights", limit=100, **{"class": 4})
     drops = {a.community_uid(c): c.props["class_acc_drop"][4] for c in a.communities if c.method == "weights"}
     assert rows and [r["community"] for r in rows] == sorted(
-        (uid for uid, d in drops.items() if d > 0.005), key=lambda uid: (-drops[uid], uid))
+        (uid for uid, d in drops.items() if d > 0.005), key=lambda uid: (-drops[uid], uid)
+    )

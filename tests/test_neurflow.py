@@ -96,7 +96,8 @@ def test_groups_are_per_class(cnn):
 def test_groups_weights_and_storage(store, stored_cnn):
     model, a = stored_cnn
     groups = [c for c in a.communities if c.method == "neurflow"]
-    assert groups and all(g.size for g in groups) and {g.layer for g in groups} == set(range(5))  # all inputs, the groups, one per class
+    assert groups and all(g.size for g in groups)
+    assert {g.layer for g in groups} == set(range(5))  # all inputs, the groups, one per class
     circuit = [f for f in a.community_flows if f.method == "neurflow"]
     assert any(np.abs(f.props["weight"]).sum() > 0 for f in circuit)
     stored = store.read(
