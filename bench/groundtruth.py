@@ -8,13 +8,16 @@ specialist (relay), the precision of each class's core neurons (neurflow: the sh
 specialist); and per method, relay-path hits: classes whose top stored chain runs through a
 community matching that class's specialist (Jaccard >= 0.5) in every hidden layer and ends at its
 own output. Everything is analysed with `ingest.analyze`, stored in a scratch embedded store and
-asked through the query library.
+asked through the query library. Last, the relay paper's knockout R^2 (bench/relay_paper.py) on its
+composite network (2 tanh units per digit) trained on the last data set.
 
     .venv/bin/python -P bench/groundtruth.py [--mnist]
 """
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 from sklearn.metrics import adjusted_rand_score
@@ -24,9 +27,13 @@ from ingest.data import load_data
 from ingest.groundtruth import WIDTHS, composite
 from queries import scratch_store
 
+sys.path.append(str(Path(__file__).parent))  # appended: bench/ingest.py must not shadow the package
+from relay_paper import readout, set_analysis  # noqa: E402  (the relay paper's knockout R^2)
+
 PARTITIONS = ("innersight", "flow", "weights")
 SPECIALIST_WIDTHS = {"narrow": (2, 3, 4), "wide": WIDTHS}  # cycled over the classes: 29 and 53 units per layer
 HIT_JACCARD = 0.5
+SUBSETS = 1000  # random subsets for the knockout R^2
 
 
 def jaccard(a, b) -> float:
@@ -111,11 +118,18 @@ def main() -> None:
     print(f"\n{'network':<20} {'method':<11} layer  score (ARI; relay: Jaccard; neurflow: core precision)")
     for name, method, layer, value in table:
         print(f"{name:<20} {method:<11} {layer:>5}  {value:.3f}")
+    last = load_data(datasets[-1])
+    paper = composite(last.X, last.y, widths=(2,), depth=1)
+    r2 = set_analysis(*readout(paper), paper.y, SUBSETS)[0]
+    print(
+        f"\nthe paper's composite (2 tanh units per digit) on {datasets[-1]}: knockout R^2 per digit "
+        + " ".join(f"{v:.3f}" for v in r2)
+    )
     total = sum(sum(h.values()) for h in hits_all)
     asked = sum(len(h) * 10 for h in hits_all)
     print(
         f"groundtruth: relay_path_hits={total}/{asked} min_weights_ari={min(summary['weights']):.3f} "
-        f"relay_module_jaccard={np.mean(summary['relay']):.3f}"
+        f"relay_module_jaccard={np.mean(summary['relay']):.3f} r2_composite_median={np.median(r2):.3f}"
     )
 
 
