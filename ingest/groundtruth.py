@@ -28,6 +28,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from .flow import layer_offsets
+
 ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU}
 WIDTHS = (5, 3, 8, 4, 7, 6)  # specialist widths, cycled over the classes
 DEAD_RANGE = 1e-3  # a unit whose activation varies by less than this over X is dead
@@ -257,7 +259,7 @@ def _fit_one_vs_rest(net: nn.Sequential, X: np.ndarray, is_class: np.ndarray, st
 def _assemble(parts: list[nn.Sequential], activation: str) -> nn.Sequential:
     """The block-diagonal concatenation of `parts`: shared input, zeros off the blocks, output c from part c."""
     linears = [[m for m in part if isinstance(m, nn.Linear)] for part in parts]
-    edges = np.cumsum([0] + [lin[0].out_features for lin in linears])
+    edges = layer_offsets([lin[0].out_features for lin in linears])  # where each part's block starts
     total, depth = int(edges[-1]), len(linears[0]) - 1
     sizes = [linears[0][0].in_features] + [total] * depth + [len(parts)]
     layers = [nn.Linear(a, b) for a, b in pairwise(sizes)]

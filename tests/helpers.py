@@ -64,3 +64,8 @@ def wait_until(done, seconds: float, what: str, every: float = 0.05):
         assert time.monotonic() < deadline, f"waited {seconds:g} s for {what}"
         time.sleep(every)
     return result
+
+
+def ingest_demo_mlp(name: str, *options: str) -> subprocess.CompletedProcess:
+    """`neurocypher ingest` of the demo MLP (untrained) on sklearn's digits as `name`, with `options`."""
+    return cli("ingest", "--model", "ingest/demo_models.py:mlp", "--data", "sklearn:digits", "--name", name, *options)

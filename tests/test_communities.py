@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from helpers import cli
+from helpers import ingest_demo_mlp
 from sklearn.metrics import adjusted_rand_score
 from specialists import CLASSES, SPECIALISTS
 
@@ -108,19 +108,7 @@ def test_stored_communities_chain_from_input_to_output(store, specialists, analy
 
 
 def test_cli_selects_methods(store):
-    done = cli(
-        "ingest",
-        "--model",
-        "ingest/demo_models.py:mlp",
-        "--data",
-        "sklearn:digits",
-        "--name",
-        "cli-methods",
-        "--methods",
-        "flow",
-        "--no-deletion",
-        "--replace",
-    )
+    done = ingest_demo_mlp("cli-methods", "--methods", "flow", "--no-deletion", "--replace")
     assert done.returncode == 0, done.stderr
     assert "flow: communities per layer" in done.stdout and "innersight" not in done.stdout
     methods = store.read("MATCH (c:Community) RETURN DISTINCT c.method AS m", model="cli-methods")

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from helpers import cli
+from helpers import ingest_demo_mlp
 from sklearn.metrics import mutual_info_score
 from torch import nn
 
@@ -147,22 +147,7 @@ def test_stored_flow_matches_the_analysis(store, mlp_analysis):
 
 
 def test_cli_flow_options_reach_the_store(store):
-    done = cli(
-        "ingest",
-        "--model",
-        "ingest/demo_models.py:mlp",
-        "--data",
-        "sklearn:digits",
-        "--name",
-        "cli-flow",
-        "--top-k",
-        "2",
-        "--weight-coupled",
-        "--bins",
-        "4",
-        "--no-deletion",
-        "--replace",
-    )
+    done = ingest_demo_mlp("cli-flow", "--top-k", "2", "--weight-coupled", "--bins", "4", "--no-deletion", "--replace")
     assert done.returncode == 0, done.stderr
     rows = store.read("MATCH (m:Model) RETURN m.params AS p, m.deletion_auc_random AS d", model="cli-flow")
     assert '"bins": 4' in rows[0]["p"] and '"top_k": 2' in rows[0]["p"] and rows[0]["d"] is None

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 import torch
-from helpers import cli
+from helpers import cli, ingest_demo_mlp
 from specialists import CLASS_NAMES, SPECIALISTS
 
 from ingest import analyze, write
@@ -146,19 +146,7 @@ def test_debugging_a_misclassified_sample(store, digits, stored_cnn):
 
 
 def test_debug_cli(store):
-    done = cli(
-        "ingest",
-        "--model",
-        "ingest/demo_models.py:mlp",
-        "--data",
-        "sklearn:digits",
-        "--name",
-        "nf-cli",
-        "--methods",
-        "neurflow",
-        "--no-deletion",
-        "--replace",
-    )
+    done = ingest_demo_mlp("nf-cli", "--methods", "neurflow", "--no-deletion", "--replace")
     assert done.returncode == 0, done.stderr
     assert "NeurFlow fidelity" in done.stdout
     shown = cli("debug", "nf-cli", "3", "--format", "json")
