@@ -7,12 +7,13 @@ import numpy as np
 
 from ..communities import Community, Found, Method
 from ..progress import progress_bar
-from ..relay import class_indicators, greedy_relay
+from ..relay import ESSENTIAL, NOISE, class_indicators, greedy_relay
 
 
 @dataclass(frozen=True)
 class Options:
-    pass
+    essential: float = ESSENTIAL  # stopping rule: a module neuron's move costs at least this share of the I_R left
+    noise: float = NOISE  # ... or less than this share of the layer's I_R was left to judge
 
 
 def find(run, options: Options) -> Found:
@@ -44,7 +45,12 @@ def find(run, options: Options) -> Found:
             scores = []
             for c in range(a.n_classes):
                 search = greedy_relay(
-                    run.binary(layer.index), x_in[c], x_out[c], max_states=run.options.relay_states or None
+                    run.binary(layer.index),
+                    x_in[c],
+                    x_out[c],
+                    essential=options.essential,
+                    noise=options.noise,
+                    max_states=run.options.relay_states or None,
                 )
                 found.communities.append(
                     Community(
