@@ -49,6 +49,16 @@ def split_by_layer(method: str, labels: np.ndarray, widths: list[int]) -> list[M
     return memberships
 
 
+def join_strongest(sources, targets, weights, n_lower: int, upper_labels: np.ndarray) -> np.ndarray:
+    """For each of the `n_lower` neurons of a layer, the community of the layer above that its edges
+    (sources in the lower layer, targets in the upper) weigh most into; -1 without any edge to a
+    labelled neuron. Used to place input features, which feed every module, after the partition."""
+    into = np.zeros((n_lower, max(upper_labels.max() + 1, 1)))
+    labelled = upper_labels[targets] >= 0
+    np.add.at(into, (sources[labelled], upper_labels[targets][labelled]), weights[labelled])
+    return np.where(into.sum(axis=1) > 0, into.argmax(axis=1), -1)
+
+
 def communities_of(memberships: list[Membership]) -> list[Community]:
     """Communities from soft memberships; a neuron's primary community is its most probable one."""
     found = []

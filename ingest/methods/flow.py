@@ -7,7 +7,7 @@ import igraph
 import leidenalg
 import numpy as np
 
-from ..communities import Found, Method, split_by_layer
+from ..communities import Found, Method, join_strongest, split_by_layer
 from ..flow import flow_graph
 
 
@@ -49,17 +49,9 @@ def find(run, options: Options) -> Found:
     among = np.ones(len(sources), dtype=bool) if options.inputs else sources >= first[1]
     labels = leiden_labels(sources[among], targets[among], bits[among], int(first[-1]), options.seed)
     if not options.inputs:
-        labels[: first[1]] = _strongest_target(a.flows[0], labels[first[1] : first[2]])
+        f = a.flows[0]
+        labels[: first[1]] = join_strongest(f.source, f.target, f.bits, first[1], labels[first[1] : first[2]])
     return Found(memberships=split_by_layer(NAME, labels, widths))
-
-
-def _strongest_target(flow, upper_labels: np.ndarray) -> np.ndarray:
-    """For each neuron of the lower layer, the community (of `upper_labels`) its kept flow goes to
-    most (by bits); -1 without flow."""
-    into = np.zeros((flow.shape[0], max(upper_labels.max() + 1, 1)))
-    labelled = upper_labels[flow.target] >= 0
-    np.add.at(into, (flow.source[labelled], upper_labels[flow.target][labelled]), flow.bits[labelled])
-    return np.where(into.sum(axis=1) > 0, into.argmax(axis=1), -1)
 
 
 def leiden_labels(sources, targets, bits, n: int, seed: int = 0) -> np.ndarray:
