@@ -423,10 +423,11 @@ def _weights(circuits: list[_Circuit], held: dict) -> dict:
 
 def _primary_groups(c: int, held: dict) -> dict:
     """(layer, neuron): the group of class c that holds most of the neuron's sub-concepts."""
-    counts: dict = {}
+    counts: dict = {}  # (layer, neuron): {group index: (group, sub-concepts held)}
     for (k, layer, u, _), group in held.items():
         if k == c:
-            counts.setdefault((layer, u), {}).setdefault(id(group), [group, 0])[1] += 1
+            mine = counts.setdefault((layer, u), {})
+            mine[group.index] = (group, mine.get(group.index, (group, 0))[1] + 1)
     return {key: max(found.values(), key=lambda gc: (gc[1], -gc[0].index))[0] for key, found in counts.items()}
 
 
