@@ -60,12 +60,12 @@ def evaluate_closing(
         return [(base[0] - overall, base[1] - per_class) for overall, per_class in closed]
 
     with progress_bar(len(communities), "closing communities") as advance:
-        for layer_index, group in _by_layer(communities).items():
+        for layer_index, group in _grouped(communities, lambda c: c.layer).items():
             for c, (overall, per_class) in zip(group, drops(layers[layer_index], [c.members for c in group])):
                 c.props.update(acc_drop=overall, class_acc_drop=per_class, role=role(overall))
             advance(len(group))
     if pairs:
-        for group in _same_layer(communities).values():
+        for group in _grouped(communities, lambda c: (c.method, c.layer)).values():
             both = list(combinations(group, 2))
             for c in group:
                 c.props["pair_acc_drop"] = np.zeros(len(group))
@@ -87,17 +87,11 @@ def evaluate_closing(
     return pruned
 
 
-def _by_layer(communities) -> dict:
+def _grouped(communities, key) -> dict:
+    """Communities by `key(community)`, in their order."""
     groups: dict = {}
     for c in communities:
-        groups.setdefault(c.layer, []).append(c)
-    return groups
-
-
-def _same_layer(communities) -> dict:
-    groups: dict = {}
-    for c in communities:
-        groups.setdefault((c.method, c.layer), []).append(c)
+        groups.setdefault(key(c), []).append(c)
     return groups
 
 

@@ -12,7 +12,7 @@ def summary(a: Analysis) -> str:
     edges = sum(len(f.source) for f in a.flows)
     lines = [
         f"{a.name}: {a.arch}; accuracy {a.accuracy:.3f} on {len(a.labels)} samples; "
-        f"{sum(lay.width for lay in a.layers)} neurons ({widths}), {edges} flow edges"
+        f"{sum(a.widths)} neurons ({widths}), {edges} flow edges"
     ]
     m = a.metrics
     if "deletion_auc_attribution" in m:

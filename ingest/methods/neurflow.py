@@ -190,22 +190,29 @@ class _Circuit:
         """Explain from the class logit down to the first hidden layer, deep enough for the circuit's
         tau and every fidelity tau."""
         tau = max(self.options.tau, *FIDELITY_TAUS)
-        explain = [self.c] if len(self.rows) else []  # a class nobody is predicted as has no circuit
+        explain = self._logit()
         for layer in range(len(self.a.layers) - 1, 0, -1):
             for u, e in zip(explain, self._explain(layer, explain)):
                 self.explained[(layer, u)] = e
-            size = core_size(tau, self.a.layers[layer - 1].width)
-            explain = sorted({int(v) for u in explain for v in self.explained[(layer, u)].order[:size]})
+            explain = self._below(layer, explain, tau)
             advance()
 
     def at(self, layer: int, tau: int) -> list[int]:
         """The neurons of `layer` in the circuit with core sets of `core_size(tau, width)`: the class
         logit at the output, else the union of the core sets of the circuit's neurons one layer up."""
-        explain = [self.c] if len(self.rows) else []
+        explain = self._logit()
         for upper in range(len(self.a.layers) - 1, layer, -1):
-            size = core_size(tau, self.a.layers[upper - 1].width)
-            explain = sorted({int(v) for u in explain for v in self.explained[(upper, u)].order[:size]})
+            explain = self._below(upper, explain, tau)
         return explain
+
+    def _logit(self) -> list[int]:
+        """Where the circuit starts: the class logit (none for a class nobody is predicted as)."""
+        return [self.c] if len(self.rows) else []
+
+    def _below(self, layer: int, units: list[int], tau: int) -> list[int]:
+        """The union of the core sets, of `core_size(tau, width below)`, of explained `units` of `layer`."""
+        size = core_size(tau, self.a.layers[layer - 1].width)
+        return sorted({int(v) for u in units for v in self.explained[(layer, u)].order[:size]})
 
     def core(self, layer: int, tau: int) -> np.ndarray:
         """0/1 per neuron of `layer`: in the circuit at `tau` (see `at`)."""

@@ -53,7 +53,7 @@ def find(run, options: Options) -> Found:
     labels[first[1] :] = spectral_labels(
         sources[inner] - first[1], targets[inner] - first[1], weights[inner], first[-1] - first[1], k, options.seed
     )
-    fed = ~inner & (targets < first[2])
+    fed = ~inner  # the edges from the inputs, all into the first hidden layer
     labels[: first[1]] = join_strongest(
         sources[fed], targets[fed] - first[1], weights[fed], first[1], labels[first[1] : first[2]]
     )
