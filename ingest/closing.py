@@ -1,13 +1,12 @@
 """Closing evaluation (InnerSightNet): switch a community off without retraining and measure the
 accuracy lost, overall and per class.
 
-A closed community's members are set to 0 (or to their mean over the probe set) by a forward hook
-on the module its layer is read from; input features are replaced in the data, class outputs in the
-logits. Roles follow the overall accuracy drop d (in accuracy units, 0..1): **key** when d > 0.005,
+A closed community's members are set to 0 (or to their mean over the probe set) where its layer is
+read in the forward pass (`ingest.taps.watching`); input features are replaced in the data, class
+outputs in the class scores. Roles follow the overall accuracy drop d (in accuracy units, 0..1): **key** when d > 0.005,
 **noise** when d < -0.005 (closing it helps), **irrelevant** otherwise.
 """
 
-from contextlib import ExitStack
 from dataclasses import dataclass
 from itertools import combinations
 
@@ -18,7 +17,7 @@ from torch import nn
 from queries.schema import ROLE_THRESHOLD
 
 from .progress import progress_bar
-from .taps import at_call, device_of
+from .taps import device_of, watching
 
 
 @dataclass
@@ -109,20 +108,19 @@ def predict_closed(model: nn.Module, X: np.ndarray, closed: list[Closing], batch
 
 
 def closed_logits(model: nn.Module, X: np.ndarray, closed: list[Closing], batch_size: int = 256) -> torch.Tensor:
-    """The model's outputs (on the CPU) with the given communities closed."""
+    """The model's class scores (on the CPU) with the given communities closed."""
     device = device_of(model)
     X = X.copy()
     flat = X.reshape(len(X), -1)
-    modules = dict(model.named_modules())
-    outputs = []
-    with ExitStack() as hooks, torch.no_grad():
-        for c in closed:
-            if c.layer.kind == "input":
-                flat[:, c.members] = c.values
-            elif c.layer.kind == "output":
-                outputs.append(c)
-            else:
-                hooks.enter_context(at_call(model, modules[c.layer.tap], c.layer.tap_call, _closer(c, device)))
+    outputs, closers = [], {}
+    for c in closed:
+        if c.layer.kind == "input":
+            flat[:, c.members] = c.values
+        elif c.layer.kind == "output":
+            outputs.append(c)
+        else:
+            closers[c.layer.point] = _closer(c, device, closers.get(c.layer.point))
+    with watching(model, closers), torch.no_grad():
         logits = torch.cat(
             [model(torch.from_numpy(X[i : i + batch_size]).to(device)).cpu() for i in range(0, len(X), batch_size)]
         )
@@ -131,18 +129,16 @@ def closed_logits(model: nn.Module, X: np.ndarray, closed: list[Closing], batch_
     return logits
 
 
-def _closer(c: Closing, device):
-    """What replaces the output of the module a closed community's layer is read from."""
-    members = torch.as_tensor(c.members, device=device)
-    values = torch.as_tensor(c.values, dtype=torch.float32, device=device)
+def _closer(c: Closing, device, before=None):
+    """What replaces the tensor a closed community's layer is read from (after `before`, another
+    closing at the same point)."""
+    keep = torch.ones(1, c.layer.width, device=device)
+    fill = torch.zeros(1, c.layer.width, device=device)
+    keep[0, c.members] = 0
+    fill[0, c.members] = torch.as_tensor(c.values, dtype=torch.float32, device=device)
 
     def close(output):
-        output = output.clone()
-        if c.layer.kind == "linear":
-            output[..., members] = values
-        else:  # channels: the whole map of a closed channel takes its value
-            output[:, members] = values.view(-1, *([1] * (output.ndim - 2)))
-        return output
+        return c.layer.layout.masked(output if before is None else before(output), keep, fill)
 
     return close
 
@@ -172,18 +168,11 @@ def _masked_chunk(model, X, layer, masks, values, batch_size, device) -> np.ndar
     fill = torch.as_tensor(masks * np.asarray(values, dtype=np.float32), device=device)
 
     def close(output):  # copies x batch x neurons (x positions: a closed channel's whole map)
-        grouped = output.reshape(copies, -1, *output.shape[1:])
-        if layer.kind == "linear":  # features on the last axis (after any token axes)
-            shape = (copies,) + (1,) * (output.ndim - 1) + (-1,)
-        else:  # channels on axis 1 (inputs and logits: 2-D)
-            shape = (copies, 1, -1) + (1,) * (output.ndim - 2)
-        return (grouped * keep.view(shape) + fill.view(shape)).reshape(output.shape)
+        return layer.layout.masked(output, keep, fill)
 
-    hook = ExitStack()
-    if layer.kind not in ("input", "output"):
-        hook.enter_context(at_call(model, dict(model.named_modules())[layer.tap], layer.tap_call, close))
+    closers = {} if layer.kind in ("input", "output") else {layer.point: close}
     predicted = []
-    with hook, torch.no_grad():
+    with watching(model, closers), torch.no_grad():
         for start in range(0, len(X), batch_size):
             x = torch.from_numpy(np.ascontiguousarray(X[start : start + batch_size])).to(device)
             tiled = x.repeat(copies, *([1] * (x.ndim - 1)))

@@ -72,10 +72,12 @@ def communities_of(memberships: list[Membership]) -> list[Community]:
 
 @dataclass
 class CommunityFlow:
-    """Summed member flow between one method's communities of layers `lower` and `lower + 1`."""
+    """Summed member flow between one method's communities of layers `lower` and `upper` (an edge
+    of the layer DAG)."""
 
     method: str
     lower: int
+    upper: int
     source: np.ndarray  # `index` of the community in the lower layer
     target: np.ndarray  # `index` of the community in the upper layer
     bits: np.ndarray
@@ -99,16 +101,16 @@ class CommunityFlow:
 
 
 def community_flows(communities: list[Community], flows, widths: list[int]) -> list[CommunityFlow]:
-    """For every method and adjacent pair of layers, the flow between every two communities: the sum
+    """For every method and edge of the layer DAG, the flow between every two communities: the sum
     of member-to-member flow (communities may overlap, as relay modules do)."""
     result = []
     for method in dict.fromkeys(c.method for c in communities):
         for flow in flows:
             lower = [c for c in communities if c.method == method and c.layer == flow.lower]
-            upper = [c for c in communities if c.method == method and c.layer == flow.lower + 1]
+            upper = [c for c in communities if c.method == method and c.layer == flow.upper]
             if not lower or not upper:
                 continue
-            into_lower, into_upper = _indicator(lower, widths[flow.lower]), _indicator(upper, widths[flow.lower + 1])
+            into_lower, into_upper = _indicator(lower, widths[flow.lower]), _indicator(upper, widths[flow.upper])
             bits = (into_lower.T @ flow.matrix("bits") @ into_upper).toarray()
             edges = (into_lower.T @ flow.matrix("edges") @ into_upper).toarray()
             source, target = np.nonzero(edges)
@@ -116,6 +118,7 @@ def community_flows(communities: list[Community], flows, widths: list[int]) -> l
                 CommunityFlow(
                     method,
                     flow.lower,
+                    flow.upper,
                     np.array([lower[i].index for i in source], dtype=np.int64),
                     np.array([upper[j].index for j in target], dtype=np.int64),
                     bits[source, target],
@@ -132,6 +135,15 @@ def _indicator(found: list[Community], width: int) -> sp.csr_matrix:
     return sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(width, len(found)))
 
 
+def specificity(values: np.ndarray) -> np.ndarray:
+    """Per class k: values[k] minus the most any other class has (the value itself for one class)."""
+    if len(values) < 2:
+        return values.copy()
+    top2 = np.sort(values)[-2:]
+    others = np.where(values == top2[1], top2[0], top2[1])
+    return values - others
+
+
 def drop_empty(p: np.ndarray) -> np.ndarray:
     """Keep the components that are someone's most probable one, renumbered in order."""
     used = np.unique(p.argmax(axis=1))
@@ -146,8 +158,8 @@ class Found:
     `memberships` are soft (or hard) memberships, one per layer, from which communities are made
     (a neuron's primary community is its most probable one); `communities` are made directly by
     methods whose communities may overlap. `neuron_props[layer][name]` holds one value (or one per
-    class: width x C) per neuron of the layer; `link_props[name][(lower layer, i, j)]` a value on
-    the community link from community i of layer `lower` to community j of the layer above; a link
+    class: width x C) per neuron of the layer; `link_props[name][(lower, upper, i, j)]` a value on
+    the community link from community i of layer `lower` to community j of layer `upper`; a link
     that carries such a value but no member flow is added. `layer_props[layer][name]` is stored on
     the Layer. `skipped` says why the method found
     nothing (it is then left out of the model's methods).
@@ -156,7 +168,7 @@ class Found:
     memberships: list[Membership] = field(default_factory=list)
     communities: list[Community] = field(default_factory=list)
     neuron_props: dict[int, dict[str, np.ndarray]] = field(default_factory=dict)
-    link_props: dict[str, dict[tuple[int, int, int], float]] = field(default_factory=dict)
+    link_props: dict[str, dict[tuple[int, int, int, int], float]] = field(default_factory=dict)
     layer_props: dict[int, dict[str, object]] = field(default_factory=dict)  # values stored on the Layer
     metrics: dict[str, object] = field(default_factory=dict)
     skipped: str = ""

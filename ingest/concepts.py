@@ -16,7 +16,7 @@ def label_communities(
     a, X_flat: np.ndarray, image_shape: tuple[int, int] | None, feature_names: list[str] | None
 ) -> None:
     """Fill each community's concept properties in `a.communities`."""
-    inflow = {layer: path_flow(a.flows, 0, layer) for layer in {c.layer for c in a.communities} if layer > 0}
+    inflow = {layer: path_flow(a.flows, a.widths, 0, layer) for layer in {c.layer for c in a.communities} if layer > 0}
     for c in a.communities:
         layer = a.layers[c.layer]
         score = layer.acts[:, c.members].mean(axis=1)

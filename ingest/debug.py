@@ -16,17 +16,26 @@ from queries.store import Store
 from .closing import Closing, closed_logits
 from .data import load_data
 from .modelfile import load_model
-from .neuronize import record
+from .neuronize import ClassScores, record
+from .options import Options
 
 
-def debug_sample(model: nn.Module, X: np.ndarray, label: int, groups: list[dict], named_layers=None) -> list[dict]:
+def debug_sample(
+    model: nn.Module, X: np.ndarray, label: int, groups: list[dict], options: Options | None = None
+) -> list[dict]:
     """For one sample `X` (a batch of one), every group with its firing z-score and the change of the
-    predicted and the true class's logits when it is masked; the strongest firing first."""
-    rec = record(model, X, layers=named_layers, batch_size=1)
+    predicted and the true class's logits when it is masked; the strongest firing first. `options`
+    are those of the analysis (how its layers were chosen and read)."""
+    options = options or Options()
+    model = ClassScores(model, options.logits)
+    rec = record(model, X, layers=options.layers, batch_size=1, token_reduce=options.token_reduce)
     acts = [rec.inputs[0]] + [h[0] for h in rec.hidden] + [rec.outputs[0]]
     layers = (
         [SimpleNamespace(kind="input")]
-        + [SimpleNamespace(kind=t.kind, tap=t.module, tap_call=t.call) for t in rec.taps]
+        + [
+            SimpleNamespace(kind=t.kind, point=t.point, layout=t.layout, width=w.shape[1])
+            for t, w in zip(rec.taps, rec.hidden)
+        ]
         + [SimpleNamespace(kind="output")]
     )
     base = closed_logits(model, X, [])[0]
@@ -63,6 +72,7 @@ def debug_stored(store: Store, name: str, index: int) -> tuple[dict, list[dict]]
     if not 0 <= index < len(data.X):
         raise UserError(f"sample index {index} is outside 0..{len(data.X) - 1}")
     model = load_model(source["model"], source.get("weights"))
-    found = debug_sample(model, data.X[index : index + 1], int(data.y[index]), groups, params["layers"])
-    predicted = int(closed_logits(model, data.X[index : index + 1], [])[0].argmax())
+    options = Options(**{key: params[key] for key in ("layers", "token_reduce", "logits") if key in params})
+    found = debug_sample(model, data.X[index : index + 1], int(data.y[index]), groups, options)
+    predicted = int(closed_logits(ClassScores(model, options.logits), data.X[index : index + 1], [])[0].argmax())
     return {"sample": index, "true": int(data.y[index]), "predicted": predicted}, found

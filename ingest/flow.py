@@ -1,11 +1,14 @@
-"""NIF: information flow between neurons of adjacent layers, path flow, attribution, centrality.
+"""NIF: information flow between neurons of connected layers, path flow, attribution, centrality.
 
-Edge flow m_uv = I(a(u); a(v)) for u in layer l and v in layer l+1, kept when it beats the 99th
-percentile of a permutation null (the upper layer's samples shuffled) and is among the `top_k`
-strongest into v. Share s_uv = m_uv / sum_u' m_u'v over kept edges; the flow between layers further
-apart is the product of the share matrices, and input-to-output flow is the feature attribution.
+Edge flow m_uv = I(a(u); a(v)) for u in layer l and v in a layer that l feeds (an edge of the layer
+DAG), kept when it beats the 99th percentile of a permutation null (the upper layer's samples
+shuffled) and is among the `top_k` strongest from that layer into v. Share s_uv = m_uv / sum_u' m_u'v
+over the kept edges into v (from all its layers); the flow between layers further apart is the sum
+over the DAG's paths of the products of the share matrices, and input-to-output flow is the feature
+attribution.
 """
 
+import dataclasses
 from dataclasses import dataclass
 
 import igraph
@@ -23,13 +26,14 @@ EXACT_BETWEENNESS = 5000  # above this many neurons, betweenness is estimated fr
 
 @dataclass
 class Flow:
-    """The kept flow edges from layer `lower` to layer `lower + 1`."""
+    """The kept flow edges from layer `lower` to layer `upper` (an edge of the layer DAG)."""
 
     lower: int
+    upper: int
     source: np.ndarray  # neuron index in layer `lower`
     target: np.ndarray  # neuron index in layer `lower + 1`
     bits: np.ndarray  # mutual information (or its weight-coupled version) of each edge
-    share: np.ndarray  # bits / total kept bits into the target
+    share: np.ndarray  # bits / total kept bits into the target (from every layer feeding it)
     threshold: float  # the null's quantile that an edge had to beat
     shape: tuple[int, int]
 
@@ -41,6 +45,7 @@ class Flow:
 
 def layer_flow(
     lower: int,
+    upper: int,
     codes_u: np.ndarray,
     codes_v: np.ndarray,
     constant_u: np.ndarray,
@@ -53,7 +58,8 @@ def layer_flow(
     seed: int = 0,
     device="cpu",
 ) -> Flow:
-    """Significant, top-k pruned flow from one layer to the next."""
+    """Significant, top-k pruned flow from one layer to a layer it feeds; `share` is within this
+    pair of layers (see `shared`)."""
     mi = mutual_information(codes_u, codes_v, bins, device=device)
     mi[constant_u, :] = 0
     mi[:, constant_v] = 0
@@ -67,6 +73,7 @@ def layer_flow(
     into = np.bincount(target, weights=bits, minlength=codes_v.shape[1])
     return Flow(
         lower=lower,
+        upper=upper,
         source=source,
         target=target,
         bits=bits,
@@ -121,15 +128,26 @@ def weight_coupling(module: nn.Module, n_lower: int) -> np.ndarray | None:
     return magnitude.view(n_out, n_lower, n_in // n_lower).sum(dim=2).T.cpu().double().numpy()
 
 
-def path_flow(flows: list[Flow], lower: int, upper: int) -> np.ndarray:
-    """Flow from every neuron of layer `lower` to every neuron of layer `upper` (dense), the product
-    of the share matrices in between: the sum over paths of the products of shares."""
-    if not lower < upper <= len(flows):
-        raise ValueError(f"need 0 <= lower < upper <= {len(flows)}, got {lower} and {upper}")
-    product = flows[lower].matrix()
-    for flow in flows[lower + 1 : upper]:
-        product = product @ flow.matrix()
-    return product.toarray()
+def shared(flows: list[Flow]) -> list[Flow]:
+    """The flows with each edge's share taken over every kept edge into its target, from all the
+    layers that feed the target's layer (a merge is fed by several)."""
+    into: dict[int, np.ndarray] = {}
+    for f in flows:
+        into[f.upper] = into.get(f.upper, 0) + np.bincount(f.target, weights=f.bits, minlength=f.shape[1])
+    return [dataclasses.replace(f, share=f.bits / into[f.upper][f.target]) for f in flows]
+
+
+def path_flow(flows: list[Flow], widths: list[int], lower: int, upper: int) -> np.ndarray:
+    """Flow from every neuron of layer `lower` to every neuron of layer `upper` (dense): the sum over
+    the layer DAG's paths of the products of the share matrices along them."""
+    if not 0 <= lower < upper < len(widths):
+        raise ValueError(f"need 0 <= lower < upper < {len(widths)}, got {lower} and {upper}")
+    reach = {lower: sp.identity(widths[lower], format="csr")}
+    for f in sorted(flows, key=lambda f: (f.upper, f.lower)):  # layers are numbered in dataflow order
+        if f.lower in reach and f.upper <= upper:
+            reach[f.upper] = reach.get(f.upper, 0) + reach[f.lower] @ f.matrix()
+    found = reach.get(upper)
+    return np.zeros((widths[lower], widths[upper])) if found is None else found.toarray()
 
 
 def layer_offsets(widths: list[int]) -> np.ndarray:
@@ -143,7 +161,7 @@ def flow_graph(flows: list[Flow], widths: list[int]) -> tuple[np.ndarray, np.nda
     first = layer_offsets(widths)
     return (
         np.concatenate([f.source + first[f.lower] for f in flows]).astype(np.int64),
-        np.concatenate([f.target + first[f.lower + 1] for f in flows]).astype(np.int64),
+        np.concatenate([f.target + first[f.upper] for f in flows]).astype(np.int64),
         np.concatenate([f.bits for f in flows]),
         np.concatenate([f.share for f in flows]),
     )

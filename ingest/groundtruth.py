@@ -1,4 +1,5 @@
-"""Networks whose answer is known, after the relay paper: the composite and the full network.
+"""Networks whose answer is known, after the relay paper: the composite and the full network; and
+a residual network whose answer runs along its skip.
 
 `composite` trains one one-vs-rest specialist per class (for every class; no "other" class) and
 concatenates them into one network whose hidden layers are block-diagonal after the input (weights
@@ -179,6 +180,81 @@ def full(
     logits = _logits(model, X)
     accuracy = np.array([_balanced_accuracy(logits[:, c], y == c) for c in range(classes)])
     return GroundTruth(model=model.eval(), X=X, y=y, blocks=None, accuracy=accuracy, dead=dead_units(model, X))
+
+
+class Residual(nn.Module):
+    """d -> fc1 (tanh) -> a residual block (fc2, tanh, fc3) added to fc1's output -> Linear classes."""
+
+    def __init__(self, features: int, width: int, classes: int):
+        super().__init__()
+        self.fc1, self.fc2 = nn.Linear(features, width), nn.Linear(width, width)
+        self.fc3, self.out = nn.Linear(width, width), nn.Linear(width, classes)
+
+    def forward(self, x):
+        h = torch.tanh(self.fc1(x))
+        return self.out(h + self.fc3(torch.tanh(self.fc2(h))))
+
+
+@dataclass
+class ResidualTruth:
+    """A composite network with a residual block: every class has a one-vs-rest specialist of
+    `units` neurons in fc1, the block (fc2, fc3) and the merge, block-diagonal (weights exactly zero
+    across specialists), except class `skip_class`, whose specialist has nothing in the block
+    (zero rows and columns): it is carried by the skip alone, so its relay answer must go along the
+    skip (input -> fc1 -> the merge -> the class), through its own units."""
+
+    model: Residual
+    X: np.ndarray
+    y: np.ndarray
+    skip_class: int
+    blocks: np.ndarray  # the class (specialist) of each unit of fc1, fc2, fc3 and the merge
+    accuracy: np.ndarray  # per class, the balanced accuracy of logit_c > 0
+
+
+def residual(
+    X: np.ndarray,
+    y: np.ndarray,
+    *,
+    skip_class: int = 0,
+    units: int = 2,
+    steps: int = 1500,
+    lr: float = 0.01,
+    seed: int = 0,
+) -> ResidualTruth:
+    """Train a `ResidualTruth`: the specialists are trained together (full-batch Adam on the sum of
+    their class-balanced one-vs-rest losses, as `composite`), with the zero pattern kept by masking
+    the weights at every step; it is exact in the returned model."""
+    X, y = _as_data(X, y)
+    classes = int(y.max()) + 1
+    blocks = np.repeat(np.arange(classes), units)
+    torch.manual_seed(seed)
+    model = Residual(X.shape[1], len(blocks), classes)
+    same = torch.from_numpy((blocks[:, None] == blocks[None, :]).astype(np.float32))
+    in_block = torch.from_numpy((blocks != skip_class).astype(np.float32))
+    masks = {name: torch.ones_like(p) for name, p in model.named_parameters()}
+    masks["fc2.weight"] = same * in_block[:, None] * in_block[None, :]
+    masks["fc2.bias"] = masks["fc3.bias"] = in_block
+    masks["fc3.weight"] = masks["fc2.weight"]
+    masks["out.weight"] = torch.from_numpy((np.arange(classes)[:, None] == blocks[None, :]).astype(np.float32))
+    targets = np.where(y[:, None] == np.arange(classes), 1.0, -1.0).astype(np.float32)
+    share = (y[:, None] == np.arange(classes)).mean(axis=0)
+    weights = np.where(targets > 0, 0.5 / share, 0.5 / (1 - share)).astype(np.float32)
+    inputs, targets, weights = torch.from_numpy(X), torch.from_numpy(targets), torch.from_numpy(weights)
+    optimiser = torch.optim.Adam(model.parameters(), lr=lr)
+    with _one_thread():
+        for _ in range(steps):
+            with torch.no_grad():
+                for name, p in model.named_parameters():
+                    p *= masks[name]
+            optimiser.zero_grad()
+            (weights * (torch.tanh(model(inputs)) - targets) ** 2).mean().backward()
+            optimiser.step()
+        with torch.no_grad():
+            for name, p in model.named_parameters():
+                p *= masks[name]
+    logits = _logits(model.eval(), X)
+    accuracy = np.array([_balanced_accuracy(logits[:, c], y == c) for c in range(classes)])
+    return ResidualTruth(model, X, y, skip_class, blocks, accuracy)
 
 
 def hidden_activations(model: nn.Sequential, X: np.ndarray) -> list[np.ndarray]:

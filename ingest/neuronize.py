@@ -1,14 +1,29 @@
-"""Neuronization: which modules become layers of neurons, and their activations over a probe set.
+"""Neuronization: the model's layers of neurons as a DAG that follows its dataflow, and their
+activations over a probe set.
 
-By default every Linear and Conv module becomes a layer, recorded after the activation function that
-directly consumes its output (through any normalisation in between), found by tracing one forward
-pass. A Conv channel's activation is its spatial mean, taken inside the hook, so memory stays
-O(samples x channels). The model's own output is the output layer; the flattened input is the input
-layer.
+One forward pass is traced (`ingest.taps.watching`: module hooks plus a torch function mode, so
+functional activations, residual adds and concatenations are seen). The layers are, by default:
+
+- every call of a Linear or Conv module, and every `MultiheadAttention` (its output features) and
+  LSTM / GRU / RNN (its hidden units);
+- every point where branches merge: an add (`x + y`, `torch.add`, `+=`) or a concatenation
+  (`torch.cat`, `torch.stack`) whose operands come from different layers (a ResNet block's output);
+
+each read after what directly and only consumes it: normalisations and dropout, then the first
+activation (a module such as `nn.ReLU`, or a function such as `F.relu`, `torch.relu`, `x.relu()`,
+`F.gelu`). A layer is fed by the nearest layers its input depends on (through any reshaping,
+pooling or indexing), which gives the DAG. Layers are numbered by depth (the longest path from the
+input), then by where their module is declared, so the order of statements in `forward` does not
+change the numbering. The input (flattened) is layer 0 and the class scores are the last layer; a
+layer that does not lead to the class scores is left out and reported.
+
+A conv channel's value is its spatial mean. A feature of a tensor with token or step axes (N x T x D,
+or T x N x D in a sequence-first module: the batch axis is found by tracing two batch sizes) is
+reduced over them by `token_reduce`: `auto` reads recurrent layers at their last step and every other
+layer as the mean over tokens.
 """
 
-from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -17,10 +32,22 @@ from torch import nn
 from queries.errors import UserError, clip, first_line
 
 from .progress import progress_bar
-from .taps import at_call, device_of, per_neuron
+from .taps import OPAQUE, REDUCE_RULES, Layout, Point, device_of, watching
 
 _WEIGHTED = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
-_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.LayerNorm, nn.GroupNorm, nn.Dropout)
+_NORMS = (
+    nn.BatchNorm1d,
+    nn.BatchNorm2d,
+    nn.BatchNorm3d,
+    nn.LayerNorm,
+    nn.GroupNorm,
+    nn.InstanceNorm1d,
+    nn.InstanceNorm2d,
+    nn.Dropout,
+    nn.Dropout1d,
+    nn.Dropout2d,
+    nn.Identity,
+)
 _ACTIVATIONS = (
     nn.ReLU,
     nn.ReLU6,
@@ -40,141 +67,372 @@ _ACTIVATIONS = (
     nn.Softplus,
     nn.Softsign,
 )
+_NORM_FUNCTIONS = {"batch_norm", "layer_norm", "group_norm", "instance_norm", "rms_norm", "dropout", "dropout_"}
+_ACTIVATION_FUNCTIONS = {
+    name + suffix
+    for name in ("relu", "relu6", "leaky_relu", "elu", "selu", "celu", "gelu", "silu", "mish", "tanh", "sigmoid")
+    + ("hardtanh", "hardswish", "hardsigmoid", "softplus", "softsign", "prelu")
+    for suffix in ("", "_")
+}
+_MERGES = {"add": "add", "add_": "add", "__add__": "add", "__iadd__": "add", "__radd__": "add", "cat": "cat"}
+_MERGES |= {"concat": "cat", "concatenate": "cat", "stack": "stack"}
+TOKEN_REDUCE = ("auto",) + REDUCE_RULES
 
 
 @dataclass(frozen=True)
 class Tap:
-    """Where a layer is read: the `call`-th output of module `module`, for the layer named `name`."""
+    """A hidden layer: where it is read and what it is."""
 
-    name: str
-    module: str
-    call: int
-    kind: str  # linear | conv | module
-    activation: str  # the activation module's class name, or "" when read before any
+    name: str  # the module's name (with #call for a later call), or CONTAINER.add / .cat for a merge
+    point: Point  # where its tensor is read
+    layout: Layout
+    kind: str  # linear | conv | attention | recurrent | merge | module (a module named with --layers)
+    module: str  # the module whose output it is ("" for a merge)
+    activation: str  # the activation it is read after, "" if none
+    inputs: tuple[int, ...]  # the layers feeding it (0: the input; hidden layers from 1, in this order)
 
 
 @dataclass
 class Recording:
-    taps: list[Tap]
+    taps: list[Tap]  # the hidden layers, layer i + 1 = taps[i]
     hidden: list[np.ndarray]  # per tap, N x width float32
     inputs: np.ndarray  # N x features
-    outputs: np.ndarray  # N x classes (the model's output)
-    output_module: str  # the Linear/Conv that computes the output, "" if none does directly
+    outputs: np.ndarray  # N x classes (the class scores)
+    output_module: str  # the Linear/Conv that computes the class scores, "" if none does directly
+    output_inputs: tuple[int, ...]  # the layers feeding the class scores
+    left_out: list[str] = field(default_factory=list)  # layers that do not lead to the class scores
 
 
-def record(model: nn.Module, X: np.ndarray, layers: list[str] | None = None, batch_size: int = 256) -> Recording:
-    """Run the probe set through the model in batches and record every tap's activations."""
+class ClassScores:
+    """`model` whose calls return its class scores: the output itself, or item `logits` (an index or
+    a key) of a tuple, list or dict output. Everything else is the model's."""
+
+    def __init__(self, model: nn.Module, logits: str = ""):
+        self.model, self.logits = model, logits
+
+    def __getattr__(self, name):
+        return getattr(self.model, name)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return pick_scores(self.model(x), self.logits)
+
+
+def pick_scores(output, logits: str = "") -> torch.Tensor:
+    """The class scores (samples x classes) in a model's output; a UserError naming `--logits`."""
+    if logits:
+        key = int(logits) if logits.lstrip("-").isdigit() and not isinstance(output, dict) else logits
+        try:
+            output = output[key]
+        except (IndexError, KeyError, TypeError):
+            raise UserError(f"--logits {logits}: the model's output has no item {logits!r}") from None
+    elif isinstance(output, (tuple, list, dict)):
+        items = list(output) if isinstance(output, dict) else f"0..{len(output) - 1}"
+        raise UserError(
+            f"the model returns a {type(output).__name__} ({items}); say which item holds the class "
+            "scores with --logits INDEX|KEY (API: logits=...)"
+        )
+    if not isinstance(output, torch.Tensor) or output.ndim != 2:
+        shape = f"shape {tuple(output.shape)}" if isinstance(output, torch.Tensor) else type(output).__name__
+        raise UserError(f"the class scores must be one tensor of samples x classes, got {shape}")
+    return output
+
+
+def record(
+    model: ClassScores, X: np.ndarray, layers=(), batch_size: int = 256, token_reduce: str = "auto"
+) -> Recording:
+    """Trace the model's layer DAG, then run the probe set through it in batches and record every
+    hidden layer's activations and the class scores."""
     device = device_of(model)
     model.eval()
-    taps, output_module = _trace(model, _batch(X, 0, min(len(X), 2), device), layers)
-    modules = dict(model.named_modules())
-    store: dict[Tap, list[torch.Tensor]] = {tap: [] for tap in taps}
+    traced = _trace(model, X, tuple(layers), token_reduce, device)
+    taps = traced.taps
+    chunks: dict[Tap, list[torch.Tensor]] = {tap: [] for tap in taps}
+
+    def recorder(tap):
+        def keep(output):
+            chunks[tap].append(tap.layout.neurons(output).float().cpu())
+
+        return keep
+
     outputs = []
-    with ExitStack() as hooks, torch.no_grad(), progress_bar(len(X), "recording activations") as advance:
-        for tap in taps:
-            hooks.enter_context(at_call(model, modules[tap.module], tap.call, _recorder(store[tap], tap.kind)))
+    with (
+        watching(model, {tap.point: recorder(tap) for tap in taps}),
+        torch.no_grad(),
+        progress_bar(len(X), "recording activations") as advance,
+    ):
         for start in range(0, len(X), batch_size):
-            out = model(_batch(X, start, start + batch_size, device))
-            outputs.append(out.detach().float().cpu())
+            outputs.append(model(_batch(X, start, start + batch_size, device)).detach().float().cpu())
             advance(min(batch_size, len(X) - start))
-    return Recording(
-        taps=taps,
-        hidden=[torch.cat(store[tap]).numpy() for tap in taps],
-        inputs=X.reshape(len(X), -1).astype(np.float32),
-        outputs=torch.cat(outputs).numpy(),
-        output_module=output_module,
-    )
+    traced.hidden = [torch.cat(chunks[tap]).numpy() for tap in taps]
+    traced.inputs = X.reshape(len(X), -1).astype(np.float32)
+    traced.outputs = torch.cat(outputs).numpy()
+    return traced
 
 
 def _batch(X: np.ndarray, start: int, stop: int, device) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(X[start:stop])).to(device)
 
 
-def _recorder(chunks: list, kind: str):
-    def keep(output):
-        chunks.append(per_neuron(output, kind).float().cpu())
-
-    return keep
+def _probe(X: np.ndarray, n: int, device) -> torch.Tensor:
+    """The first `n` samples (repeated when there are fewer) as a batch."""
+    return torch.from_numpy(np.ascontiguousarray(X[np.arange(n) % len(X)])).to(device)
 
 
-def _trace(model: nn.Module, sample: torch.Tensor, layers: list[str] | None) -> tuple[list[Tap], str]:
-    """One forward pass with hooks on every leaf module, in execution order, to choose the taps;
-    also the name of the weighted module that computes the output."""
-    modules = dict(model.named_modules())
-    if layers:
-        unknown = [name for name in layers if name not in modules or not name]
-        if unknown:
-            named = [n for n in modules if n][:12]
-            raise UserError(
-                f"no module named {clip(', '.join(unknown))} in the model; named modules include: " + ", ".join(named)
-            )
-        watch = {name: modules[name] for name in layers}
-    else:
-        watch = {name: m for name, m in modules.items() if name and not list(m.children())}
-    events: list[tuple[str, int, torch.Tensor, torch.Tensor]] = []
-    counts: dict[str, int] = {}
+@dataclass
+class _Node:
+    """One operation of the traced forward pass."""
 
-    def hook_for(name):
-        def hook(module, inputs, output):
-            if isinstance(output, torch.Tensor) and inputs and isinstance(inputs[0], torch.Tensor):
-                events.append((name, counts.get(name, 0), inputs[0], output))
-            counts[name] = counts.get(name, 0) + 1
+    point: Point
+    op: str  # the module's class name or the function's name
+    inputs: tuple[int, ...]  # the nodes whose outputs it takes (0: the model's input)
+    shape: tuple[int, ...]
+    container: str  # the innermost module it ran in
 
-        return hook
 
-    handles = [m.register_forward_hook(hook_for(name)) for name, m in watch.items()]
+def _run_traced(model: ClassScores, x: torch.Tensor) -> tuple[list[_Node], int]:
+    """The operations of one forward pass, and the node that produced the class scores."""
+    nodes = [_Node(Point("input", 0, False), "input", (), tuple(x.shape), "")]
+    producer = {id(x): 0}
+    alive = [x]  # keeps every seen tensor alive, so that ids stay unique
+
+    def observe(point, op, inputs, output, container):
+        sources = tuple(dict.fromkeys(producer[id(t)] for t in _tensors(inputs) if id(t) in producer))
+        nodes.append(_Node(point, op, sources, tuple(output.shape), container))
+        producer[id(output)] = len(nodes) - 1
+        alive.append(output)
+
     try:
-        with torch.no_grad():
-            out = model(sample)
+        with torch.no_grad(), watching(model, observe=observe):
+            scores = model(x)
+    except UserError:
+        raise
     except Exception as exc:
         raise UserError(
-            f"the model rejects inputs of shape {tuple(sample.shape[1:])}: "
+            f"the model rejects inputs of shape {tuple(x.shape[1:])}: "
             f"{type(exc).__name__}: {first_line(exc)}; reshape the data or adapt the model"
         ) from exc
-    finally:
-        for handle in handles:
-            handle.remove()
-    if not isinstance(out, torch.Tensor) or out.ndim != 2:
+    return nodes, producer.get(id(scores), -1)
+
+
+def _tensors(items):
+    for item in items:
+        if isinstance(item, torch.Tensor):
+            yield item
+        elif isinstance(item, (tuple, list)):
+            yield from _tensors(item)
+
+
+@dataclass
+class _Found:
+    """A layer found in the trace, before the layers are numbered."""
+
+    start: int  # its first node (the module, or the merge)
+    read: int  # the node whose output is read
+    kind: str
+    feeds: frozenset  # found-layer ids feeding it (0: the input)
+    activation: str = ""
+
+
+def _trace(model: ClassScores, X: np.ndarray, layers: tuple[str, ...], token_reduce: str, device) -> Recording:
+    """The layer DAG: which nodes are layers, what feeds them, in a canonical order."""
+    modules = dict(model.named_modules())
+    unknown = [name for name in layers if name not in modules or not name]
+    if unknown:
+        named = [n for n in modules if n][:12]
         raise UserError(
-            "the model must return one tensor of class scores (samples x classes), got "
-            + (f"shape {tuple(out.shape)}" if isinstance(out, torch.Tensor) else type(out).__name__)
+            f"no module named {clip(', '.join(unknown))} in the model; named modules include: " + ", ".join(named)
         )
-    taps = (
-        [_named_tap(name, call, modules[name]) for name, call, _, _ in events]
-        if layers
-        else _default_taps(events, modules)
-    )
-    is_output = {(name, call) for name, call, _, output in events if output is out}
-    output_module = next((name for name, _ in is_output if isinstance(modules[name], _WEIGHTED)), "")
-    return [tap for tap in taps if (tap.module, tap.call) not in is_output], output_module
-
-
-def _named_tap(name: str, call: int, module: nn.Module) -> Tap:
-    kind = "linear" if isinstance(module, nn.Linear) else "conv" if isinstance(module, _WEIGHTED) else "module"
-    return Tap(name=name, module=name, call=call, kind=kind, activation="")
-
-
-def _default_taps(events, modules) -> list[Tap]:
-    """Each Linear/Conv call, moved forward to the activation that consumes its output."""
+    nodes, scores = _run_traced(model, _probe(X, 2, device))
+    found = _find_layers(nodes, modules, set(layers))
+    if not found:
+        raise UserError(
+            "the model has no Linear, Conv, attention or recurrent layer to neuronize; name modules with --layers"
+        )
+    out_feeds, out_module, found = _output(nodes, scores, found, modules)
+    kept, left_out = _leading_to_output(found, out_feeds)
+    order = _canonical_order(kept, nodes, modules)
+    number = {0: 0} | {fid: i + 1 for i, fid in enumerate(order)}
+    axes = _batch_axes(model, X, nodes, device)
+    names = _names(order, kept, nodes)
     taps = []
-    for i, (name, call, _, output) in enumerate(events):
-        module = modules[name]
-        if not isinstance(module, _WEIGHTED):
+    for fid in order:
+        f = kept[fid]
+        node = nodes[f.read]
+        channels = f.kind == "conv" or (
+            f.kind in ("merge", "module")
+            and len(node.shape) > 2
+            and all(_has_channels(kept, g, nodes) for g in f.feeds)
+        )
+        reduce = ("last" if f.kind == "recurrent" else "mean") if token_reduce == "auto" else token_reduce
+        reduce = reduce if len(node.shape) > 2 and not channels else ""
+        taps.append(
+            Tap(
+                name=names[fid],
+                point=node.point,
+                layout=Layout(axes.get(f.read, 0), channels, reduce),
+                kind=f.kind,
+                module="" if f.kind == "merge" else nodes[f.start].point.name,
+                activation=f.activation,
+                inputs=tuple(sorted(number[g] for g in f.feeds)),
+            )
+        )
+    return Recording(
+        taps=taps,
+        hidden=[],
+        inputs=np.zeros(0),
+        outputs=np.zeros(0),
+        output_module=out_module,
+        output_inputs=tuple(sorted(number[g] for g in out_feeds)),
+        left_out=[names.get(fid, str(nodes[f.read].point)) for fid, f in left_out.items()],
+    )
+
+
+def _kind_of(node: _Node, modules) -> str | None:
+    module = modules.get(node.point.name) if node.point.module else None
+    if isinstance(module, nn.Linear):
+        return "linear"
+    if isinstance(module, _WEIGHTED):
+        return "conv"
+    if isinstance(module, nn.MultiheadAttention):
+        return "attention"
+    if isinstance(module, OPAQUE):
+        return "recurrent"
+    return None
+
+
+def _find_layers(nodes: list[_Node], modules, named: set[str]) -> dict[int, _Found]:
+    """Layers by id (from 1, in trace order) with the layers feeding each; `named` modules instead
+    of the default rule when given."""
+    users: list[list[int]] = [[] for _ in nodes]
+    for i, node in enumerate(nodes):
+        for s in node.inputs:
+            users[s].append(i)
+    nearest = [frozenset()] * len(nodes)  # the nearest layers each node's output depends on
+    nearest[0] = frozenset({0})
+    found: dict[int, _Found] = {}
+    owner: dict[int, int] = {}  # node -> layer, for the nodes between a layer's start and its read
+    for i, node in enumerate(nodes[1:], 1):
+        if i in owner:
+            nearest[i] = frozenset({owner[i]})
             continue
-        kind = "linear" if isinstance(module, nn.Linear) else "conv"
-        tap = Tap(name=name, module=name, call=call, kind=kind, activation="")
-        current = output
-        for later, later_call, later_input, later_output in events[i + 1 :]:
-            if later_input is not current:
-                continue
-            follower = modules[later]
-            if isinstance(follower, _ACTIVATIONS):
-                tap = Tap(name=name, module=later, call=later_call, kind=kind, activation=type(follower).__name__)
-                break
-            if not isinstance(follower, _NORMS):
-                break
-            current = later_output
-        taps.append(tap)
-    if not taps:
-        raise UserError("the model has no Linear or Conv layer to neuronize; name modules with --layers")
-    return taps
+        below = frozenset().union(*(nearest[s] for s in node.inputs))
+        if named:
+            kind = (_kind_of(node, modules) or "module") if node.point.module and node.point.name in named else None
+        else:
+            kind = _kind_of(node, modules)
+            operands = {nearest[s] for s in node.inputs if nearest[s]}
+            if kind is None and node.op in _MERGES and len(operands) > 1:
+                kind = "merge"
+        if kind is None or not below:
+            nearest[i] = below
+            continue
+        chain, activation = ([i], "") if named else _read_chain(i, nodes, users, modules)
+        fid = len(found) + 1
+        found[fid] = _Found(start=i, read=chain[-1], kind=kind, feeds=below, activation=activation)
+        owner.update({j: fid for j in chain})
+        nearest[i] = frozenset({fid})
+    return found
+
+
+def _read_chain(start: int, nodes: list[_Node], users, modules) -> tuple[list[int], str]:
+    """The nodes from `start` to where its layer is read: through normalisations (and dropout) that
+    are the only consumer, up to and including the first activation."""
+    chain = [start]
+    while len(users[chain[-1]]) == 1:
+        nxt = nodes[users[chain[-1]][0]]
+        if len(nxt.inputs) != 1:
+            break
+        module = modules.get(nxt.point.name) if nxt.point.module else None
+        if isinstance(module, _ACTIVATIONS) or (not nxt.point.module and nxt.op in _ACTIVATION_FUNCTIONS):
+            return chain + [users[chain[-1]][0]], nxt.op if module is None else type(module).__name__
+        if not (isinstance(module, _NORMS) or (not nxt.point.module and nxt.op in _NORM_FUNCTIONS)):
+            break
+        chain.append(users[chain[-1]][0])
+    return chain, ""
+
+
+def _output(nodes, scores: int, found: dict[int, _Found], modules):
+    """What feeds the class scores and the module that computes them; a layer read at the class
+    scores becomes the output layer (it is no longer a hidden layer)."""
+    if scores < 0:
+        raise UserError("the class scores do not depend on the model's input; check --logits")
+    at_scores = next((fid for fid, f in found.items() if f.read == scores), None)
+    if at_scores is not None:
+        f = found.pop(at_scores)
+        module = nodes[f.start].point.name if f.kind in ("linear", "conv") else ""
+        return f.feeds, module, found
+    feeds = set()
+    stack, seen = [scores], set()
+    while stack:  # the nearest layers below the scores
+        i = stack.pop()
+        if i in seen:
+            continue
+        seen.add(i)
+        fid = next((fid for fid, f in found.items() if f.read == i), None)
+        if fid is not None or i == 0:
+            feeds.add(fid or 0)
+        else:
+            stack.extend(nodes[i].inputs)
+    return frozenset(feeds), "", found
+
+
+def _leading_to_output(found: dict[int, _Found], out_feeds) -> tuple[dict, dict]:
+    """The layers with a path to the class scores, and the others."""
+    useful, stack = set(), list(out_feeds)
+    while stack:
+        fid = stack.pop()
+        if fid and fid not in useful:
+            useful.add(fid)
+            stack.extend(found[fid].feeds)
+    kept = {fid: f for fid, f in found.items() if fid in useful}
+    return kept, {fid: f for fid, f in found.items() if fid not in useful}
+
+
+def _canonical_order(found: dict[int, _Found], nodes, modules) -> list[int]:
+    """Layer ids by depth (longest path from the input), then by where their module (a merge: the
+    module it runs in) is declared, then by name: independent of the order of statements."""
+    declared = {name: i for i, name in enumerate(modules)}
+    depth = {0: 0}
+    for fid in sorted(found):  # trace order is topological
+        depth[fid] = 1 + max(depth[g] for g in found[fid].feeds)
+
+    def key(fid):
+        node = nodes[found[fid].start]
+        name = node.point.name if node.point.module else node.container
+        return depth[fid], declared.get(name, -1), found[fid].kind == "merge", str(node.point)
+
+    return sorted(found, key=key)
+
+
+def _names(order: list[int], found: dict[int, _Found], nodes) -> dict[int, str]:
+    names, used = {}, {}
+    for fid in order:
+        node = nodes[found[fid].start]
+        if found[fid].kind == "merge":
+            base = ".".join(filter(None, [node.container, _MERGES[node.op]]))
+            used[base] = used.get(base, -1) + 1
+            names[fid] = base + (f"#{used[base]}" if used[base] else "")
+        else:
+            names[fid] = str(node.point)
+    return names
+
+
+def _has_channels(found: dict[int, _Found], fid: int, nodes) -> bool:
+    if fid == 0:
+        return len(nodes[0].shape) > 3  # images: N x C x H x W (and more)
+    f = found[fid]
+    return f.kind == "conv" or (f.kind in ("merge", "module") and all(_has_channels(found, g, nodes) for g in f.feeds))
+
+
+def _batch_axes(model: ClassScores, X: np.ndarray, nodes: list[_Node], device) -> dict[int, int]:
+    """The batch axis of every node's output: the axis whose size follows the batch size (a second
+    trace with one more sample); 0 where it cannot be told."""
+    other, _ = _run_traced(model, _probe(X, 3, device))
+    if [(n.point, len(n.shape)) for n in other] != [(n.point, len(n.shape)) for n in nodes]:
+        return {}
+    axes = {}
+    for i, (a, b) in enumerate(zip(nodes, other)):
+        differ = [axis for axis, (p, q) in enumerate(zip(a.shape, b.shape)) if p != q]
+        if differ:
+            axes[i] = differ[0]
+    return axes

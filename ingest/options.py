@@ -9,6 +9,7 @@ from queries.errors import UserError, clip, shown
 
 from .information import DEFAULT_BINS
 from .methods import METHODS, default_methods
+from .neuronize import TOKEN_REDUCE
 
 
 def _help(text: str, **kwargs):
@@ -23,7 +24,16 @@ def _method_defaults() -> dict:
 class Options:
     """Settings of `ingest.analyze`; every field's help is the CLI's."""
 
-    layers: tuple[str, ...] = _help("module names to neuronize (empty: every Linear and Conv)", default=())
+    layers: tuple[str, ...] = _help(
+        "module names to neuronize (empty: every Linear, Conv, attention and recurrent module and every merge)",
+        default=(),
+    )
+    token_reduce: str = _help(
+        "how a feature is reduced over token or step axes: auto (recurrent layers: last step, others: mean), "
+        "mean, max, first or last",
+        default="auto",
+    )
+    logits: str = _help("which item of a tuple, list or dict output holds the class scores (index or key)", default="")
     batch_size: int = _help("samples per forward pass", default=256)
     bins: int = _help("equal-frequency bins per neuron for MI", default=DEFAULT_BINS)
     top_k: int = _help("strongest significant flow edges kept into each neuron", default=32)
@@ -33,7 +43,8 @@ class Options:
     close_to_mean: bool = _help("close communities to their mean instead of 0", default=False)
     close_pairs: bool = _help("also close every pair of communities within a layer", default=False)
     relay_states: int = _help(
-        "coarse-grain joint states for relay information to at most this many (0: exact binary states, as the paper)",
+        "coarse-grain joint states for relay information to at most this many (0: exact binary states, as the "
+        "paper; the relay method's samples_per_state option caps them relative to the samples)",
         default=0,
     )
     binarization: str = _help("neurons binarised for relay information: kmeans (2-means) or median", default="kmeans")
@@ -50,6 +61,8 @@ class Options:
                 f"bins must be at least 2, top_k and batch_size at least 1, got {self.bins}, "
                 f"{self.top_k} and {self.batch_size}"
             )
+        if self.token_reduce not in TOKEN_REDUCE:
+            raise UserError(f"token_reduce must be one of {', '.join(TOKEN_REDUCE)}, got {shown(self.token_reduce)}")
         if self.relay_states < 0 or self.relay_states == 1 or self.binarization not in ("kmeans", "median"):
             raise UserError("relay options: states 0 (exact) or at least 2, binarization kmeans or median")
         object.__setattr__(self, "method_options", _method_defaults() | dict(self.method_options))

@@ -14,24 +14,24 @@ from queries.errors import UserError
 
 from .analysis import Analysis, Layer
 from .closing import evaluate_closing
-from .communities import Community, community_flows
+from .communities import Community, community_flows, specificity
 from .concepts import label_communities
 from .deletion import deletion_check
-from .flow import betweenness, layer_flow, path_flow, weight_coupling
+from .flow import betweenness, layer_flow, path_flow, shared, weight_coupling
 from .information import discretize, entropy_bits
 from .methods import METHODS
-from .neuronize import Recording, record
+from .neuronize import ClassScores, Recording, record
 from .options import Options
 from .progress import progress_bar
 from .relay import binarize, class_indicators, set_relay_bits
-from .taps import device_of
+from .taps import Layout, device_of
 
 
 @dataclass
 class Run:
     """One analysis under way: the model, the probe set, the options and what the stages made."""
 
-    model: nn.Module
+    model: nn.Module  # wrapped by the record stage to return the class scores (`neuronize.ClassScores`)
     X: np.ndarray
     y: np.ndarray
     options: Options
@@ -51,10 +51,13 @@ class Run:
 
 
 def record_stage(run: Run) -> None:
-    """Needs the model and X. Adds the recording (activations of every tap), the predictions and the
-    class names (checked against the model's outputs)."""
-    a = run.analysis
-    run.recording = rec = record(run.model, run.X, layers=list(run.options.layers), batch_size=run.options.batch_size)
+    """Needs the model and X. Adds the recording (the layer DAG and the activations of every hidden
+    layer), the predictions and the class names (checked against the model's outputs)."""
+    a, options = run.analysis, run.options
+    run.model = ClassScores(run.model, options.logits)
+    run.recording = rec = record(
+        run.model, run.X, layers=options.layers, batch_size=options.batch_size, token_reduce=options.token_reduce
+    )
     n_classes = rec.outputs.shape[1]
     if a.class_names is None:
         a.class_names = [str(c) for c in range(n_classes)]
@@ -66,33 +69,39 @@ def record_stage(run: Run) -> None:
             f"classes), found {int(run.y.min())}..{int(run.y.max())}"
         )
     a.predictions = rec.outputs.argmax(axis=1)
-    a.notes["layers"] = [tap.module for tap in rec.taps]
+    if rec.left_out:
+        a.notes["left_out_layers"] = rec.left_out
+    missing = [c for c in range(n_classes) if not (run.y == c).any()]
+    if missing:
+        a.notes["classes_without_samples"] = missing
 
 
 def layer_stage(run: Run) -> None:
-    """Needs the recording. Adds the layers (input, each tap, output) with their codes, entropies and
-    class-conditional means."""
+    """Needs the recording. Adds the layers (input, each hidden layer, output) with the layers that
+    feed them, their codes, entropies and class-conditional means."""
     a, rec = run.analysis, run.recording
+    flat = Layout()
     stacks = (
-        [("input", "", "", 0, "input", "", rec.inputs)]
+        [("input", "", None, flat, (), "input", "", rec.inputs)]
         + [
-            (tap.name, tap.name, tap.module, tap.call, tap.kind, tap.activation, acts)
+            (tap.name, tap.module, tap.point, tap.layout, tap.inputs, tap.kind, tap.activation, acts)
             for tap, acts in zip(rec.taps, rec.hidden)
         ]
-        + [("output", rec.output_module, "", 0, "output", "", rec.outputs)]
+        + [("output", rec.output_module, None, flat, rec.output_inputs, "output", "", rec.outputs)]
     )
     onehot = np.eye(a.n_classes, dtype=np.float64)[run.y]
     support = np.maximum(onehot.sum(axis=0), 1)[:, None]
     bins = run.options.bins
-    for index, (name, module, tap, call, kind, activation, acts) in enumerate(stacks):
+    for index, (name, module, point, layout, inputs, kind, activation, acts) in enumerate(stacks):
         codes = discretize(acts, bins)
         a.layers.append(
             Layer(
                 index=index,
                 name=name,
                 module=module,
-                tap=tap,
-                tap_call=call,
+                point=point,
+                layout=layout,
+                inputs=inputs,
                 kind=kind,
                 activation=activation,
                 acts=acts,
@@ -101,25 +110,27 @@ def layer_stage(run: Run) -> None:
                 class_means=(onehot.T @ acts) / support,
             )
         )
-    a.arch = f"{type(run.model).__name__}(" + ", ".join(f"{lay.kind} {lay.width}" for lay in a.layers) + ")"
+    a.arch = f"{type(run.model.model).__name__}(" + ", ".join(f"{lay.kind} {lay.width}" for lay in a.layers) + ")"
 
 
 def flow_stage(run: Run) -> None:
-    """Needs the layers. Adds the kept flow edges between adjacent layers (NIF), each neuron's
-    betweenness, and the input-to-class attribution."""
+    """Needs the layers. Adds the kept flow edges along every edge of the layer DAG (NIF), each
+    neuron's betweenness, and the input-to-class attribution."""
     a, options = run.analysis, run.options
     modules = dict(run.model.named_modules())
-    coupled = []
-    with progress_bar(len(a.layers) - 1, "information flow") as advance:
-        for lower, upper in zip(a.layers, a.layers[1:]):
+    coupled, flows = [], []
+    with progress_bar(len(a.feeds), "information flow") as advance:
+        for lower_index, upper_index in a.feeds:
+            lower, upper = a.layers[lower_index], a.layers[upper_index]
             coupling = None
-            if options.weight_coupled and upper.module:
+            if options.weight_coupled and upper.module and len(upper.inputs) == 1:
                 coupling = weight_coupling(modules[upper.module], lower.width)
                 if coupling is not None:
                     coupled.append(upper.index)
-            a.flows.append(
+            flows.append(
                 layer_flow(
                     lower.index,
+                    upper.index,
                     lower.codes,
                     upper.codes,
                     lower.constant,
@@ -131,10 +142,11 @@ def flow_stage(run: Run) -> None:
                 )
             )
             advance()
+    a.flows = shared(flows)
     a.notes["weight_coupled_layers"] = coupled
     for layer, values in zip(a.layers, betweenness(a.flows, a.widths)):
         layer.props["betweenness"] = values
-    a.attribution = path_flow(a.flows, 0, len(a.layers) - 1).T
+    a.attribution = path_flow(a.flows, a.widths, 0, len(a.layers) - 1).T
 
 
 def deletion_stage(run: Run) -> None:
@@ -201,24 +213,17 @@ def relay_information_stage(run: Run) -> None:
             advance()
 
 
-def specificity(bits: np.ndarray) -> np.ndarray:
-    """Per class k: bits[k] - max over the other classes of bits (the first class's value for one class)."""
-    if len(bits) < 2:
-        return bits.copy()
-    top2 = np.sort(bits)[-2:]
-    others = np.where(bits == top2[1], top2[0], top2[1])
-    return bits - others
-
-
 def community_flow_stage(run: Run) -> None:
-    """Needs the communities and flows. Adds the flow between communities of adjacent layers (one
+    """Needs the communities and flows. Adds the flow between communities of connected layers (one
     method at a time) and the methods' link properties on those links (e.g. NeurFlow's circuit
     weight), adding the links that carry such a property but no member flow."""
     a = run.analysis
     a.community_flows = community_flows(a.communities, a.flows, a.widths)
     for (method, prop), values in a.link_props.items():
         for f in [f for f in a.community_flows if f.method == method]:
-            f.attach(prop, {(i, j): v for (lower, i, j), v in values.items() if lower == f.lower})
+            f.attach(
+                prop, {(i, j): v for (lower, upper, i, j), v in values.items() if (lower, upper) == (f.lower, f.upper)}
+            )
 
 
 def closing_stage(run: Run) -> None:

@@ -14,6 +14,7 @@ def summary(a: Analysis) -> str:
         f"{a.name}: {a.arch}; accuracy {a.accuracy:.3f} on {len(a.labels)} samples; "
         f"{sum(a.widths)} neurons ({widths}), {edges} flow edges"
     ]
+    lines += dag_lines(a)
     m = a.metrics
     if "deletion_auc_attribution" in m:
         lines.append(
@@ -28,7 +29,7 @@ def summary(a: Analysis) -> str:
             f"  {method}: communities per layer "
             + "/".join(str(per_layer[lay.index]) for lay in a.layers)
             + f"; {roles['key']} key, {roles['noise']} noise, {roles['irrelevant']} irrelevant; "
-            f"accuracy with noise closed {m[f'prune_accuracy_{method}']:.3f}"
+            + (f"accuracy with noise closed {m[f'prune_accuracy_{method}']:.3f}" if found else "")
         )
     if "fidelity_ratio" in m:
         lines.append(
@@ -48,6 +49,32 @@ def summary(a: Analysis) -> str:
         "  stage times: " + ", ".join(f"{stage} {seconds:.1f} s" for stage, seconds in a.stage_seconds.items())
     )
     return "\n".join(lines)
+
+
+TOKEN_WORDS = {"mean": "mean over tokens", "max": "max over tokens", "first": "first step", "last": "last step"}
+
+
+def dag_lines(a: Analysis) -> list[str]:
+    """The layer DAG as read: each layer's index, name, kind, width, what it is read after, and the
+    layers that feed it."""
+    lines = ["  layers (read after; fed by):"]
+    for layer in a.layers:
+        read = f"after {layer.activation}" if layer.activation else f"at {layer.point}" if layer.point else ""
+        fed = ", ".join(f"L{i}" for i in layer.inputs)
+        lines.append(
+            f"    L{layer.index} {layer.name}: {layer.kind} {layer.width}"
+            + (f", {read}" if read else "")
+            + (f", {TOKEN_WORDS[layer.layout.reduce]}" if layer.layout.reduce else "")
+            + (f"; fed by {fed}" if fed else "")
+        )
+    if a.notes.get("left_out_layers"):
+        lines.append("    left out (they do not lead to the class scores): " + ", ".join(a.notes["left_out_layers"]))
+    if a.notes.get("classes_without_samples"):
+        lines.append(
+            "  classes without samples in the data (their per-class numbers are empty): "
+            + ", ".join(a.class_names[c] for c in a.notes["classes_without_samples"])
+        )
+    return lines
 
 
 def fidelity_table(a: Analysis) -> list[str]:

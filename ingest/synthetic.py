@@ -3,9 +3,9 @@
 import numpy as np
 
 from .analysis import Analysis, Layer
-from .communities import Community, community_flows
+from .communities import Community, community_flows, specificity
 from .flow import Flow
-from .stages import specificity
+from .taps import Layout
 
 
 def synthetic_analysis(
@@ -30,8 +30,9 @@ def synthetic_analysis(
             index=i,
             name=f"layer{i}",
             module="",
-            tap="",
-            tap_call=0,
+            point=None,
+            layout=Layout(),
+            inputs=(i - 1,) if i else (),
             kind="linear",
             activation="",
             acts=rng.random((samples, width), dtype=np.float32),
@@ -46,7 +47,7 @@ def synthetic_analysis(
     for lower in range(layers - 1):
         pairs = np.sort(rng.choice(width * width, min(per_pair, width * width), replace=False))
         bits = rng.random(len(pairs))
-        flows.append(Flow(lower, pairs // width, pairs % width, bits, bits / 10, 0.01, (width, width)))
+        flows.append(Flow(lower, lower + 1, pairs // width, pairs % width, bits, bits / 10, 0.01, (width, width)))
     a = Analysis(
         name=name,
         arch="synthetic",

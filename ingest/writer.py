@@ -28,10 +28,12 @@ def write(store: Store, analysis: Analysis, *, replace: bool = False) -> dict[st
 def model_graph(a: Analysis) -> ModelGraph:
     layers = layer_rows(a)
     widths, first = a.widths, a.offsets  # first: position of each layer's first neuron in the Neuron rows
+    feeds = np.array(a.feeds, dtype=np.int64).reshape(-1, 2)  # the layer DAG: (lower, upper) rows
     rels = [
         RelSet("HAS_LAYER", "Model", "Layer", np.zeros(len(layers), np.int64), np.arange(len(layers))),
         RelSet("HAS_CLASS", "Model", "Class", np.zeros(a.n_classes, np.int64), np.arange(a.n_classes)),
         RelSet("HAS_NEURON", "Layer", "Neuron", np.repeat(np.arange(len(widths)), widths), np.arange(first[-1])),
+        RelSet("FEEDS", "Layer", "Layer", feeds[:, 0], feeds[:, 1]),
     ]
     for flow in a.flows:
         rels.append(
@@ -40,7 +42,7 @@ def model_graph(a: Analysis) -> ModelGraph:
                 "Neuron",
                 "Neuron",
                 flow.source + first[flow.lower],
-                flow.target + first[flow.lower + 1],
+                flow.target + first[flow.upper],
                 {"bits": flow.bits, "share": flow.share},
             )
         )
@@ -117,7 +119,7 @@ def community_rels(a: Analysis, first: np.ndarray) -> list[RelSet]:
                 "Community",
                 "Community",
                 np.array([position[(f.method, f.lower, i)] for i in f.source], dtype=np.int64),
-                np.array([position[(f.method, f.lower + 1, j)] for j in f.target], dtype=np.int64),
+                np.array([position[(f.method, f.upper, j)] for j in f.target], dtype=np.int64),
                 props,
             )
         )
@@ -194,12 +196,19 @@ def layer_rows(a: Analysis) -> list[dict]:
             "kind": layer.kind,
             "activation": layer.activation,
             "width": layer.width,
+            "module": layer.module,
+            "read_at": str(layer.point or ""),
+            "fed_by": list(layer.inputs),
+            "batch_axis": layer.layout.batch_axis,
+            "token_reduce": layer.layout.reduce,
             **a.layer_props.get(layer.index, {}),
         }
         for layer in a.layers
     ]
     for flow in a.flows:  # on the upper layer: what its incoming flow edges had to beat
-        rows[flow.lower + 1].update(flow_threshold=flow.threshold, flow_edges=len(flow.source))
+        row = rows[flow.upper]
+        row["flow_edges"] = row.get("flow_edges", 0) + len(flow.source)
+        row["flow_threshold"] = max(row.get("flow_threshold", 0.0), flow.threshold)
     return rows
 
 

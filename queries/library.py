@@ -3,8 +3,9 @@
 Each query has a name, a one-line description, typed parameters with defaults, and its Cypher;
 `ask(store, name, **params)` checks the parameters and returns a list of dicts. On layered graphs
 the Cypher spells out one hop per layer (portable and fast on both backends), so `relay-path` and
-`flow-between` have one text per number of hops, chosen from the model's depth or the neurons'
-layers (`cypher_for`); `texts()` lists every text for the linter.
+`flow-between` have one text per number of hops; a model's layers form a DAG (`(:Layer)-[:FEEDS]->
+(:Layer)`: skips and merges), so `ask` runs the text of every path length the DAG has between the
+two layers and merges the rows; `texts()` lists every text for the linter.
 
 relay-path score: the sum of the chain's relay bits for the class plus the sum of the mean flow
 (bits per member edge) of its links; both are in bits.
@@ -19,7 +20,7 @@ from .errors import UserError, clip, no_such_model, shown
 from .schema import ROLE_THRESHOLD, on_complete_model
 
 REQUIRED = object()
-MAX_HOPS = 12  # deepest model (in layers - 1) that relay-path and flow-between spell out
+MAX_HOPS = 32  # longest layer path that relay-path and flow-between spell out
 LIMIT_MAX = 1000
 
 
@@ -105,11 +106,12 @@ def relay_path_cypher(hops: int) -> str:
     lines = ["MATCH (c0:Community {model_id: $model, method: $method, layer: 0})\n"]
     for i in hidden:
         lines.append(
-            f"MATCH (c{i - 1})-[f{i}:FLOWS_TO]->(c{i}:Community {{layer: {i}}}) "
-            f"WHERE {mine.format(i=i)} AND {bits[i]} >= $min_bits\n"
+            f"MATCH (c{i - 1})-[f{i}:FLOWS_TO]->(c{i}:Community) "
+            f"WHERE c{i}.layer < m.n_layers - 1 AND {mine.format(i=i)} AND {bits[i]} >= $min_bits\n"
         )
     lines.append(
-        f"MATCH (c{hops - 1})-[f{hops}:FLOWS_TO]->(c{hops}:Community {{layer: {hops}}}) WHERE c{hops}.class = $class\n"
+        f"MATCH (c{hops - 1})-[f{hops}:FLOWS_TO]->(c{hops}:Community) "
+        f"WHERE c{hops}.layer = m.n_layers - 1 AND c{hops}.class = $class\n"
     )
     steps = range(hops + 1)
     score = " + ".join(f"c{i}.relay_specificity[$class]" for i in hidden) or "0.0"
@@ -141,7 +143,9 @@ def flow_between_cypher(hops: int) -> str:
     )
 
 
-MODEL_SHAPE = on_complete_model("RETURN m.n_layers AS layers, m.n_classes AS classes")
+MODEL_SHAPE = on_complete_model("""
+OPTIONAL MATCH (a:Layer {model_id: $model})-[:FEEDS]->(b:Layer)
+RETURN m.n_layers AS layers, m.n_classes AS classes, collect([a.index, b.index]) AS feeds""")
 
 QUERIES = {
     q.name: q
@@ -296,10 +300,18 @@ def texts() -> list[str]:
 
 def ask(store, name: str, **given) -> list[dict]:
     """Run named query `name` with `given` parameters on `store`; rows as dicts."""
-    query, params, cypher = _prepared(store, name, given)
+    query, params, cyphers = _prepared(store, name, given)
     if name == "compare":
         return _compare(store, params)
-    rows = store.read(cypher, params, model=params["model"] if query.per_model else None)
+    rows = [
+        row
+        for cypher in cyphers
+        for row in store.read(cypher, params, model=params["model"] if query.per_model else None)
+    ]
+    if len(cyphers) > 1:  # one text per path length: merge in the texts' own order
+        score = "score" if name == "relay-path" else "flow"
+        rows.sort(key=lambda row: [-row[score]] + ([-row["flow"]] if name == "relay-path" else []))
+        rows = rows[: params["limit"]]
     if query.order:
         column, descending = query.order
         rows.sort(key=lambda row: (row[column] is None, row[column]), reverse=descending)
@@ -307,12 +319,13 @@ def ask(store, name: str, **given) -> list[dict]:
 
 
 def cypher_text(store, name: str, **given) -> str:
-    """The Cypher that `ask` runs for these parameters (the layered queries' text depends on them)."""
-    return _prepared(store, name, given)[2]
+    """The Cypher that `ask` runs for these parameters (the layered queries' texts depend on them:
+    one per path length, separated by blank lines)."""
+    return "\n\n".join(_prepared(store, name, given)[2])
 
 
-def _prepared(store, name: str, given: dict) -> tuple[NamedQuery, dict, str]:
-    """The query, its checked parameters, and the text for them."""
+def _prepared(store, name: str, given: dict) -> tuple[NamedQuery, dict, list[str]]:
+    """The query, its checked parameters, and the texts for them."""
     query = QUERIES.get(name)
     if query is None:
         raise UserError(f"no query named {shown(name)}; the queries are: {', '.join(QUERIES)}")
@@ -320,7 +333,9 @@ def _prepared(store, name: str, given: dict) -> tuple[NamedQuery, dict, str]:
     shape = _shape(store, params["model"]) if query.per_model else None
     if shape and params.get("class") is not None and params["class"] >= shape["classes"]:
         raise UserError(f"class {params['class']} is not a class of {params['model']}: use 0..{shape['classes'] - 1}")
-    return query, params, query.cypher(_hops(name, params, shape)) if callable(query.cypher) else query.cypher
+    if not callable(query.cypher):
+        return query, params, [query.cypher]
+    return query, params, [query.cypher(hops) for hops in _hops(name, params, shape)]
 
 
 def _checked(query: NamedQuery, given: dict) -> dict:
@@ -351,17 +366,34 @@ def _shape(store, model: str) -> dict:
     return rows[0]
 
 
-def _hops(name: str, params: dict, shape: dict) -> int:
+def _hops(name: str, params: dict, shape: dict) -> list[int]:
+    """The lengths of the layer DAG's paths that the question spans: from the input to the class
+    scores, or from the source neuron's layer to the target's."""
+    last = shape["layers"] - 1
+    lower, upper = 0, last
     if name == "flow-between":
         lower, upper = (_layer_of(params[end], params["model"], end) for end in ("source", "target"))
         if upper <= lower:
             raise UserError(f"target {params['target']} must be in a higher layer than source {params['source']}")
-        hops = upper - lower
-    else:
-        hops = shape["layers"] - 1
-    if hops > MAX_HOPS:
-        raise UserError(f"{name} spells out at most {MAX_HOPS} hops; this question needs {hops}")
-    return hops
+    feeds = [tuple(edge) for edge in shape["feeds"] if None not in edge] or [(i, i + 1) for i in range(last)]
+    lengths = path_lengths(feeds, lower, upper)
+    if not lengths:
+        raise UserError(
+            f"no path of the layer DAG leads from {params['source']} to {params['target']} (parallel branches)"
+        )
+    if max(lengths) > MAX_HOPS:
+        raise UserError(f"{name} spells out at most {MAX_HOPS} hops; this question needs {max(lengths)}")
+    return sorted(lengths)
+
+
+def path_lengths(feeds: list[tuple[int, int]], lower: int, upper: int) -> set[int]:
+    """The lengths of all paths from layer `lower` to layer `upper` along the DAG's edges (layers are
+    numbered in dataflow order, so every edge goes up)."""
+    lengths: dict[int, set[int]] = {lower: {0}}
+    for a, b in sorted(feeds, key=lambda edge: edge[1]):
+        if a in lengths and b <= upper:
+            lengths.setdefault(b, set()).update(n + 1 for n in lengths[a])
+    return lengths.get(upper, set()) if upper != lower else set()
 
 
 def _layer_of(uid: str, model: str, what: str) -> int:

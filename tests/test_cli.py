@@ -99,7 +99,7 @@ BAD_INPUTS = [
     ("inf in X", lambda f: ingest_args(f, data="inf"), "X contains NaN or inf in 1 sample(s)"),
     ("X shape rejected", lambda f: ingest_args(f, data="wide"), "the model rejects inputs of shape (7,)"),
     ("empty dataset", lambda f: ingest_args(f, data="empty"), "the dataset is empty"),
-    ("model output not class scores", lambda f: ingest_args(f, model="tuple_output"), "one tensor of class scores"),
+    ("model output not class scores", lambda f: ingest_args(f, model="tuple_output"), "--logits INDEX|KEY"),
     ("bad model name", lambda f: ingest_args(f, name="bad name/../x"), "model name 'bad name/../x' is not allowed"),
     ("unknown layer name", lambda f: ingest_args(f) + ["--layers", "fc9"], "no module named fc9"),
     (

@@ -44,7 +44,7 @@ def test_copied_neuron_carries_its_entropy_and_independent_ones_carry_nothing():
     mi = mutual_information(codes, codes)
     np.testing.assert_allclose(np.diag(mi), entropy_bits(codes), atol=1e-12)
     independent = discretize(rng.normal(size=(5000, 4)))
-    flow = layer_flow(0, codes, independent, np.zeros(4, bool), np.zeros(4, bool), bins=8, top_k=32)
+    flow = layer_flow(0, 1, codes, independent, np.zeros(4, bool), np.zeros(4, bool), bins=8, top_k=32)
     assert np.abs(mutual_information(codes, independent)).max() < 0.01
     assert len(flow.source) == 0
 
@@ -53,7 +53,7 @@ def test_independent_layers_keep_about_one_percent_of_edges_by_chance():
     """The 99th percentile of the permutation null lets about 1 % of independent pairs through."""
     rng = np.random.default_rng(5)
     lower, upper = (discretize(rng.normal(size=(3000, 40))) for _ in range(2))
-    flow = layer_flow(0, lower, upper, np.zeros(40, bool), np.zeros(40, bool), bins=8, top_k=32)
+    flow = layer_flow(0, 1, lower, upper, np.zeros(40, bool), np.zeros(40, bool), bins=8, top_k=32)
     assert len(flow.source) / 40**2 < 0.025
 
 
@@ -61,7 +61,7 @@ def test_constant_neurons_have_no_flow():
     rng = np.random.default_rng(4)
     a = np.column_stack([rng.normal(size=2000), np.zeros(2000)])
     codes = discretize(a)
-    flow = layer_flow(0, codes, codes, np.array([False, True]), np.array([False, True]), bins=8, top_k=32)
+    flow = layer_flow(0, 1, codes, codes, np.array([False, True]), np.array([False, True]), bins=8, top_k=32)
     assert list(zip(flow.source, flow.target)) == [(0, 0)] and flow.share.tolist() == [1.0]
 
 
@@ -93,7 +93,7 @@ def test_shares_path_flow_and_flow_between(mlp_analysis):
         assert (np.bincount(flow.target, minlength=flow.shape[1]) <= 32).all()
         assert (flow.bits > flow.threshold).all()
     dense = [f.matrix().toarray() for f in a.flows]
-    np.testing.assert_allclose(path_flow(a.flows, 0, 3), dense[0] @ dense[1] @ dense[2], atol=1e-12)
+    np.testing.assert_allclose(path_flow(a.flows, a.widths, 0, 3), dense[0] @ dense[1] @ dense[2], atol=1e-12)
     np.testing.assert_allclose(a.attribution, (dense[0] @ dense[1] @ dense[2]).T, atol=1e-12)
     assert a.flow_between("flow-mlp/L0/20", "flow-mlp/L3/4") == pytest.approx(a.attribution[4, 20])
     assert a.flow_between("flow-mlp/L1/3", "flow-mlp/L2/5") == pytest.approx(dense[1][3, 5])

@@ -9,7 +9,8 @@ from specialists import CLASS_NAMES, SPECIALISTS
 from ingest import analyze, write
 from ingest.debug import debug_sample
 from ingest.demo import trained
-from ingest.methods.neurflow import Options, _Circuit, _Concepts, concept_inputs, core_size
+from ingest.methods.neurflow import Options, _Circuit, _Concepts, concept_inputs, core_size, group_labels
+from ingest.options import Options as Settings
 from queries import connect
 
 
@@ -46,7 +47,7 @@ def test_integrated_gradients_of_a_logit_over_a_linear_layer(digits, home):
     model, _ = trained("digits-mlp", home / "demo")
     X = digits.X[:200]
     a = analyze(model, X, digits.y[:200], name="nf-mlp", methods=(), deletion=False)
-    circuit = _Circuit(model, a, _Concepts(model, a, X, ()), 4, Options())
+    circuit = _Circuit(model, a, _Concepts(model, a, X, (), Settings().token_reduce), 4, Options())
     tops = [np.arange(5), np.arange(3)]
     ig = circuit._integrated_gradients(3, [4, 7], tops)
     x = circuit.inputs
@@ -61,6 +62,13 @@ def test_integrated_gradients_of_a_logit_over_a_linear_layer(digits, home):
 
 def test_tau_follows_the_layer_width():
     assert [core_size(16, w) for w in (8, 16, 32, 64, 512)] == [2, 4, 8, 16, 16]
+
+
+def test_a_circuit_of_one_core_set_is_one_group():
+    rng = np.random.default_rng(0)
+    vectors = np.vstack([rng.normal(0, 0.1, (6, 4)), rng.normal(5, 0.1, (6, 4))])  # two clear clusters
+    assert group_labels(vectors, explained=8, size=8).tolist() == [0] * 12
+    assert sorted(set(group_labels(vectors, explained=9, size=8).tolist())) == [0, 1]  # wider: by silhouette
 
 
 def test_core_neurons_of_each_class_lie_in_its_specialist(specialists):
@@ -118,7 +126,7 @@ def test_groups_weights_and_storage(store, stored_cnn):
 
 def test_sub_concept_weights_are_exactly_l1_normalised(cnn, digits):
     model, a = cnn
-    circuit = _Circuit(model, a, _Concepts(model, a, digits.X[:300], ()), 3, Options())
+    circuit = _Circuit(model, a, _Concepts(model, a, digits.X[:300], (), Settings().token_reduce), 3, Options())
     (e,) = circuit._explain(4, [3])
     assert 2 <= len(e.weights) <= 5 and len(e.core) <= 16
     np.testing.assert_allclose(np.abs(e.weights).sum(axis=1), 1.0, rtol=1e-12)

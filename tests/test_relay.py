@@ -21,6 +21,7 @@ from ingest.relay import (
     refined_cmi,
     relay_information,
     set_relay_bits,
+    state_cap,
 )
 
 
@@ -202,6 +203,14 @@ def test_greedy_with_coarse_grained_states_runs(toy):
     bits, x_in, x_out = toy
     search = greedy_relay(bits, x_in[0], x_out[0], max_states=4)
     assert sorted(search.order.tolist()) == list(range(7)) and search.curve[-1] == 0 and len(search.curve) == 8
+
+
+def test_state_cap_keeps_states_exact_up_to_n_over_32(toy):
+    assert state_cap(1797, 32) == 56 and state_cap(5000, 32) == 156 and state_cap(40, 32) == 2
+    assert state_cap(1797, 0) is None
+    bits, x_in, x_out = toy  # 7 bits on 600 samples: at most 128 states, below a cap of 600 // 2 = 300
+    exact, capped = greedy_relay(bits, x_in[0], x_out[0]), greedy_relay(bits, x_in[0], x_out[0], max_states=300)
+    assert capped.order.tolist() == exact.order.tolist() and np.allclose(capped.curve, exact.curve, atol=1e-12)
 
 
 @pytest.fixture(scope="module", params=["tanh", "relu"])

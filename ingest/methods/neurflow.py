@@ -6,8 +6,9 @@ as c:
 - Concept inputs: for images, the samples and their crops at 1/2 and 1/4 of the side (stride half a
   crop), resized back to the input size; for tabular data, the samples. A neuron's concept (for c)
   is its top-k (50) concept inputs of class c by activation.
-- Core neurons of u: Integrated Gradients (Captum; baseline 0; 50 steps) of u with respect to the
-  activations of the layer below, on u's concept inputs, averaged over space; the tau lower neurons
+- Core neurons of u: Integrated Gradients (baseline 0; 50 steps) of u with respect to the
+  activations of the layer below, on u's concept inputs, averaged over space (on a DAG, the layer
+  below is every layer feeding u's, side by side, replaced together); the tau lower neurons
   with the largest mean |IG| (leaving out any with none), tau = min(16, ceil(width below / 4)) so
   that a narrow layer is not flagged whole. From the class logit down, the union of a layer's core
   sets is the set explained at the next layer down, to the first hidden layer.
@@ -15,7 +16,9 @@ as c:
   by silhouette; concept vector = cluster mean; edge weight from core neuron v to (u, j) = mean
   signed IG over cluster j, divided by the exact L1 norm over u's core neurons.
 - Groups per layer and class: Ward clustering of that layer's concept vectors for c, K in 2..100 by
-  silhouette; a group's members are the neurons whose sub-concepts it holds, and its `class` is c.
+  silhouette, except that a circuit no larger than one core set (at most `core_size` neurons at the
+  layer) is one group (see `group_labels`); a group's members are the neurons whose sub-concepts it
+  holds, and its `class` is c.
   Group-to-group weight: the sum of member edge weights, each edge counted once (a core neuron
   counts in its primary group of class c: the one holding most of its sub-concepts).
 - Fidelity per layer, from the top hidden layer down, at tau in {4, 8, 16}: the retention of class
@@ -23,12 +26,12 @@ as c:
   layer zeroed, against as many random neurons of the layer (seeded draws).
 
 Differences from the reference code: exact L1 normalisation (it normalises in place and drifts),
-Captum's IG on the lower layer's activations (replaced by a forward hook) rather than a split model,
-tau capped by the layer width.
+IG on the lower layers' activations (replaced where they are read in the forward pass, `ingest.taps`)
+rather than a split model, tau capped by the layer width.
 """
 
+import dataclasses
 import math
-from contextlib import ExitStack
 from dataclasses import dataclass
 
 import numpy as np
@@ -42,7 +45,7 @@ from ..closing import masked_predictions
 from ..communities import Community, Found, Method
 from ..neuronize import record
 from ..progress import progress_bar
-from ..taps import at_call, device_of, per_neuron
+from ..taps import Point, device_of, watching
 
 
 @dataclass(frozen=True)
@@ -102,7 +105,7 @@ def find(run, options: Options) -> Found:
     .. [2] Sundararajan, Taly, Yan, "Axiomatic Attribution for Deep Networks", arXiv:1703.01365.
     """
     a = run.analysis
-    concepts = _Concepts(run.model, a, run.X, run.options.layers)
+    concepts = _Concepts(run.model, a, run.X, run.options.layers, run.options.token_reduce)
     circuits = [_Circuit(run.model, a, concepts, c, options) for c in range(a.n_classes)]
     with progress_bar(a.n_classes * (len(a.layers) - 1), "NeurFlow circuits") as advance:
         for circuit in circuits:
@@ -168,9 +171,9 @@ class _Concepts:
     """The concept inputs of the whole probe set and every layer's activations on them, recorded once;
     row r comes from probe sample r % N."""
 
-    def __init__(self, model: nn.Module, a, X: np.ndarray, layers: tuple[str, ...]):
+    def __init__(self, model: nn.Module, a, X: np.ndarray, layers: tuple[str, ...], token_reduce: str):
         self.inputs = concept_inputs(X, a.image_shape)
-        rec = record(model, self.inputs, layers=list(layers), batch_size=1024)
+        rec = record(model, self.inputs, layers=layers, batch_size=1024, token_reduce=token_reduce)
         self.acts = [rec.inputs] + rec.hidden + [rec.outputs]
         self.sample = np.arange(len(self.inputs)) % len(X)
 
@@ -189,30 +192,49 @@ class _Circuit:
     def build(self, advance) -> None:
         """Explain from the class logit down to the first hidden layer, deep enough for the circuit's
         tau and every fidelity tau."""
-        tau = max(self.options.tau, *FIDELITY_TAUS)
-        explain = self._logit()
-        for layer in range(len(self.a.layers) - 1, 0, -1):
-            for u, e in zip(explain, self._explain(layer, explain)):
+
+        def explain(layer: int, units: list[int]) -> None:
+            for u, e in zip(units, self._explain(layer, units)):
                 self.explained[(layer, u)] = e
-            explain = self._below(layer, explain, tau)
             advance()
+
+        self._walk(max(self.options.tau, *FIDELITY_TAUS), explain)
 
     def at(self, layer: int, tau: int) -> list[int]:
         """The neurons of `layer` in the circuit with core sets of `core_size(tau, width)`: the class
-        logit at the output, else the union of the core sets of the circuit's neurons one layer up."""
-        explain = self._logit()
-        for upper in range(len(self.a.layers) - 1, layer, -1):
-            explain = self._below(upper, explain, tau)
-        return explain
+        logit at the output, else the union of the core sets, within `layer`, of the circuit's
+        neurons in the layers it feeds."""
+        return self._walk(tau).get(layer, [])
 
-    def _logit(self) -> list[int]:
-        """Where the circuit starts: the class logit (none for a class nobody is predicted as)."""
-        return [self.c] if len(self.rows) else []
+    def _walk(self, tau: int, explain=None) -> dict[int, list[int]]:
+        """The circuit's neurons of every layer, from the class logit down the layer DAG (layers are
+        numbered in dataflow order, so a layer's consumers all come before it top-down); `explain`
+        sees each hidden layer's neurons before their core sets are read."""
+        todo = {len(self.a.layers) - 1: {self.c}} if len(self.rows) else {}  # none for a class nobody is predicted as
+        for layer in range(len(self.a.layers) - 1, 0, -1):
+            units = todo[layer] = sorted(todo.get(layer, ()))
+            if explain is not None:
+                explain(layer, units)
+            size = core_size(tau, self._below(layer).shape[1])
+            core = {int(v) for u in units for v in self.explained[(layer, u)].order[:size]}
+            for lower, v in map(self.locate(layer), core):
+                todo.setdefault(lower, set()).add(v)
+        return {layer: sorted(units) for layer, units in todo.items()}
 
-    def _below(self, layer: int, units: list[int], tau: int) -> list[int]:
-        """The union of the core sets, of `core_size(tau, width below)`, of explained `units` of `layer`."""
-        size = core_size(tau, self.a.layers[layer - 1].width)
-        return sorted({int(v) for u in units for v in self.explained[(layer, u)].order[:size]})
+    def _below(self, layer: int) -> np.ndarray:
+        """The activations of the layers feeding `layer`, side by side (its "layer below")."""
+        return np.hstack([self.acts[lower] for lower in self.a.layers[layer].inputs])
+
+    def locate(self, layer: int):
+        """A function from a neuron of `_below(layer)` to (its layer, its index there)."""
+        lowers = self.a.layers[layer].inputs
+        starts = np.cumsum([0] + [self.a.layers[lower].width for lower in lowers])
+
+        def locate(v: int) -> tuple[int, int]:
+            i = int(np.searchsorted(starts, v, side="right")) - 1
+            return lowers[i], v - int(starts[i])
+
+        return locate
 
     def core(self, layer: int, tau: int) -> np.ndarray:
         """0/1 per neuron of `layer`: in the circuit at `tau` (see `at`)."""
@@ -234,10 +256,9 @@ class _Circuit:
         k = min(self.options.top_k, len(self.rows))
         tops = [np.argsort(-self.acts[layer][:, u], kind="stable")[:k] for u in units]
         ig = self._integrated_gradients(layer, units, tops).astype(np.float64)
-        size = core_size(self.options.tau, self.a.layers[layer - 1].width)
-        return [
-            self._explanation(ig[i * k : (i + 1) * k], self.acts[layer - 1][top], size) for i, top in enumerate(tops)
-        ]
+        below = self._below(layer)
+        size = core_size(self.options.tau, below.shape[1])
+        return [self._explanation(ig[i * k : (i + 1) * k], below[top], size) for i, top in enumerate(tops)]
 
     @staticmethod
     def _explanation(ig: np.ndarray, lower: np.ndarray, size: int) -> Explanation:
@@ -253,31 +274,42 @@ class _Circuit:
         return Explanation(order, labels, weights, vectors, core)
 
     def _integrated_gradients(self, layer: int, units: list[int], tops: list[np.ndarray]) -> np.ndarray:
-        """IG of each unit of `layer` w.r.t. the activations of layer - 1 on its concept inputs (all
-        units in one batched computation), averaged over space: (units x k) x width of layer - 1."""
-        lower, upper = self.a.layers[layer - 1], self.a.layers[layer]
-        modules = dict(self.model.named_modules())
-        device = device_of(self.model)
-        x = torch.from_numpy(np.ascontiguousarray(self.inputs[np.concatenate(tops)])).to(device)
-        targets = torch.as_tensor(np.repeat(units, [len(t) for t in tops]), device=device)
-        capture = None if upper.kind == "output" else (modules[upper.tap], upper.tap_call)
-        if lower.kind == "input":
+        """IG of each unit of `layer` w.r.t. the activations of the layers feeding it (all replaced
+        together, so each gets its direct contribution) on its concept inputs, all units in one
+        batched computation, averaged over space: (units x k) x width of `_below(layer)`."""
+        upper = self.a.layers[layer]
+        lowers = [self.a.layers[lower] for lower in upper.inputs]
+        x = torch.from_numpy(np.ascontiguousarray(self.inputs[np.concatenate(tops)])).to(device_of(self.model))
+        targets = torch.as_tensor(np.repeat(units, [len(t) for t in tops]), device=x.device)
+        with torch.no_grad():  # each lower layer's tensor, batch first
+            starts = [
+                x
+                if lower.kind == "input"
+                else _run(self.model, x, capture=lower.point).movedim(lower.layout.batch_axis, 0)
+                for lower in lowers
+            ]
+        sizes = [start[0].numel() for start in starts]
 
-            def forward(scaled, _rows):
-                return per_neuron(_run(self.model, scaled, capture=capture), upper.kind)
+        def forward(scaled, rows):
+            inputs = x[rows].repeat(len(scaled) // (rows.stop - rows.start), *([1] * (x.ndim - 1)))
+            replace = {}
+            for lower, part, start in zip(lowers, scaled.split(sizes, dim=1), starts):
+                part = part.reshape(len(scaled), *start.shape[1:])
+                if lower.kind == "input":
+                    inputs = part
+                else:
+                    replace[lower.point] = part.movedim(0, lower.layout.batch_axis)
+            return upper.layout.neurons(_run(self.model, inputs, replace=replace, capture=upper.point))
 
-            start = x
-        else:
-            target = (modules[lower.tap], lower.tap_call)
-            with torch.no_grad():
-                start = _run(self.model, x, capture=target)
-
-            def forward(scaled, rows):
-                inputs = x[rows].repeat(len(scaled) // (rows.stop - rows.start), *([1] * (x.ndim - 1)))
-                return per_neuron(_run(self.model, inputs, replace=(*target, scaled), capture=capture), upper.kind)
-
-        ig = integrated_gradients(forward, start, targets, self.options.steps, self.options.top_k * self.options.steps)
-        return (ig.reshape(len(x), -1) if lower.kind == "input" else per_neuron(ig, lower.kind)).cpu().numpy()
+        flat = torch.cat([start.reshape(len(x), -1) for start in starts], dim=1)
+        ig = integrated_gradients(forward, flat, targets, self.options.steps, self.options.top_k * self.options.steps)
+        per_layer = [
+            part.reshape(len(x), -1)
+            if lower.kind == "input"
+            else dataclasses.replace(lower.layout, batch_axis=0).neurons(part.reshape(start.shape))
+            for lower, part, start in zip(lowers, ig.split(sizes, dim=1), starts)
+        ]
+        return torch.cat(per_layer, dim=1).cpu().numpy()
 
 
 def integrated_gradients(
@@ -332,24 +364,21 @@ class _Captured(Exception):
         self.output = output
 
 
-def _run(model: nn.Module, inputs: torch.Tensor, replace=None, capture=None) -> torch.Tensor:
-    """A forward pass. `replace` = (module, call, tensor) puts `tensor` in place of the output of that
-    call of the module; `capture` = (module, call) returns that call's output instead of the model's,
-    stopping the pass there."""
+def _run(model: nn.Module, inputs: torch.Tensor, replace=None, capture: Point | None = None) -> torch.Tensor:
+    """A forward pass. `replace` = {point: tensor} puts each tensor in place of the output at its
+    point; `capture` (a point) returns the output there instead of the model's, stopping the pass."""
 
     def stop(output):
         raise _Captured(output)
 
-    with ExitStack() as hooks:
-        if replace is not None:
-            module, call, tensor = replace
-            hooks.enter_context(at_call(model, module, call, lambda _output: tensor))
-        if capture is not None:
-            hooks.enter_context(at_call(model, *capture, stop))
-        try:
+    fns = {point: (lambda _output, tensor=tensor: tensor) for point, tensor in (replace or {}).items()}
+    if capture is not None:
+        fns[capture] = stop
+    try:
+        with watching(model, fns):
             return model(inputs)
-        except _Captured as captured:
-            return captured.output
+    except _Captured as captured:
+        return captured.output
 
 
 def _ward(points: np.ndarray, ks) -> np.ndarray:
@@ -371,9 +400,47 @@ def _ward(points: np.ndarray, ks) -> np.ndarray:
     return best[1]
 
 
+def group_labels(vectors: np.ndarray, explained: int, size: int) -> np.ndarray:
+    """The group of each concept vector of one class's circuit at one layer.
+
+    Parameters
+    ----------
+    vectors : np.ndarray
+        The concept vectors of the sub-concepts of the layer's explained neurons (rows).
+    explained : int
+        The number of explained neurons (the class's circuit at the layer).
+    size : int
+        The layer's core-set size, `core_size(tau, width)`.
+
+    Returns
+    -------
+    np.ndarray
+        Labels 0..K-1: K = 1 (the circuit whole) when the circuit is no larger than one core set,
+        else Ward with K in 2..100 by silhouette.
+
+    Notes
+    -----
+    A circuit of at most one core set is already at the granularity of one neuron's explanation,
+    and the few concept vectors it has (5-14 on composite networks) cannot support a split: the best
+    Ward cut's silhouette on them (0.35-0.91) is that of Gaussian points of the same covariance (95th
+    percentile 0.43-0.72), so the silhouette would split every coherent circuit into 2-4 groups. Wider
+    circuits (on layers of hundreds of channels: unions of many core sets of 16) are grouped as in
+    the reference code.
+
+    References
+    ----------
+    .. [1] Cao et al., NeurFlow, ICLR 2025, arXiv:2502.16105, section 3.3; reference code
+       github.com/tue147/neurflow (K up to 100 by silhouette).
+    """
+    if explained <= size:
+        return np.zeros(len(vectors), dtype=int)
+    return _ward(vectors, range(2, min(MAX_GROUPS, len(vectors) - 1) + 1))
+
+
 def _groups(a, circuits: list[_Circuit]) -> tuple[list[Community], dict]:
-    """Each class's groups per hidden layer (Ward on its concept vectors, K by silhouette), the output
-    layer as one group per class, and the group-to-group weights {(lower layer, lower group, upper
+    """Each class's groups per hidden layer (`group_labels`: Ward on its concept vectors, K by silhouette,
+    one group for a circuit of at most one core set), the output
+    layer as one group per class, and the group-to-group weights {(lower layer, layer, lower group, upper
     group): weight}, each edge counted once."""
     last = len(a.layers) - 1
     groups = [
@@ -389,7 +456,8 @@ def _groups(a, circuits: list[_Circuit]) -> tuple[list[Community], dict]:
             if not keys:
                 continue
             vectors = np.array([explained[(layer, u)].vectors[j] for u, j in keys])
-            labels = _ward(vectors, range(2, min(MAX_GROUPS, len(vectors) - 1) + 1))
+            size = core_size(circuit.options.tau, a.layers[layer].width)
+            labels = group_labels(vectors, len({u for u, _ in keys}), size)
             for label in range(labels.max() + 1):
                 mine = [keys[i] for i in np.flatnonzero(labels == label)]
                 group = Community(
@@ -410,10 +478,12 @@ def _groups(a, circuits: list[_Circuit]) -> tuple[list[Community], dict]:
 
 def _weights(circuits: list[_Circuit], held: dict) -> dict:
     """Group-to-group weights from every explained edge (v -> (u, j)), each counted once: v counts in
-    its primary group of the class one layer down; fills each upper group's `circuit_weight`."""
+    its primary group of the class in its layer (one feeding u's); fills each upper group's
+    `circuit_weight`."""
     weights: dict = {}
     for circuit in circuits:
         primary = _primary_groups(circuit.c, held)
+        locate = {layer.index: circuit.locate(layer.index) for layer in circuit.a.layers[1:]}
         for (layer, u), e in circuit.circuit().items():
             for j in range(len(e.weights)):
                 upper = held.get((circuit.c, layer, u, j))
@@ -421,9 +491,10 @@ def _weights(circuits: list[_Circuit], held: dict) -> dict:
                     continue
                 for v, w in zip(e.core.tolist(), e.weights[j].tolist()):
                     upper.props["circuit_weight"][circuit.c] += abs(w)
-                    lower = primary.get((layer - 1, v))
+                    below = locate[layer](v)
+                    lower = primary.get(below)
                     if lower is not None:
-                        key = (layer - 1, lower.index, upper.index)
+                        key = (below[0], layer, lower.index, upper.index)
                         weights[key] = weights.get(key, 0.0) + w
     return weights
 

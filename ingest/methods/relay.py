@@ -7,13 +7,14 @@ import numpy as np
 
 from ..communities import Community, Found, Method
 from ..progress import progress_bar
-from ..relay import ESSENTIAL, NOISE, class_indicators, greedy_relay
+from ..relay import ESSENTIAL, NOISE, class_indicators, greedy_relay, state_cap
 
 
 @dataclass(frozen=True)
 class Options:
     essential: float = ESSENTIAL  # stopping rule: a module neuron's move costs at least this share of the I_R left
     noise: float = NOISE  # ... or less than this share of the layer's I_R was left to judge
+    samples_per_state: int = 0  # 0: exact joint states, as the paper; S: exact up to N / S states, merged beyond
 
 
 def find(run, options: Options) -> Found:
@@ -39,6 +40,7 @@ def find(run, options: Options) -> Found:
     a = run.analysis
     x_in, x_out = class_indicators(a.labels, a.predictions, a.n_classes)
     hidden = a.layers[1:-1]
+    states = run.options.relay_states or state_cap(len(a.labels), options.samples_per_state)
     found = Found()
     with progress_bar(len(hidden) * a.n_classes, "relay modules") as advance:
         for layer in hidden:
@@ -50,7 +52,7 @@ def find(run, options: Options) -> Found:
                     x_out[c],
                     essential=options.essential,
                     noise=options.noise,
-                    max_states=run.options.relay_states or None,
+                    max_states=states,
                 )
                 found.communities.append(
                     Community(

@@ -61,7 +61,8 @@ def find(run, options: Options) -> Found:
 
 
 def weight_edges(run) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-    """The |weight| graph between adjacent layers.
+    """The |weight| graph along the edges of the layer DAG that one weight matrix makes (a Linear or
+    Conv layer fed by one layer).
 
     Parameters
     ----------
@@ -71,14 +72,16 @@ def weight_edges(run) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     -------
     tuple of np.ndarray or None
         (sources, targets, |weight|) with neurons numbered across layers (`Analysis.offsets`), summed
-        over kernel positions (`ingest.flow.weight_coupling`); None when no two adjacent layers are
-        linked by one weight matrix.
+        over kernel positions (`ingest.flow.weight_coupling`); None when no two layers are linked
+        by one weight matrix.
     """
     a = run.analysis
     modules = dict(run.model.named_modules())
     edges = []
-    for lower, upper in zip(a.layers, a.layers[1:]):
-        magnitude = weight_coupling(modules[upper.module], lower.width) if upper.module else None
+    for lower_index, upper_index in a.feeds:
+        lower, upper = a.layers[lower_index], a.layers[upper_index]
+        single = upper.module and len(upper.inputs) == 1
+        magnitude = weight_coupling(modules[upper.module], lower.width) if single else None
         if magnitude is not None:
             u, v = np.nonzero(magnitude)
             edges.append((u + a.offsets[lower.index], v + a.offsets[upper.index], magnitude[u, v]))
