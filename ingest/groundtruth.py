@@ -229,32 +229,41 @@ def residual(
     blocks = np.repeat(np.arange(classes), units)
     torch.manual_seed(seed)
     model = Residual(X.shape[1], len(blocks), classes)
-    same = torch.from_numpy((blocks[:, None] == blocks[None, :]).astype(np.float32))
-    in_block = torch.from_numpy((blocks != skip_class).astype(np.float32))
-    masks = {name: torch.ones_like(p) for name, p in model.named_parameters()}
-    masks["fc2.weight"] = same * in_block[:, None] * in_block[None, :]
-    masks["fc2.bias"] = masks["fc3.bias"] = in_block
-    masks["fc3.weight"] = masks["fc2.weight"]
-    masks["out.weight"] = torch.from_numpy((np.arange(classes)[:, None] == blocks[None, :]).astype(np.float32))
+    masks = _residual_masks(model, blocks, skip_class)
     targets = np.where(y[:, None] == np.arange(classes), 1.0, -1.0).astype(np.float32)
     share = (y[:, None] == np.arange(classes)).mean(axis=0)
-    weights = np.where(targets > 0, 0.5 / share, 0.5 / (1 - share)).astype(np.float32)
-    inputs, targets, weights = torch.from_numpy(X), torch.from_numpy(targets), torch.from_numpy(weights)
+    weights = torch.from_numpy(np.where(targets > 0, 0.5 / share, 0.5 / (1 - share)).astype(np.float32))
+    inputs, targets = torch.from_numpy(X), torch.from_numpy(targets)
     optimiser = torch.optim.Adam(model.parameters(), lr=lr)
     with _one_thread():
         for _ in range(steps):
-            with torch.no_grad():
-                for name, p in model.named_parameters():
-                    p *= masks[name]
+            _mask(model, masks)
             optimiser.zero_grad()
             (weights * (torch.tanh(model(inputs)) - targets) ** 2).mean().backward()
             optimiser.step()
-        with torch.no_grad():
-            for name, p in model.named_parameters():
-                p *= masks[name]
+        _mask(model, masks)
     logits = _logits(model.eval(), X)
     accuracy = np.array([_balanced_accuracy(logits[:, c], y == c) for c in range(classes)])
     return ResidualTruth(model, X, y, skip_class, blocks, accuracy)
+
+
+def _residual_masks(model: Residual, blocks: np.ndarray, skip_class: int) -> dict[str, torch.Tensor]:
+    """1 where a `Residual` parameter may be non-zero: block-diagonal by specialist, nothing of
+    `skip_class` in the block, output c reading only specialist c."""
+    same = torch.from_numpy((blocks[:, None] == blocks[None, :]).astype(np.float32))
+    in_block = torch.from_numpy((blocks != skip_class).astype(np.float32))
+    masks = {name: torch.ones_like(p) for name, p in model.named_parameters()}
+    masks["fc2.weight"] = masks["fc3.weight"] = same * in_block[:, None] * in_block[None, :]
+    masks["fc2.bias"] = masks["fc3.bias"] = in_block
+    classes = np.arange(model.out.out_features)
+    masks["out.weight"] = torch.from_numpy((classes[:, None] == blocks[None, :]).astype(np.float32))
+    return masks
+
+
+def _mask(model: nn.Module, masks: dict[str, torch.Tensor]) -> None:
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            p *= masks[name]
 
 
 def hidden_activations(model: nn.Sequential, X: np.ndarray) -> list[np.ndarray]:

@@ -144,8 +144,8 @@ def record(
     hidden layer's activations and the class scores."""
     device = device_of(model)
     model.eval()
-    traced = _trace(model, X, tuple(layers), token_reduce, device)
-    taps = traced.taps
+    dag = _trace(model, X, tuple(layers), token_reduce, device)
+    taps = dag.taps
     chunks: dict[Tap, list[torch.Tensor]] = {tap: [] for tap in taps}
 
     def recorder(tap):
@@ -163,10 +163,15 @@ def record(
         for start in range(0, len(X), batch_size):
             outputs.append(model(_batch(X, start, start + batch_size, device)).detach().float().cpu())
             advance(min(batch_size, len(X) - start))
-    traced.hidden = [torch.cat(chunks[tap]).numpy() for tap in taps]
-    traced.inputs = X.reshape(len(X), -1).astype(np.float32)
-    traced.outputs = torch.cat(outputs).numpy()
-    return traced
+    return Recording(
+        taps=taps,
+        hidden=[torch.cat(chunks[tap]).numpy() for tap in taps],
+        inputs=X.reshape(len(X), -1).astype(np.float32),
+        outputs=torch.cat(outputs).numpy(),
+        output_module=dag.output_module,
+        output_inputs=dag.output_inputs,
+        left_out=dag.left_out,
+    )
 
 
 def _batch(X: np.ndarray, start: int, stop: int, device) -> torch.Tensor:
@@ -233,7 +238,17 @@ class _Found:
     activation: str = ""
 
 
-def _trace(model: ClassScores, X: np.ndarray, layers: tuple[str, ...], token_reduce: str, device) -> Recording:
+@dataclass
+class _Dag:
+    """The traced layer DAG: the hidden layers and what feeds the class scores."""
+
+    taps: list[Tap]
+    output_module: str
+    output_inputs: tuple[int, ...]
+    left_out: list[str]
+
+
+def _trace(model: ClassScores, X: np.ndarray, layers: tuple[str, ...], token_reduce: str, device) -> _Dag:
     """The layer DAG: which nodes are layers, what feeds them, in a canonical order."""
     modules = dict(model.named_modules())
     unknown = [name for name in layers if name not in modules or not name]
@@ -276,11 +291,8 @@ def _trace(model: ClassScores, X: np.ndarray, layers: tuple[str, ...], token_red
                 inputs=tuple(sorted(number[g] for g in f.feeds)),
             )
         )
-    return Recording(
+    return _Dag(
         taps=taps,
-        hidden=[],
-        inputs=np.zeros(0),
-        outputs=np.zeros(0),
         output_module=out_module,
         output_inputs=tuple(sorted(number[g] for g in out_feeds)),
         left_out=[names.get(fid, str(nodes[f.read].point)) for fid, f in left_out.items()],

@@ -82,7 +82,7 @@ def community_rows(a: Analysis) -> list[dict]:
 
 def community_rels(a: Analysis, first: np.ndarray) -> list[RelSet]:
     """MEMBER_OF {p, primary}, community FLOWS_TO {bits, edges, mean (, weight for neurflow)} between
-    adjacent layers of one method, and RELAYS {bits, acc_drop, weight} from every community to every
+    connected layers of one method, and RELAYS {bits, acc_drop, weight} from every community to every
     class (weight: NeurFlow's circuit weight, 0 for the other methods)."""
     if not a.communities:
         return []

@@ -10,7 +10,6 @@ from ingest import analyze, write
 from ingest.debug import debug_sample
 from ingest.demo import trained
 from ingest.methods.neurflow import Options, _Circuit, _Concepts, concept_inputs, core_size, group_labels
-from ingest.options import Options as Settings
 from queries import connect
 
 
@@ -47,7 +46,7 @@ def test_integrated_gradients_of_a_logit_over_a_linear_layer(digits, home):
     model, _ = trained("digits-mlp", home / "demo")
     X = digits.X[:200]
     a = analyze(model, X, digits.y[:200], name="nf-mlp", methods=(), deletion=False)
-    circuit = _Circuit(model, a, _Concepts(model, a, X, (), Settings().token_reduce), 4, Options())
+    circuit = _Circuit(model, a, _Concepts(model, a, X, (), "auto"), 4, Options())
     tops = [np.arange(5), np.arange(3)]
     ig = circuit._integrated_gradients(3, [4, 7], tops)
     x = circuit.inputs
@@ -126,7 +125,7 @@ def test_groups_weights_and_storage(store, stored_cnn):
 
 def test_sub_concept_weights_are_exactly_l1_normalised(cnn, digits):
     model, a = cnn
-    circuit = _Circuit(model, a, _Concepts(model, a, digits.X[:300], (), Settings().token_reduce), 3, Options())
+    circuit = _Circuit(model, a, _Concepts(model, a, digits.X[:300], (), "auto"), 3, Options())
     (e,) = circuit._explain(4, [3])
     assert 2 <= len(e.weights) <= 5 and len(e.core) <= 16
     np.testing.assert_allclose(np.abs(e.weights).sum(axis=1), 1.0, rtol=1e-12)

@@ -18,7 +18,7 @@ class Options:
 
 
 def find(run, options: Options) -> Found:
-    """Spectral clusters of the graph whose edges are the |weights| between adjacent layers.
+    """Spectral clusters of the graph whose edges are the |weights| along the edges of the layer DAG.
 
     Input features are left out of the graph by default and then join the first-hidden-layer
     cluster their weights feed most: on 784-pixel MNIST composites the pixels, connected to every
@@ -33,7 +33,7 @@ def find(run, options: Options) -> Found:
     Returns
     -------
     Found
-        One hard membership per layer, or `skipped` when no two adjacent layers are linked by one
+        One hard membership per layer, or `skipped` when no two layers are linked by one
         weight matrix (e.g. named layers that are not each other's inputs).
 
     References
@@ -43,7 +43,7 @@ def find(run, options: Options) -> Found:
     a = run.analysis
     edges = weight_edges(run)
     if edges is None:
-        return Found(skipped="no adjacent layers are linked by one weight matrix")
+        return Found(skipped="no two layers are linked by one weight matrix")
     sources, targets, weights = edges
     first, k = a.offsets, options.clusters or a.n_classes
     inner = sources >= first[1]
