@@ -3,8 +3,8 @@ accuracy lost, overall and per class.
 
 A closed community's members are set to 0 (or to their mean over the probe set) where its layer is
 read in the forward pass (`ingest.taps.watching`); input features are replaced in the data, class
-outputs in the class scores. Roles follow the overall accuracy drop d (in accuracy units, 0..1): **key** when d > 0.005,
-**noise** when d < -0.005 (closing it helps), **irrelevant** otherwise.
+outputs in the class scores. Roles follow the overall accuracy drop d (in accuracy units, 0..1):
+**key** when d > 0.005, **noise** when d < -0.005 (closing it helps), **irrelevant** otherwise.
 """
 
 from dataclasses import dataclass
