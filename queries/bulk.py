@@ -60,8 +60,6 @@ def _rel_blobs(rels: RelSet, offsets: dict[str, int]) -> Iterator[tuple[bytes, i
     records["start"] = rels.start + offsets[rels.start_label]
     records["end"] = rels.end + offsets[rels.end_label]
     for name in names:
-        if not np.isfinite(rels.props[name]).all():
-            raise ValueError(f"{rels.type}.{name} holds NaN or inf; such values cannot be stored")
         is_int = records.dtype[name].kind == "i"
         records[f"{name}_type"] = LONG if is_int else DOUBLE
         records[name] = rels.props[name]

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .errors import UserError
+
 
 @dataclass
 class NodeSet:
@@ -24,6 +26,13 @@ class RelSet:
     start: np.ndarray  # row positions in the start label's NodeSet
     end: np.ndarray  # row positions in the end label's NodeSet
     props: dict[str, np.ndarray] = field(default_factory=dict)  # numeric columns, one value per relationship
+
+    def __post_init__(self):
+        """Refuse what no backend can store, before anything is written (node values are checked by
+        `queries.store.plain_params`)."""
+        for name, values in self.props.items():
+            if not np.isfinite(values).all():
+                raise UserError(f"relationship property {self.type}.{name} holds NaN or inf; it cannot be stored")
 
     def __len__(self) -> int:
         return len(self.start)

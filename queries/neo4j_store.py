@@ -31,7 +31,7 @@ class Neo4jStore(Store):
 
         self._neo4j = neo4j
         self._database = database
-        neo4j_address(uri)
+        self._uri = neo4j_address(uri)
         try:
             self._driver = neo4j.GraphDatabase.driver(uri, auth=(user, password or ""))
             self._driver.verify_connectivity()
@@ -41,11 +41,10 @@ class Neo4jStore(Store):
             raise UserError(
                 f"Neo4j at {uri} refused the credentials of user {user!r}: check NEO4J_USER and NEO4J_PASSWORD"
             ) from exc
-        except (neo4j.exceptions.DriverError, neo4j.exceptions.Neo4jError, ValueError, OSError) as exc:
-            raise UserError(
-                f"cannot reach Neo4j at {uri} ({type(exc).__name__}): start it "
-                "(docker compose up -d neo4j) or unset NEO4J_URI to use the embedded store"
-            ) from exc
+        except (ValueError, OSError) as exc:
+            raise unreachable(uri, exc) from exc
+        except (neo4j.exceptions.DriverError, neo4j.exceptions.Neo4jError) as exc:
+            raise neo4j_error(exc, uri, database) from exc
 
     def read(self, cypher, params=None, *, model=None):
         return self._execute(cypher, params, self._neo4j.RoutingControl.READ)
@@ -54,28 +53,30 @@ class Neo4jStore(Store):
         return self._execute(cypher, params, self._neo4j.RoutingControl.WRITE)
 
     def write_model(self, graph, *, replace=False, progress=None):
-        with self._driver.session(database=self._database) as session, session.begin_transaction() as tx:
-            present = tx.run(schema.MODEL_PRESENT, {"model": graph.model_id}).single() is not None
-            if present and not replace:
-                raise already_stored(graph.model_id)
-            if present:
-                for statement in schema.DELETE_MODEL_BATCH:
+        try:
+            with self._driver.session(database=self._database) as session, session.begin_transaction() as tx:
+                present = tx.run(schema.MODEL_PRESENT, {"model": graph.model_id}).single() is not None
+                if present and not replace:
+                    raise already_stored(graph.model_id)
+                for statement in schema.DELETE_MODEL_BATCH:  # the old model, or what an interrupted drop left
                     while tx.run(statement, {"model": graph.model_id}).single()["deleted"]:
                         pass
-            for cypher, rows in neo4j_batches(graph):
-                tx.run(cypher, {"rows": rows}).consume()
-                if progress is not None:
-                    progress(len(rows))
-            tx.commit()
+                for cypher, rows in neo4j_batches(graph):
+                    tx.run(cypher, {"rows": rows}).consume()
+                    if progress is not None:
+                        progress(len(rows))
+                tx.commit()
+        except (self._neo4j.exceptions.DriverError, self._neo4j.exceptions.Neo4jError) as exc:
+            raise neo4j_error(exc, self._uri, self._database) from exc
 
     def drop(self, model_id):
-        hidden = self.write(schema.HIDE_MODEL, {"model": model_id}, model=model_id)
-        if not hidden:
-            return False
+        """Hide the model, then delete its nodes in batches, the Model node last; nodes of the id
+        left by an interrupted drop are removed too (True when anything was)."""
+        found = bool(self.write(schema.HIDE_MODEL, {"model": model_id}, model=model_id))
         for statement in schema.DELETE_MODEL_BATCH:
             while self.write(statement, {"model": model_id}, model=model_id)[0]["deleted"]:
-                pass
-        return True
+                found = True
+        return found
 
     def close(self):
         self._driver.close()
@@ -85,9 +86,47 @@ class Neo4jStore(Store):
             records, _, _ = self._driver.execute_query(
                 cypher, plain_params(params), routing_=routing, database_=self._database
             )
-        except self._neo4j.exceptions.Neo4jError as exc:
-            raise query_error(exc.message or str(exc)) from exc
+        except (self._neo4j.exceptions.DriverError, self._neo4j.exceptions.Neo4jError) as exc:
+            raise neo4j_error(exc, self._uri, self._database) from exc
         return [record.data() for record in records]
+
+
+def unreachable(uri: str, exc: Exception) -> UserError:
+    return UserError(
+        f"cannot reach Neo4j at {uri} ({type(exc).__name__}): start it "
+        "(docker compose up -d neo4j) or unset NEO4J_URI to use the embedded store"
+    )
+
+
+MEMORY_CODES = ("Neo.TransientError.General.MemoryPoolOutOfMemoryError", "Neo.TransientError.General.OutOfMemoryError")
+
+
+def neo4j_error(exc: Exception, uri: str, database: str | None) -> UserError:
+    """One `error:` line for a driver or server error, chosen by its class and its Neo4j status
+    code (not its message), saying what to do."""
+    import neo4j
+
+    if isinstance(exc, neo4j.exceptions.DriverError) and not isinstance(exc, neo4j.exceptions.Neo4jError):
+        return unreachable(uri, exc)  # ServiceUnavailable, SessionExpired, ...
+    code = getattr(exc, "code", "") or ""
+    if code == "Neo.ClientError.Database.DatabaseNotFound":
+        return UserError(f"Neo4j at {uri} has no database {database!r}: set NEO4J_DATABASE to one it has")
+    if code in MEMORY_CODES:
+        return UserError(
+            "Neo4j ran out of transaction memory: raise dbms.memory.transaction.total.max and the heap "
+            "(server.memory.heap.max_size; see docker-compose.yml)"
+        )
+    if code == "Neo.ClientError.Schema.ConstraintValidationFailed":
+        return UserError(
+            "Neo4j refused a node whose uid is already stored: drop the model (neurocypher drop NAME), then write it"
+        )
+    if code.startswith("Neo.ClientError.Schema."):
+        return UserError(
+            f"the Neo4j database holds an index or constraint that conflicts with neurocypher's ({code}): "
+            "drop it, or use another NEO4J_DATABASE"
+        )
+    message = getattr(exc, "message", None) or str(exc)
+    return query_error(message, writes=code == "Neo.ClientError.Statement.AccessMode")
 
 
 def neo4j_batches(graph: ModelGraph, batch: int = BATCH_ROWS) -> Iterator[tuple[str, list[dict]]]:

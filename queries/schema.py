@@ -31,9 +31,9 @@ MODEL_EXISTS = on_complete_model("RETURN m.model_id AS model_id")
 # Neo4j only: all models share one database, so a model's nodes are found by `model_id`.
 MODEL_PRESENT = "MATCH (m:Model {model_id: $model}) RETURN m.status AS status"
 HIDE_MODEL = "MATCH (m:Model {model_id: $model}) SET m.status = 'dropping' RETURN m.model_id AS model_id"
-DELETE_MODEL_BATCH = [
+DELETE_MODEL_BATCH = [  # the Model node last: an interrupted drop leaves it, so the model stays droppable
     f"MATCH (n:{label} {{model_id: $model}}) WITH n LIMIT 10000 DETACH DELETE n RETURN count(*) AS deleted"
-    for label in LABELS
+    for label in LABELS[1:] + LABELS[:1]
 ]
 
 

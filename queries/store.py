@@ -120,9 +120,10 @@ def already_stored(model_id: str) -> UserError:
     )
 
 
-def query_error(message: str) -> UserError:
-    """A backend's refusal or failure of a statement, said in one line."""
+def query_error(message: str, *, writes: bool = False) -> UserError:
+    """A backend's refusal or failure of a statement, said in one line; `writes`: the backend said
+    (by its error code) that a read-only statement tried to write."""
     first = clip(first_line(message), 300)
-    if "read-only" in first or "read access mode" in first.lower():
+    if writes or "read-only" in first or "read access mode" in first.lower():
         return UserError(f"refused: the statement writes, but this query runs read-only ({first})")
     return UserError(f"query failed: {first}")

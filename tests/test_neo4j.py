@@ -57,3 +57,15 @@ def test_matches_are_stored_where_both_models_share_one_graph(neo4j_store):
         assert matches and stored == [{"c": len(matches)}]
     finally:
         neo4j_store.drop("neo4j-probe2")
+
+
+def test_nodes_left_by_an_interrupted_drop_are_removed(neo4j_store):
+    data = load_data("sklearn:digits")
+    analysis = analyze(mlp(), data.X[:300], data.y[:300], name="neo4j-probe", methods=("flow",))
+    write(neo4j_store, analysis, replace=True)
+    neo4j_store.write("MATCH (m:Model {model_id: 'neo4j-probe'}) DETACH DELETE m", model="neo4j-probe")
+    write(neo4j_store, analysis)  # no Model node: the orphans are removed, no uid constraint error
+    neo4j_store.write("MATCH (m:Model {model_id: 'neo4j-probe'}) DETACH DELETE m", model="neo4j-probe")
+    assert neo4j_store.drop("neo4j-probe")
+    count = "MATCH (n {model_id: 'neo4j-probe'}) RETURN count(n) AS c"
+    assert neo4j_store.read(count) == [{"c": 0}]
