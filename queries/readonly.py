@@ -4,6 +4,9 @@ Refused: every write, schema and admin clause (CREATE, MERGE, SET, DROP, GRANT, 
 (FalkorDB reads files and URLs with it even in read-only mode), USE (another database), `IN
 TRANSACTIONS`, and CALL of any procedure but the read-only ones in READ_PROCEDURES. SHOW and EXPLAIN
 pass: they only read (FalkorDB has no SHOW; Neo4j runs admin SHOW commands on the system database only).
+Words in strings, comments, backticks, property names (`n.set`), aliases (`AS drop`), map keys
+(`{create: 1}`) and variables before a label or a property (`(set:Neuron)`, `set.uid`) are names,
+not clauses, and pass; a variable so named and used bare later (`RETURN set`) is still refused.
 """
 
 import re
@@ -47,7 +50,8 @@ READ_PROCEDURES = (
     "db.schema.relTypeProperties",
 )
 _NOISE = re.compile(r"""//[^\n]*|/\*.*?\*/|'(?:\\.|[^'\\])*'|"(?:\\.|[^"\\])*"|`[^`]*`""", re.S)
-_WRITE = re.compile(r"(?<![.:$\w])(" + "|".join(_WRITE_WORDS) + r")\b", re.I)
+_NAMES = re.compile(r"\bAS\s+\w+|\b\w+\s*:(?!:)", re.I)  # aliases and map keys (or variables before a label)
+_WRITE = re.compile(r"(?<![.:$\w])(" + "|".join(_WRITE_WORDS) + r")\b(?!\s*\.)", re.I)  # `set.uid`: a variable
 _CALL = re.compile(r"(?<![.:$\w])CALL\b\s*(\{|[\w.]*)", re.I)
 _ALLOWED_CALLS = {"{"} | {name.lower() for name in READ_PROCEDURES}
 
@@ -55,7 +59,7 @@ _ALLOWED_CALLS = {"{"} | {name.lower() for name in READ_PROCEDURES}
 def check_read_only(cypher: str) -> None:
     """Raise UserError when the statement contains a write, schema or admin clause, or calls a
     procedure that is not known to only read."""
-    text = _NOISE.sub(" ", cypher)
+    text = _NAMES.sub(" ", _NOISE.sub(" ", cypher))
     match = _WRITE.search(text)
     if match:
         raise UserError(

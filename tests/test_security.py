@@ -57,6 +57,9 @@ READS = [
     "CALL db.propertyKeys() YIELD propertyKey RETURN propertyKey",
     "MATCH (n:Neuron) RETURN 'CREATE or DELETE' AS text, n.set AS s, n.create AS c // DROP",
     "MATCH (n:Neuron) /* SET n.x = 1 */ RETURN count(n) AS c",
+    "MATCH (n:Neuron) RETURN n.mean AS drop, n.uid AS set",  # aliases are names
+    "RETURN 1 AS start, {create: 1, delete: 2} AS m",  # ... and so are map keys
+    "MATCH (set:Neuron) RETURN set.uid AS uid",  # a variable before its label
 ]
 
 
