@@ -14,7 +14,7 @@ from . import schema
 from .bulk import bulk_calls
 from .errors import UserError
 from .server import pid_alive
-from .store import Store, already_stored, plain_params, query_error
+from .store import Store, already_stored, plain_params, query_error, timed_out
 
 GRAPH_PREFIX = "neurocypher:"
 STAGING_PREFIX = "neurocypher-staging:"
@@ -28,11 +28,11 @@ class FalkorStore(Store):
 
         self._db = FalkorDB(**server.connection_kwargs())
 
-    def read(self, cypher, params=None, *, model=None):
+    def read(self, cypher, params=None, *, model=None, timeout=None):
         keys = [GRAPH_PREFIX + model] if model else self._model_graphs()
         rows = []
         for key in keys:
-            rows += self._query(key, cypher, params, read_only=True)
+            rows += self._query(key, cypher, params, read_only=True, timeout=timeout)
         return rows
 
     def write(self, cypher, params=None, *, model):
@@ -68,16 +68,20 @@ class FalkorStore(Store):
     def _model_graphs(self) -> list[str]:
         return sorted(g for g in self._command("GRAPH.LIST") if g.startswith(GRAPH_PREFIX))
 
-    def _query(self, key, cypher, params, read_only):
+    def _query(self, key, cypher, params, read_only, timeout=None):
         from redis.exceptions import ConnectionError, ResponseError
 
         graph = self._db.select_graph(key)
         run = graph.ro_query if read_only else graph.query
         try:
-            result = run(cypher, plain_params(params))
+            result = run(
+                cypher, plain_params(params), timeout=None if timeout is None else max(1, round(timeout * 1000))
+            )
         except ResponseError as exc:
             if "empty key" in str(exc):
                 return []  # no such model graph
+            if timeout is not None and "timed out" in str(exc).lower():
+                raise timed_out(timeout) from exc
             raise query_error(str(exc)) from exc
         except ConnectionError as exc:
             raise _server_lost() from exc

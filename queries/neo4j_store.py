@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 from . import schema
 from .errors import UserError
 from .graph import ModelGraph
-from .store import Store, already_stored, plain_params, query_error
+from .store import Store, already_stored, plain_params, query_error, timed_out
 
 BATCH_ROWS = 5000
 
@@ -46,8 +46,8 @@ class Neo4jStore(Store):
         except (neo4j.exceptions.DriverError, neo4j.exceptions.Neo4jError) as exc:
             raise neo4j_error(exc, uri, database) from exc
 
-    def read(self, cypher, params=None, *, model=None):
-        return self._execute(cypher, params, self._neo4j.RoutingControl.READ)
+    def read(self, cypher, params=None, *, model=None, timeout=None):
+        return self._execute(cypher, params, self._neo4j.RoutingControl.READ, timeout)
 
     def write(self, cypher, params=None, *, model):
         return self._execute(cypher, params, self._neo4j.RoutingControl.WRITE)
@@ -81,14 +81,34 @@ class Neo4jStore(Store):
     def close(self):
         self._driver.close()
 
-    def _execute(self, cypher, params, routing):
+    def _execute(self, cypher, params, routing, timeout=None):
         try:
             records, _, _ = self._driver.execute_query(
-                cypher, plain_params(params), routing_=routing, database_=self._database
+                self._neo4j.Query(cypher, timeout=timeout),
+                plain_params(params),
+                routing_=routing,
+                database_=self._database,
             )
         except (self._neo4j.exceptions.DriverError, self._neo4j.exceptions.Neo4jError) as exc:
-            raise neo4j_error(exc, self._uri, self._database) from exc
-        return [record.data() for record in records]
+            raise neo4j_error(exc, self._uri, self._database, timeout) from exc
+        return [{key: plain_neo4j(value) for key, value in record.items()} for record in records]
+
+
+def plain_neo4j(value):
+    """A Neo4j result value as the embedded store gives it: a node or a relationship as its
+    properties (the driver's `record.data()` turns a relationship into a tuple without them), a
+    path as its nodes' properties."""
+    from neo4j.graph import Entity, Path
+
+    if isinstance(value, Path):
+        return [dict(node) for node in value.nodes]
+    if isinstance(value, Entity):
+        return dict(value)
+    if isinstance(value, list):
+        return [plain_neo4j(v) for v in value]
+    if isinstance(value, dict):
+        return {k: plain_neo4j(v) for k, v in value.items()}
+    return value
 
 
 def unreachable(uri: str, exc: Exception) -> UserError:
@@ -101,7 +121,7 @@ def unreachable(uri: str, exc: Exception) -> UserError:
 MEMORY_CODES = ("Neo.TransientError.General.MemoryPoolOutOfMemoryError", "Neo.TransientError.General.OutOfMemoryError")
 
 
-def neo4j_error(exc: Exception, uri: str, database: str | None) -> UserError:
+def neo4j_error(exc: Exception, uri: str, database: str | None, timeout: float | None = None) -> UserError:
     """One `error:` line for a driver or server error, chosen by its class and its Neo4j status
     code (not its message), saying what to do."""
     import neo4j
@@ -109,6 +129,8 @@ def neo4j_error(exc: Exception, uri: str, database: str | None) -> UserError:
     if isinstance(exc, neo4j.exceptions.DriverError) and not isinstance(exc, neo4j.exceptions.Neo4jError):
         return unreachable(uri, exc)  # ServiceUnavailable, SessionExpired, ...
     code = getattr(exc, "code", "") or ""
+    if code.startswith("Neo.ClientError.Transaction.TransactionTimedOut") and timeout is not None:
+        return timed_out(timeout)
     if code == "Neo.ClientError.Database.DatabaseNotFound":
         return UserError(f"Neo4j at {uri} has no database {database!r}: set NEO4J_DATABASE to one it has")
     if code in MEMORY_CODES:

@@ -12,6 +12,8 @@ from .errors import UserError, clip, first_line, no_such_model, shown
 from .graph import ModelGraph
 from .readonly import check_read_only
 
+CONSOLE_SECONDS = 30.0  # a console query running longer is stopped, on both backends
+
 
 class Store(ABC):
     """One small interface over the embedded FalkorDB and Neo4j 5: parameterised Cypher in, plain
@@ -26,8 +28,12 @@ class Store(ABC):
     backend: str
 
     @abstractmethod
-    def read(self, cypher: str, params: dict | None = None, *, model: str | None = None) -> list[dict]:
-        """Run a read-only query; on FalkorDB `model` picks the model's graph (None: all models)."""
+    def read(
+        self, cypher: str, params: dict | None = None, *, model: str | None = None, timeout: float | None = None
+    ) -> list[dict]:
+        """Run a read-only query; on FalkorDB `model` picks the model's graph (None: all models); a
+        query running longer than `timeout` seconds is stopped (`timed_out`). Rows are dicts of plain
+        values on both backends: a node or relationship as its properties, a path as its nodes'."""
 
     @abstractmethod
     def write(self, cypher: str, params: dict | None = None, *, model: str) -> list[dict]:
@@ -45,12 +51,14 @@ class Store(ABC):
     @abstractmethod
     def close(self) -> None: ...
 
-    def console(self, cypher: str, params: dict | None = None, *, model: str | None = None) -> list[dict]:
-        """A user's own Cypher, refused unless read-only."""
+    def console(
+        self, cypher: str, params: dict | None = None, *, model: str | None = None, timeout: float = CONSOLE_SECONDS
+    ) -> list[dict]:
+        """A user's own Cypher, refused unless read-only, stopped after `timeout` seconds."""
         check_read_only(cypher)
         if model is not None and not self.has_model(model):
             raise no_such_model(model)
-        return self.read(cypher, params, model=model)
+        return self.read(cypher, params, model=model, timeout=timeout)
 
     def models(self) -> list[dict]:
         """The complete stored models, newest first."""
@@ -118,6 +126,10 @@ def already_stored(model_id: str) -> UserError:
     return UserError(
         f"model {model_id!r} is already stored; pass --replace to overwrite it or `neurocypher drop {model_id}` first"
     )
+
+
+def timed_out(seconds: float) -> UserError:
+    return UserError(f"the query ran longer than {seconds:g} s and was stopped: narrow it (one model, labels, a LIMIT)")
 
 
 def query_error(message: str, *, writes: bool = False) -> UserError:

@@ -44,8 +44,8 @@ def record_cypher():
     """Remember the text of every statement that ran through the FalkorDB backend."""
     query = FalkorStore._query
 
-    def recording_query(self, key, cypher, params, read_only):
-        rows = query(self, key, cypher, params, read_only)
+    def recording_query(self, key, cypher, params, read_only, timeout=None):
+        rows = query(self, key, cypher, params, read_only, timeout)
         SENT_CYPHER.add(cypher)  # once it ran: the tests' deliberately broken or refused Cypher is not ours
         return rows
 

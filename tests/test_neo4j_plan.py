@@ -9,10 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from neo4j import exceptions
+from neo4j import graph as neo4j_graph
 
 from queries import UserError, schema
 from queries.graph import RelSet
-from queries.neo4j_store import neo4j_error
+from queries.neo4j_store import neo4j_error, plain_neo4j
 
 ROOT = Path(__file__).parent.parent
 SETTINGS = {  # the Neo4j 5 settings the compose file sets, as the image spells them in the environment
@@ -48,6 +49,19 @@ def test_compose_passes_credentials_only_in_neo4j_auth_and_sets_memory():
 def test_relationship_values_that_cannot_be_stored_are_refused_before_any_write():
     with pytest.raises(UserError, match="FLOWS_TO.bits holds NaN or inf"):
         RelSet("FLOWS_TO", "Neuron", "Neuron", np.arange(2), np.arange(2), {"bits": np.array([0.5, np.nan])})
+
+
+def test_neo4j_results_keep_relationship_properties_as_the_embedded_store_does():
+    graph = neo4j_graph.Graph()
+    a = neo4j_graph.Node(graph, "e1", 1, ["Neuron"], {"uid": "a"})
+    b = neo4j_graph.Node(graph, "e2", 2, ["Neuron"], {"uid": "b"})
+    flow = graph.relationship_type("FLOWS_TO")(graph, "e3", 3, {"bits": 0.5})
+    flow._start_node, flow._end_node = a, b
+    assert plain_neo4j({"r": flow, "n": [a], "p": neo4j_graph.Path(a, flow)}) == {
+        "r": {"bits": 0.5},
+        "n": [{"uid": "a"}],
+        "p": [{"uid": "a"}, {"uid": "b"}],
+    }
 
 
 def test_a_model_is_deleted_with_its_model_node_last():
@@ -88,8 +102,14 @@ def test_a_model_is_deleted_with_its_model_node_last():
             exceptions.Neo4jError._hydrate_neo4j(code="Neo.ClientError.Statement.AccessMode", message="Writing"),
             "refused: the statement writes",
         ),
+        (
+            exceptions.Neo4jError._hydrate_neo4j(
+                code="Neo.ClientError.Transaction.TransactionTimedOutClientConfiguration", message="m"
+            ),
+            "ran longer than 30 s and was stopped",
+        ),
     ],
 )
 def test_driver_and_server_errors_become_one_line_by_class_and_code(error, said):
-    message = str(neo4j_error(error, "bolt://h:7687", "nc"))
+    message = str(neo4j_error(error, "bolt://h:7687", "nc", timeout=30.0))
     assert said in message and "\n" not in message

@@ -99,6 +99,13 @@ def test_neo4j_read_access_refuses_writes_past_the_guard(cypher):
             store.read(cypher)
 
 
+def test_a_console_query_is_stopped_after_its_timeout(guarded):
+    slow = "UNWIND range(1, 20000) AS x UNWIND range(1, 20000) AS y RETURN count(*) AS c"  # 4e8 rows
+    with pytest.raises(UserError, match=r"^the query ran longer than 0.05 s and was stopped"):
+        guarded.console(slow, model="guarded", timeout=0.05)
+    assert guarded.console("RETURN 1 AS one", model="guarded") == [{"one": 1}]  # the default: 30 s
+
+
 @pytest.mark.parametrize("cypher", READS)
 def test_console_allows_reads_and_read_only_procedures(guarded, cypher):
     check_read_only(cypher)
