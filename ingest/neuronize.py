@@ -263,7 +263,7 @@ def _trace(model: ClassScores, X: np.ndarray, layers: tuple[str, ...], token_red
         raise UserError(
             "the model has no Linear, Conv, attention or recurrent layer to neuronize; name modules with --layers"
         )
-    out_feeds, out_module, found = _output(nodes, scores, found, modules)
+    out_feeds, out_module, found = _output(nodes, scores, found)
     kept, left_out = _leading_to_output(found, out_feeds)
     order = _canonical_order(kept, nodes, modules)
     number = {0: 0} | {fid: i + 1 for i, fid in enumerate(order)}
@@ -273,11 +273,7 @@ def _trace(model: ClassScores, X: np.ndarray, layers: tuple[str, ...], token_red
     for fid in order:
         f = kept[fid]
         node = nodes[f.read]
-        channels = f.kind == "conv" or (
-            f.kind in ("merge", "module")
-            and len(node.shape) > 2
-            and all(_has_channels(kept, g, nodes) for g in f.feeds)
-        )
+        channels = len(node.shape) > 2 and _has_channels(kept, fid, nodes)
         reduce = ("last" if f.kind == "recurrent" else "mean") if token_reduce == "auto" else token_reduce
         reduce = reduce if len(node.shape) > 2 and not channels else ""
         taps.append(
@@ -363,14 +359,14 @@ def _read_chain(start: int, nodes: list[_Node], users, modules) -> tuple[list[in
     return chain, ""
 
 
-def _output(nodes, scores: int, found: dict[int, _Found], modules):
+def _output(nodes, scores: int, found: dict[int, _Found]):
     """What feeds the class scores and the module that computes them; a layer read at the class
     scores becomes the output layer (it is no longer a hidden layer)."""
     if scores < 0:
         raise UserError("the class scores do not depend on the model's input; check --logits")
-    at_scores = next((fid for fid, f in found.items() if f.read == scores), None)
-    if at_scores is not None:
-        f = found.pop(at_scores)
+    read_by = {f.read: fid for fid, f in found.items()}
+    if scores in read_by:
+        f = found.pop(read_by[scores])
         module = nodes[f.start].point.name if f.kind in ("linear", "conv") else ""
         return f.feeds, module, found
     feeds = set()
@@ -380,9 +376,8 @@ def _output(nodes, scores: int, found: dict[int, _Found], modules):
         if i in seen:
             continue
         seen.add(i)
-        fid = next((fid for fid, f in found.items() if f.read == i), None)
-        if fid is not None or i == 0:
-            feeds.add(fid or 0)
+        if i in read_by or i == 0:
+            feeds.add(read_by.get(i, 0))
         else:
             stack.extend(nodes[i].inputs)
     return frozenset(feeds), "", found
@@ -430,6 +425,8 @@ def _names(order: list[int], found: dict[int, _Found], nodes) -> dict[int, str]:
 
 
 def _has_channels(found: dict[int, _Found], fid: int, nodes) -> bool:
+    """Whether a layer's neurons are channels: a conv's, or a merge's or named module's whose
+    every feeding layer has channels (the input: when it is an image)."""
     if fid == 0:
         return len(nodes[0].shape) > 3  # images: N x C x H x W (and more)
     f = found[fid]
