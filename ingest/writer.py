@@ -69,7 +69,6 @@ def community_rows(a: Analysis) -> list[dict]:
         rows.append(
             {
                 "uid": a.community_uid(c),
-                "model_id": a.name,
                 "method": c.method,
                 "layer": c.layer,
                 "index": c.index,
@@ -165,7 +164,6 @@ def attribution_rels(attribution: np.ndarray) -> RelSet:
 def model_props(a: Analysis) -> dict:
     return {
         "uid": a.name,
-        "model_id": a.name,
         "name": a.name,
         "arch": a.arch,
         "dataset": a.dataset,
@@ -190,7 +188,6 @@ def layer_rows(a: Analysis) -> list[dict]:
     rows = [
         {
             "uid": a.uid(layer.index),
-            "model_id": a.name,
             "index": layer.index,
             "name": layer.name,
             "kind": layer.kind,
@@ -217,7 +214,6 @@ def class_rows(a: Analysis) -> list[dict]:
     return [
         {
             "uid": f"{a.name}/class/{c}",
-            "model_id": a.name,
             "index": c,
             "name": name,
             "support": int(support[c]),
@@ -242,7 +238,6 @@ def neuron_rows(a: Analysis) -> list[dict]:
             rows.append(
                 {
                     "uid": a.uid(layer.index, i),
-                    "model_id": a.name,
                     "layer": layer.index,
                     "index": i,
                     "kind": layer.neuron_kind,

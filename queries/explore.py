@@ -11,9 +11,9 @@ PAGE_MAX = 5000
 
 MODEL_OVERVIEW = """
 MATCH (m:Model) WHERE m.status = 'complete'
-OPTIONAL MATCH (l:Layer {model_id: m.model_id})
+OPTIONAL MATCH (l:Layer {generation: m.generation})
 WITH m, sum(l.flow_edges) AS edges
-OPTIONAL MATCH (c:Community {model_id: m.model_id})
+OPTIONAL MATCH (c:Community {generation: m.generation})
 WITH m, edges, c.method AS method, count(c) AS n ORDER BY method
 RETURN m.model_id AS model, m.arch AS arch, m.dataset AS dataset, m.n_samples AS samples,
        m.accuracy AS accuracy, m.n_neurons AS neurons, edges,
@@ -24,53 +24,53 @@ RETURN m.model_id AS model, m.arch AS arch, m.dataset AS dataset, m.n_samples AS
 MODEL_PARAMS = on_complete_model("""
 RETURN m.params AS params, m.layer_widths AS widths, m.class_accuracy AS class_accuracy""")
 
-LAYERS = """
-MATCH (l:Layer {model_id: $model})
-RETURN l.index AS index, l.name AS name, l.kind AS kind, l.width AS width ORDER BY index"""
+LAYERS = on_complete_model("""
+MATCH (l:Layer {generation: m.generation})
+RETURN l.index AS index, l.name AS name, l.kind AS kind, l.width AS width ORDER BY index""")
 
-CLASSES = """
-MATCH (k:Class {model_id: $model})
-RETURN k.index AS index, k.name AS name, k.accuracy AS accuracy ORDER BY index"""
+CLASSES = on_complete_model("""
+MATCH (k:Class {generation: m.generation})
+RETURN k.index AS index, k.name AS name, k.accuracy AS accuracy ORDER BY index""")
 
-METHODS = """
-MATCH (c:Community {model_id: $model})
-RETURN c.method AS method, count(c) AS communities ORDER BY method"""
+METHODS = on_complete_model("""
+MATCH (c:Community {generation: m.generation})
+RETURN c.method AS method, count(c) AS communities ORDER BY method""")
 
-COMMUNITIES = """
-MATCH (c:Community {model_id: $model, method: $method})
+COMMUNITIES = on_complete_model("""
+MATCH (c:Community {generation: m.generation, method: $method})
 RETURN c.uid AS uid, c.layer AS layer, c.index AS index, c.size AS size, c.role AS role,
        c.label AS label, c.acc_drop AS acc_drop, c.relay_bits AS relay_bits
-ORDER BY layer, index SKIP $skip LIMIT $limit"""
+ORDER BY layer, index SKIP $skip LIMIT $limit""")
 
-COMMUNITY_FLOWS = """
-MATCH (a:Community {model_id: $model, method: $method})-[f:FLOWS_TO]->(b:Community)
+COMMUNITY_FLOWS = on_complete_model("""
+MATCH (a:Community {generation: m.generation, method: $method})-[f:FLOWS_TO]->(b:Community)
 WHERE f.bits >= $min_bits
 RETURN a.uid AS source, b.uid AS target, f.bits AS bits, f.edges AS edges
-ORDER BY bits DESC, source, target SKIP $skip LIMIT $limit"""
+ORDER BY bits DESC, source, target SKIP $skip LIMIT $limit""")
 
-COMMUNITY_DETAIL = """
-MATCH (c:Community {model_id: $model, uid: $uid})
+COMMUNITY_DETAIL = on_complete_model("""
+MATCH (c:Community {generation: m.generation, uid: $uid})
 RETURN c.uid AS uid, c.layer AS layer, c.size AS size, c.role AS role, c.label AS label,
        c.acc_drop AS acc_drop, c.relay_bits AS relay_bits, c.class_acc_drop AS class_acc_drop,
-       c.class_distribution AS class_distribution, c.prototype AS prototype"""
+       c.class_distribution AS class_distribution, c.prototype AS prototype""")
 
-MEMBERS = """
-MATCH (n:Neuron)-[mo:MEMBER_OF]->(c:Community {model_id: $model, uid: $uid}) WHERE mo.primary = 1
+MEMBERS = on_complete_model("""
+MATCH (n:Neuron)-[mo:MEMBER_OF]->(c:Community {generation: m.generation, uid: $uid}) WHERE mo.primary = 1
 RETURN n.uid AS neuron, n.index AS index, mo.p AS p, n.mean AS mean, n.entropy AS entropy,
        n.relay_score AS relay_score
-ORDER BY index SKIP $skip LIMIT $limit"""
+ORDER BY index SKIP $skip LIMIT $limit""")
 
-MEMBER_FLOWS_OUT = """
-MATCH (n:Neuron)-[mo:MEMBER_OF]->(c:Community {model_id: $model, uid: $uid}) WHERE mo.primary = 1
+MEMBER_FLOWS_OUT = on_complete_model("""
+MATCH (n:Neuron)-[mo:MEMBER_OF]->(c:Community {generation: m.generation, uid: $uid}) WHERE mo.primary = 1
 MATCH (n)-[f:FLOWS_TO]->(t:Neuron)
 RETURN n.uid AS source, t.uid AS target, f.bits AS bits
-ORDER BY bits DESC, source, target SKIP $skip LIMIT $limit"""
+ORDER BY bits DESC, source, target SKIP $skip LIMIT $limit""")
 
-MEMBER_FLOWS_IN = """
-MATCH (n:Neuron)-[mo:MEMBER_OF]->(c:Community {model_id: $model, uid: $uid}) WHERE mo.primary = 1
+MEMBER_FLOWS_IN = on_complete_model("""
+MATCH (n:Neuron)-[mo:MEMBER_OF]->(c:Community {generation: m.generation, uid: $uid}) WHERE mo.primary = 1
 MATCH (s:Neuron)-[f:FLOWS_TO]->(n)
 RETURN s.uid AS source, n.uid AS target, f.bits AS bits
-ORDER BY bits DESC, source, target SKIP $skip LIMIT $limit"""
+ORDER BY bits DESC, source, target SKIP $skip LIMIT $limit""")
 
 
 def page(store, cypher: str, model: str, number: int = 0, size: int = PAGE, **params) -> list[dict]:

@@ -3,8 +3,13 @@
 Node properties are plain values (str, int, float, bool, or a list of numbers); relationship
 properties are numeric columns. A relationship's ends are row positions in the node sets of its
 start and end labels, so writers never look nodes up one by one.
+
+Every node carries the graph's `model_id` and `generation`: a fresh id per write, which the readers
+scope on (`queries.schema.SCOPE`), so that a model being written or removed is never seen beside the
+one that is stored.
 """
 
+import uuid
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -15,7 +20,7 @@ from .errors import UserError
 @dataclass
 class NodeSet:
     label: str
-    rows: list[dict]  # each row has a `uid` unique across the store
+    rows: list[dict]  # each row has a `uid` unique within the model
 
 
 @dataclass
@@ -43,6 +48,13 @@ class ModelGraph:
     model_id: str
     nodes: list[NodeSet]
     rels: list[RelSet]
+    generation: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+    def __post_init__(self):
+        """Stamp every node with the model id and this write's generation."""
+        for nodes in self.nodes:
+            for row in nodes.rows:
+                row["model_id"], row["generation"] = self.model_id, self.generation
 
     def node_set(self, label: str) -> NodeSet:
         return next(s for s in self.nodes if s.label == label)

@@ -103,7 +103,7 @@ def relay_path_cypher(hops: int) -> str:
     hidden = range(1, hops)
     bits = [f"c{i}.relay_bits[$class]" for i in range(hops + 1)]
     mine = "(c{i}.class IS NULL OR c{i}.class = $class)"
-    lines = ["MATCH (c0:Community {model_id: $model, method: $method, layer: 0})\n"]
+    lines = ["MATCH (c0:Community {generation: m.generation, method: $method, layer: 0})\n"]
     for i in hidden:
         lines.append(
             f"MATCH (c{i - 1})-[f{i}:FLOWS_TO]->(c{i}:Community) "
@@ -128,7 +128,7 @@ def relay_path_cypher(hops: int) -> str:
 
 def flow_between_cypher(hops: int) -> str:
     """Neuron paths from $source to $target along FLOWS_TO, ranked by the product of their shares."""
-    nodes = ["(n0:Neuron {model_id: $model, uid: $source})"]
+    nodes = ["(n0:Neuron {generation: m.generation, uid: $source})"]
     for i in range(1, hops + 1):
         nodes.append(f"-[r{i}:FLOWS_TO]->(n{i}:Neuron" + (" {uid: $target})" if i == hops else ")"))
     return on_complete_model(
@@ -144,7 +144,7 @@ def flow_between_cypher(hops: int) -> str:
 
 
 MODEL_SHAPE = on_complete_model("""
-OPTIONAL MATCH (a:Layer {model_id: $model})-[:FEEDS]->(b:Layer)
+OPTIONAL MATCH (a:Layer {generation: m.generation})-[:FEEDS]->(b:Layer)
 RETURN m.n_layers AS layers, m.n_classes AS classes, collect([a.index, b.index]) AS feeds""")
 
 QUERIES = {
@@ -181,7 +181,7 @@ ORDER BY created DESC""",
             "communities ranked by their relay bits for a class",
             (_model(), _class(), _method(), _limit()),
             on_complete_model("""
-MATCH (c:Community {model_id: $model, method: $method})-[r:RELAYS]->(:Class {model_id: $model, index: $class})
+MATCH (c:Community {generation: m.generation, method: $method})-[r:RELAYS]->(:Class {index: $class})
 RETURN c.uid AS community, c.layer AS layer, c.size AS size, r.bits AS bits, r.acc_drop AS acc_drop,
        c.role AS role, c.label AS label
 ORDER BY bits DESC, community LIMIT $limit"""),
@@ -191,7 +191,7 @@ ORDER BY bits DESC, community LIMIT $limit"""),
             "one community: members, evaluation, per-class relay and accuracy drop, flows, label",
             (_model(), Param("uid", str, help="community uid, e.g. digits-mlp/innersight/L1/c0")),
             on_complete_model("""
-MATCH (c:Community {model_id: $model, uid: $uid})
+MATCH (c:Community {generation: m.generation, uid: $uid})
 OPTIONAL MATCH (n:Neuron)-[mo:MEMBER_OF]->(c) WHERE mo.primary = 1
 WITH c, n ORDER BY n.index
 WITH c, collect(n.uid) AS members
@@ -213,7 +213,7 @@ RETURN c.uid AS community, c.method AS method, c.layer AS layer, c.size AS size,
             "one neuron: statistics, memberships, strongest incoming and outgoing flows",
             (_model(), Param("uid", str, help="neuron uid, e.g. digits-mlp/L1/3"), _limit(5)),
             on_complete_model("""
-MATCH (n:Neuron {model_id: $model, uid: $uid})
+MATCH (n:Neuron {generation: m.generation, uid: $uid})
 OPTIONAL MATCH (n)-[mo:MEMBER_OF]->(c:Community)
 WITH n, c, mo ORDER BY c.uid
 WITH n, collect(CASE WHEN c IS NULL THEN null ELSE {community: c.uid, p: mo.p, primary: mo.primary} END) AS memberships
@@ -247,7 +247,7 @@ RETURN n.uid AS neuron, n.layer AS layer, n.kind AS kind, n.mean AS mean, n.std 
             "communities whose closing costs most accuracy (overall, or for one class)",
             (_model(), _method(), Param("class", int, None, "a class: rank by the accuracy it loses", 0), _limit()),
             on_complete_model(f"""
-MATCH (c:Community {{model_id: $model, method: $method}})-[r:RELAYS]->(k:Class {{model_id: $model}})
+MATCH (c:Community {{generation: m.generation, method: $method}})-[r:RELAYS]->(k:Class {{generation: m.generation}})
 WHERE ($class IS NULL AND k.index = 0 AND c.role = 'key') OR (k.index = $class AND r.acc_drop > {ROLE_THRESHOLD})
 RETURN c.uid AS community, c.layer AS layer, c.size AS size,
        CASE WHEN $class IS NULL THEN c.acc_drop ELSE r.acc_drop END AS acc_drop, c.label AS label
@@ -258,7 +258,7 @@ ORDER BY acc_drop DESC, community LIMIT $limit"""),
             "communities whose closing improves accuracy",
             (_model(), _method(), _limit()),
             on_complete_model("""
-MATCH (c:Community {model_id: $model, method: $method}) WHERE c.role = 'noise'
+MATCH (c:Community {generation: m.generation, method: $method}) WHERE c.role = 'noise'
 RETURN c.uid AS community, c.layer AS layer, c.size AS size, c.acc_drop AS acc_drop, c.label AS label
 ORDER BY acc_drop, community LIMIT $limit"""),
         ),
@@ -267,7 +267,7 @@ ORDER BY acc_drop, community LIMIT $limit"""),
             "top input features for a class (NIF path flow)",
             (_model(), _class(), _limit()),
             on_complete_model("""
-MATCH (n:Neuron {model_id: $model})-[a:ATTRIBUTES]->(:Class {model_id: $model, index: $class})
+MATCH (n:Neuron {generation: m.generation})-[a:ATTRIBUTES]->(:Class {generation: m.generation, index: $class})
 RETURN n.uid AS feature, n.index AS index, a.score AS score, a.rank AS rank
 ORDER BY score DESC, index LIMIT $limit"""),
         ),
@@ -278,7 +278,7 @@ ORDER BY score DESC, index LIMIT $limit"""),
             (Param("models", list, help="model ids, comma-separated"), _class(), _method()),
             """
 MATCH (m:Model) WHERE m.status = 'complete' AND m.model_id IN $models
-OPTIONAL MATCH (c:Community {model_id: m.model_id, method: $method})
+OPTIONAL MATCH (c:Community {generation: m.generation, method: $method})
 WITH m, c.layer AS layer, count(c) AS n ORDER BY layer
 RETURN m.model_id AS model, m.accuracy AS accuracy,
        collect(CASE WHEN layer IS NULL THEN null ELSE [layer, n] END) AS communities_per_layer,

@@ -18,12 +18,14 @@ from .schema import on_complete_model
 
 MODEL_INFO = on_complete_model("RETURN m.dataset AS dataset, m.n_classes AS classes, m.n_samples AS samples")
 PROFILES = on_complete_model("""
-MATCH (n:Neuron {model_id: $model})-[mo:MEMBER_OF]->(c:Community {model_id: $model, method: $method})
+MATCH (n:Neuron {generation: m.generation})-[mo:MEMBER_OF]->(c:Community {generation: m.generation, method: $method})
 WHERE mo.primary = 1
 RETURN c.uid AS community, c.layer AS layer, collect(n.class_means) AS profiles""")
 STORE_MATCHES = """
+MATCH (ma:Model {model_id: $model_a}) WHERE ma.status = 'complete'
+MATCH (mb:Model {model_id: $model_b}) WHERE mb.status = 'complete'
 UNWIND $rows AS row
-MATCH (a:Community {uid: row.a}) MATCH (b:Community {uid: row.b})
+MATCH (a:Community {generation: ma.generation, uid: row.a}) MATCH (b:Community {generation: mb.generation, uid: row.b})
 MERGE (a)-[s:MATCHES]->(b) SET s.similarity = row.similarity"""
 
 
@@ -68,8 +70,8 @@ def store_matches(store, matches: list[dict]) -> None:
     matches stay what `match_communities` returned."""
     if store.backend != "neo4j" or not matches:
         return
-    model = matches[0]["a"].split("/")[0]  # a community uid begins with its model id
-    store.write(STORE_MATCHES, {"rows": matches}, model=model)
+    model_a, model_b = (matches[0][end].split("/")[0] for end in "ab")  # a community uid begins with its model id
+    store.write(STORE_MATCHES, {"rows": matches, "model_a": model_a, "model_b": model_b}, model=model_a)
 
 
 def _paired_layers(last_a: int, last_b: int) -> list[tuple[int, int]]:

@@ -1,16 +1,27 @@
-"""The Neo4j 5 backend: all models share one database (Community edition has exactly one), and a
-model is written in one transaction of batched `UNWIND $rows` statements, which is how this backend
-keeps the write contract of `queries.store.Store`."""
+"""The Neo4j 5 backend: all models share one database (Community edition has exactly one).
 
+A model is written as a hidden generation, one transaction per batch of about BATCH_ROWS rows (so
+a write never needs more transaction memory than a batch), published by one small transaction that
+flips the Model nodes' status, and the old generation is then removed in batches: this is how this
+backend keeps the write contract of `queries.store.Store`. What a crash leaves (an unpublished or a
+replaced generation, nodes of a half-finished drop) is removed by the next write or drop of the id.
+"""
+
+import os
+import socket
 from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 from . import schema
 from .errors import UserError
 from .graph import ModelGraph
+from .readonly import scoped_to_generation
+from .server import pid_alive
 from .store import Store, already_stored, plain_params, query_error, timed_out
 
-BATCH_ROWS = 5000
+BATCH_ROWS = 10_000  # rows per write transaction
+INDEX_SECONDS = 300  # how long opening a store waits for its indexes to come online
+CONSOLE_GENERATION = "neurocypher_generation"  # the parameter a console query is scoped with
 
 
 def neo4j_address(uri: str) -> str:
@@ -37,6 +48,7 @@ class Neo4jStore(Store):
             self._driver.verify_connectivity()
             for statement in schema.NEO4J_SCHEMA:
                 self._driver.execute_query(statement, database_=database)
+            self._driver.execute_query(schema.NEO4J_AWAIT_INDEXES, {"seconds": INDEX_SECONDS}, database_=database)
         except neo4j.exceptions.AuthError as exc:
             raise UserError(
                 f"Neo4j at {uri} refused the credentials of user {user!r}: check NEO4J_USER and NEO4J_PASSWORD"
@@ -53,30 +65,77 @@ class Neo4jStore(Store):
         return self._execute(cypher, params, self._neo4j.RoutingControl.WRITE)
 
     def write_model(self, graph, *, replace=False, progress=None):
+        model = graph.model_id
+        stored = self.read(schema.STORED_GENERATION, {"model": model})
+        if stored and not replace:
+            raise already_stored(model)
+        self._remove(model, keep=[row["generation"] for row in stored] + self._live_writes(model))
         try:
-            with self._driver.session(database=self._database) as session, session.begin_transaction() as tx:
-                present = tx.run(schema.MODEL_PRESENT, {"model": graph.model_id}).single() is not None
-                if present and not replace:
-                    raise already_stored(graph.model_id)
-                for statement in schema.DELETE_MODEL_BATCH:  # the old model, or what an interrupted drop left
-                    while tx.run(statement, {"model": graph.model_id}).single()["deleted"]:
-                        pass
+            self._write_generation(graph, replace, progress)
+        except BaseException:
+            try:  # best effort: what is left here, the next write or drop of the id removes
+                self._remove(model, keep=[g for g in self._generations(model) if g != graph.generation])
+            except UserError:
+                pass
+            raise
+        self._remove(model, keep=[graph.generation] + self._live_writes(model))
+
+    def drop(self, model_id):
+        """Hide the model (one small transaction), then delete every node of its id in batches, the
+        Model nodes last, whatever generation they belong to; True when anything was there."""
+        hidden = bool(self.write(schema.HIDE_MODEL, {"model": model_id}, model=model_id))
+        return self._remove(model_id, keep=[]) or hidden
+
+    def _console_read(self, cypher, params, model, timeout):
+        """As on the embedded store: once per stored model (or once for `model`), the rows one after
+        another; each run sees only that model's stored generation, as every node pattern with one
+        of the store's labels is scoped to it (`queries.readonly.scoped_to_generation`)."""
+        scoped = scoped_to_generation(cypher, CONSOLE_GENERATION)
+        models = [model] if model is not None else [row["model_id"] for row in self.models()]
+        rows = []
+        for name in models:
+            for stored in self.read(schema.STORED_GENERATION, {"model": name}):
+                rows += self.read(scoped, {**(params or {}), CONSOLE_GENERATION: stored["generation"]}, timeout=timeout)
+        return rows
+
+    def _write_generation(self, graph: ModelGraph, replace: bool, progress) -> None:
+        """Write `graph` as a hidden generation, a transaction per batch, and publish it."""
+        try:
+            with self._session() as session:
                 for cypher, rows in neo4j_batches(graph):
-                    tx.run(cypher, {"rows": rows}).consume()
+                    session.execute_write(_run, cypher, {"rows": rows, "generation": graph.generation})
                     if progress is not None:
                         progress(len(rows))
-                tx.commit()
+                session.execute_write(_publish, graph.model_id, graph.generation, replace)
         except (self._neo4j.exceptions.DriverError, self._neo4j.exceptions.Neo4jError) as exc:
             raise neo4j_error(exc, self._uri, self._database) from exc
 
-    def drop(self, model_id):
-        """Hide the model, then delete its nodes in batches, the Model node last; nodes of the id
-        left by an interrupted drop are removed too (True when anything was)."""
-        found = bool(self.write(schema.HIDE_MODEL, {"model": model_id}, model=model_id))
+    def _generations(self, model: str) -> list[str]:
+        return [row["generation"] for row in self.read(schema.GENERATIONS, {"model": model})]
+
+    def _live_writes(self, model: str) -> list[str]:
+        """The unpublished generations of `model` whose writer is still running on this machine."""
+        return [
+            row["generation"]
+            for row in self.read(schema.GENERATIONS, {"model": model})
+            if row["status"] == "writing" and _writer_alive(row["writer"])
+        ]
+
+    def _remove(self, model: str, keep: list[str]) -> bool:
+        """Delete, a batch per transaction, every node of `model` outside the generations `keep`."""
+        removed = False
         for statement in schema.DELETE_MODEL_BATCH:
-            while self.write(statement, {"model": model_id}, model=model_id)[0]["deleted"]:
-                found = True
-        return found
+            params = {"model": model, "keep": keep, "batch": BATCH_ROWS}
+            while self.write(statement, params, model=model)[0]["deleted"]:
+                removed = True
+        return removed
+
+    def _session(self):
+        """A session that shares the driver's bookmarks with `execute_query`, so a read after a write
+        sees it, on a cluster too."""
+        return self._driver.session(
+            database=self._database, bookmark_manager=self._driver.execute_query_bookmark_manager
+        )
 
     def close(self):
         self._driver.close()
@@ -151,10 +210,40 @@ def neo4j_error(exc: Exception, uri: str, database: str | None, timeout: float |
     return query_error(message, writes=code == "Neo.ClientError.Statement.AccessMode")
 
 
+def _run(tx, cypher: str, params: dict) -> None:
+    tx.run(cypher, params).consume()
+
+
+def _publish(tx, model: str, generation: str, replace: bool) -> None:
+    """Make `generation` the stored one, in one transaction that first locks every Model node of
+    the id; refused when the write was removed meanwhile, or another write stored the id first."""
+    found = {
+        row["generation"]: row["status"] for row in tx.run(schema.LOCK_GENERATIONS, model=model, generation=generation)
+    }
+    if found.get(generation) != "writing":
+        raise UserError(f"another write or drop of {model!r} removed this one before it was stored: run it again")
+    if "complete" in found.values() and not replace:
+        raise already_stored(model)
+    tx.run(schema.PUBLISH, model=model, generation=generation).consume()
+
+
+def writer_name() -> str:
+    """Who is writing, as a hidden Model node records it: host and process id."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _writer_alive(writer: str | None) -> bool:
+    host, _, pid = (writer or "").rpartition(":")
+    return host == socket.gethostname() and pid.isdigit() and pid_alive(int(pid))
+
+
 def neo4j_batches(graph: ModelGraph, batch: int = BATCH_ROWS) -> Iterator[tuple[str, list[dict]]]:
-    """The Neo4j statements that write `graph`, each with its batch of rows."""
+    """The Neo4j statements that write `graph`, each with its batch of at most `batch` rows, the
+    hidden Model node (status 'writing', its writer named) first."""
     for nodes in graph.nodes:
         rows = [plain_params(row) for row in nodes.rows]
+        if nodes.label == "Model":
+            rows = [{**row, "status": "writing", "writer": writer_name()} for row in rows]
         for start in range(0, len(rows), batch):
             yield schema.neo4j_create_nodes(nodes.label), rows[start : start + batch]
     uids = {nodes.label: [row["uid"] for row in nodes.rows] for nodes in graph.nodes}

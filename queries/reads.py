@@ -8,7 +8,7 @@ from .errors import no_such_model
 from .schema import on_complete_model
 
 NEURFLOW_GROUPS = on_complete_model("""
-MATCH (n:Neuron {model_id: $model})-[mo:MEMBER_OF]->(c:Community {model_id: $model, method: 'neurflow'})
+MATCH (n:Neuron {generation: m.generation})-[mo:MEMBER_OF]->(c:Community {generation: m.generation, method: 'neurflow'})
 WHERE mo.primary = 1
 WITH c, n ORDER BY n.index
 RETURN c.uid AS group, c.layer AS layer, c.label AS label, collect(n.index) AS members,

@@ -1,14 +1,22 @@
 """Labels, indexes and the store's own bookkeeping statements (shared Cypher unless named per backend)."""
 
 ROLE_THRESHOLD = 0.005  # accuracy drop (0..1) beyond which closing a community makes it key (or noise)
-LABELS = ("Model", "Layer", "Neuron", "Class", "Community")  # every node has `model_id` and a unique `uid`
+LABELS = ("Model", "Layer", "Neuron", "Class", "Community")  # every node: `model_id`, `generation`, `uid`
+SCOPE = "generation: m.generation"  # where a read starts from a node: the stored generation of model `m`
 
 FALKORDB_INDEXES = [f"CREATE INDEX FOR (n:{label}) ON (n.uid)" for label in LABELS]
 FALKORDB_INDEX_STATUS = "CALL db.indexes() YIELD label, status RETURN label, status"
 
-NEO4J_SCHEMA = [
-    f"CREATE CONSTRAINT {label.lower()}_uid IF NOT EXISTS FOR (n:{label}) REQUIRE n.uid IS UNIQUE" for label in LABELS
-] + [f"CREATE INDEX {label.lower()}_model IF NOT EXISTS FOR (n:{label}) ON (n.model_id)" for label in LABELS]
+NEO4J_SCHEMA = (
+    [
+        f"CREATE CONSTRAINT {label.lower()}_generation_uid IF NOT EXISTS "
+        f"FOR (n:{label}) REQUIRE (n.generation, n.uid) IS UNIQUE"
+        for label in LABELS
+    ]
+    + [f"CREATE INDEX {label.lower()}_model IF NOT EXISTS FOR (n:{label}) ON (n.model_id)" for label in LABELS]
+    + [f"CREATE INDEX {label.lower()}_generation IF NOT EXISTS FOR (n:{label}) ON (n.generation)" for label in LABELS]
+)
+NEO4J_AWAIT_INDEXES = "CALL db.awaitIndexes($seconds)"  # CREATE INDEX returns before the index is online
 
 LIST_MODELS = """
 MATCH (m:Model) WHERE m.status = 'complete'
@@ -21,18 +29,31 @@ _COMPLETE_MODEL = "MATCH (m:Model {model_id: $model}) WHERE m.status = 'complete
 
 
 def on_complete_model(statement: str) -> str:
-    """`statement` preceded by the match of model `$model` as `m`, so that it finds nothing unless the
-    model is stored and complete (a model being written or dropped is invisible to every query)."""
+    """`statement` preceded by the match of model `$model`'s stored generation as `m`, so that it
+    finds nothing unless the model is stored; the statement scopes the nodes it starts from with
+    SCOPE, so a generation being written or removed is invisible to it."""
     return _COMPLETE_MODEL + statement.lstrip()
 
 
-MODEL_EXISTS = on_complete_model("RETURN m.model_id AS model_id")
+STORED_GENERATION = on_complete_model("RETURN m.generation AS generation")
 
-# Neo4j only: all models share one database, so a model's nodes are found by `model_id`.
-MODEL_PRESENT = "MATCH (m:Model {model_id: $model}) RETURN m.status AS status"
+# Neo4j only: all models share one database. A write adds a hidden generation (its Model node
+# 'writing') batch by batch, publishes it in one small transaction, then removes the old one.
+GENERATIONS = (
+    "MATCH (m:Model {model_id: $model}) RETURN m.generation AS generation, m.status AS status, m.writer AS writer"
+)
+LOCK_GENERATIONS = """
+MATCH (m:Model {model_id: $model}) SET m.locked_by = $generation
+RETURN m.generation AS generation, m.status AS status"""  # write locks: two publishes run one after the other
+PUBLISH = """
+MATCH (m:Model {model_id: $model})
+SET m.status = CASE WHEN m.generation = $generation THEN 'complete'
+                    WHEN m.status = 'complete' THEN 'replaced' ELSE m.status END
+REMOVE m.locked_by"""
 HIDE_MODEL = "MATCH (m:Model {model_id: $model}) SET m.status = 'dropping' RETURN m.model_id AS model_id"
-DELETE_MODEL_BATCH = [  # the Model node last: an interrupted drop leaves it, so the model stays droppable
-    f"MATCH (n:{label} {{model_id: $model}}) WITH n LIMIT 10000 DETACH DELETE n RETURN count(*) AS deleted"
+DELETE_MODEL_BATCH = [  # every node of the id but the generations in $keep; the Model nodes last
+    f"MATCH (n:{label} {{model_id: $model}}) WHERE NOT coalesce(n.generation, '') IN $keep "
+    "WITH n LIMIT $batch DETACH DELETE n RETURN count(*) AS deleted"
     for label in LABELS[1:] + LABELS[:1]
 ]
 
@@ -43,6 +64,7 @@ def neo4j_create_nodes(label: str) -> str:
 
 def neo4j_create_rels(rels) -> str:
     return (
-        f"UNWIND $rows AS row MATCH (a:{rels.start_label} {{uid: row.a}}) "
-        f"MATCH (b:{rels.end_label} {{uid: row.b}}) CREATE (a)-[r:{rels.type}]->(b) SET r = row.p"
+        f"UNWIND $rows AS row MATCH (a:{rels.start_label} {{generation: $generation, uid: row.a}}) "
+        f"MATCH (b:{rels.end_label} {{generation: $generation, uid: row.b}}) "
+        f"CREATE (a)-[r:{rels.type}]->(b) SET r = row.p"
     )

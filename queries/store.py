@@ -19,10 +19,17 @@ class Store(ABC):
     """One small interface over the embedded FalkorDB and Neo4j 5: parameterised Cypher in, plain
     Python values (dicts, lists, numbers, strings) out.
 
-    The write contract: a model is written whole, and atomically, by `write_model`. Readers see it
-    only once it is complete (its `status` is 'complete'), a failed or interrupted write leaves
-    nothing visible, and a replaced model stays visible, old or new, throughout. `drop` removes a
-    model whole. Every other write (`write`) concerns one stored model.
+    The write contract, the same on both backends: `write_model` stores a model whole and
+    atomically, as a new generation (`ModelGraph.generation`). Readers see only a model's stored
+    generation: every statement first matches its Model node with status 'complete'
+    (`schema.on_complete_model`, or `m.status = 'complete'` for all models) and scopes the nodes it
+    starts from by that node's generation (`schema.SCOPE`); the console scopes a user's query the
+    same way. So a failed or interrupted write leaves nothing visible, a replaced model stays
+    visible, old or new, throughout, and what a crash leaves behind is removed by the next write or
+    drop of the id. FalkorDB builds the generation in a staging graph and publishes it by RENAME;
+    Neo4j writes it hidden, a transaction per batch, and publishes it by flipping the Model nodes'
+    status in one small transaction. `drop` removes a model whole. Every other write (`write`)
+    concerns one stored model.
     """
 
     backend: str
@@ -58,6 +65,10 @@ class Store(ABC):
         check_read_only(cypher)
         if model is not None and not self.has_model(model):
             raise no_such_model(model)
+        return self._console_read(cypher, params, model, timeout)
+
+    def _console_read(self, cypher: str, params: dict | None, model: str | None, timeout: float) -> list[dict]:
+        """A console query's rows: on `model`'s graph, or on every model's one after another."""
         return self.read(cypher, params, model=model, timeout=timeout)
 
     def models(self) -> list[dict]:
@@ -73,7 +84,7 @@ class Store(ABC):
         return ask(self, name, **params)
 
     def has_model(self, model_id: str) -> bool:
-        return bool(self.read(schema.MODEL_EXISTS, {"model": model_id}, model=model_id))
+        return bool(self.read(schema.STORED_GENERATION, {"model": model_id}, model=model_id))
 
     def __enter__(self):
         return self

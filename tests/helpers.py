@@ -23,23 +23,25 @@ def cli(*args: str, env: dict | None = None, timeout: float = 300) -> subprocess
     )
 
 
-def put(store, model_id, n=3, replace=False, broken=False):
-    """A tiny model: one Model node and `n` neurons in a chain, published atomically; with `broken`,
-    the last neuron holds a value that cannot be stored, so the write fails part way."""
-    neurons = [{"uid": f"{model_id}/L0/{i}", "model_id": model_id, "index": i, "v": i / 2} for i in range(n)]
+def tiny_graph(model_id, n=3, broken=False) -> ModelGraph:
+    """A tiny model: one Model node and `n` neurons in a chain; with `broken`, the last neuron holds
+    a value that cannot be stored, so a write fails part way."""
+    neurons = [{"uid": f"{model_id}/L0/{i}", "index": i, "v": i / 2} for i in range(n)]
     if broken:
         neurons[-1]["v"] = {"not": "storable"}
-    store.write_model(
-        ModelGraph(
-            model_id,
-            [
-                NodeSet("Model", [{"uid": model_id, "model_id": model_id, "status": "complete", "created_at": str(n)}]),
-                NodeSet("Neuron", neurons),
-            ],
-            [RelSet("FLOWS_TO", "Neuron", "Neuron", np.arange(n - 1), np.arange(1, n), {"bits": np.ones(n - 1)})],
-        ),
-        replace=replace,
+    return ModelGraph(
+        model_id,
+        [
+            NodeSet("Model", [{"uid": model_id, "status": "complete", "created_at": str(n)}]),
+            NodeSet("Neuron", neurons),
+        ],
+        [RelSet("FLOWS_TO", "Neuron", "Neuron", np.arange(n - 1), np.arange(1, n), {"bits": np.ones(n - 1)})],
     )
+
+
+def put(store, model_id, n=3, replace=False, broken=False):
+    """Store `tiny_graph(model_id, n, broken)`, published atomically."""
+    store.write_model(tiny_graph(model_id, n, broken), replace=replace)
 
 
 def snapshot(store) -> dict:

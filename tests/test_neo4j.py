@@ -1,16 +1,17 @@
-"""The Neo4j backend, when a Neo4j 5 server is given in NEO4J_URI (skipped otherwise)."""
+"""The Neo4j backend, when a Neo4j 5 server is given in NEO4J_URI (skipped otherwise): batched
+writes under a hidden generation, what a crash leaves, drops, console parity and stored matches."""
 
 import os
 
 import pytest
-from helpers import NEO4J_URI
+from helpers import NEO4J_URI, put, tiny_graph
 
 from ingest import analyze, write
 from ingest.data import load_data
 from ingest.demo_models import mlp
 from queries import UserError
 from queries.matching import match_communities, store_matches
-from queries.neo4j_store import Neo4jStore
+from queries.neo4j_store import BATCH_ROWS, Neo4jStore, neo4j_batches
 
 pytestmark = pytest.mark.neo4j
 
@@ -31,7 +32,7 @@ def neo4j_store():
 def test_write_replace_read_and_refuse_writes(neo4j_store):
     data = load_data("sklearn:digits")
     analysis = analyze(mlp(), data.X[:300], data.y[:300], name="neo4j-probe")
-    for _ in range(2):  # the second write replaces the first in one transaction
+    for _ in range(2):  # the second write replaces the first: hidden, batched, then published
         write(neo4j_store, analysis, replace=True)
     assert neo4j_store.read("MATCH (n:Neuron {model_id: $m}) RETURN count(n) AS c", {"m": "neo4j-probe"}) == [
         {"c": 138}
@@ -69,3 +70,31 @@ def test_nodes_left_by_an_interrupted_drop_are_removed(neo4j_store):
     assert neo4j_store.drop("neo4j-probe")
     count = "MATCH (n {model_id: 'neo4j-probe'}) RETURN count(n) AS c"
     assert neo4j_store.read(count) == [{"c": 0}]
+
+
+def test_an_interrupted_write_leaves_the_stored_model_visible_and_is_removed_by_the_next(neo4j_store):
+    put(neo4j_store, "neo4j-probe", n=3, replace=True)
+    graph = tiny_graph("neo4j-probe", n=3 * BATCH_ROWS)
+    for cypher, rows in list(neo4j_batches(graph))[:3]:  # a writer on another machine that died after 3 batches
+        rows = [{**row, "writer": "elsewhere:1"} if "writer" in row else row for row in rows]
+        neo4j_store.write(cypher, {"rows": rows, "generation": graph.generation}, model="neo4j-probe")
+    count = "MATCH (n:Neuron) RETURN count(n) AS c"
+    assert neo4j_store.console(count, model="neo4j-probe") == [{"c": 3}]  # the hidden generation is not seen
+    assert neo4j_store.ask("models")[0]["model"] == "neo4j-probe"
+    put(neo4j_store, "neo4j-probe", n=4, replace=True)
+    everything = "MATCH (n {model_id: 'neo4j-probe'}) RETURN n.generation AS g, count(n) AS c"
+    assert [row["c"] for row in neo4j_store.read(everything)] == [5]  # one generation: its Model node and 4 neurons
+
+
+def test_the_console_honours_the_model_choice_and_runs_once_per_model(neo4j_store):
+    put(neo4j_store, "neo4j-probe", n=3, replace=True)
+    put(neo4j_store, "neo4j-probe2", n=5, replace=True)
+    try:
+        count = "MATCH (n:Neuron) RETURN count(n) AS c"
+        assert neo4j_store.console(count, model="neo4j-probe2") == [{"c": 5}]
+        every = neo4j_store.console(count)
+        assert {"c": 3} in every and {"c": 5} in every and len(every) == len(neo4j_store.models())
+        rows = neo4j_store.console("MATCH (a:Neuron)-[r:FLOWS_TO]->(b) RETURN r ORDER BY a.index", model="neo4j-probe")
+        assert rows == [{"r": {"bits": 1.0}}, {"r": {"bits": 1.0}}]  # relationship properties kept
+    finally:
+        neo4j_store.drop("neo4j-probe2")

@@ -1,19 +1,23 @@
 """What of the Neo4j path can be checked without a server: the compose file the image will accept,
-relationship values refused before any write, the order in which a model's nodes are deleted, and
-the one-line errors for the driver's and the
-server's failures (built as the driver builds them). `tests/test_neo4j.py` runs against a server."""
+the batched write plan of a hidden generation, the generation filter in every read, the console's
+scoping, relationship values refused before any write, the order in which a model's nodes are
+deleted, and the one-line errors for the driver's and the server's failures (built as the driver
+builds them). `tests/test_neo4j.py` runs all of it against a server when NEO4J_URI is set."""
 
 import re
 from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import tiny_graph
 from neo4j import exceptions
 from neo4j import graph as neo4j_graph
+from test_cypher_neo4j import package_statements
 
-from queries import UserError, schema
+from queries import UserError, library, schema
 from queries.graph import RelSet
-from queries.neo4j_store import neo4j_error, plain_neo4j
+from queries.neo4j_store import neo4j_batches, neo4j_error, plain_neo4j
+from queries.readonly import READ_PROCEDURES, scoped_to_generation
 
 ROOT = Path(__file__).parent.parent
 SETTINGS = {  # the Neo4j 5 settings the compose file sets, as the image spells them in the environment
@@ -64,9 +68,94 @@ def test_neo4j_results_keep_relationship_properties_as_the_embedded_store_does()
     }
 
 
-def test_a_model_is_deleted_with_its_model_node_last():
+def test_a_model_is_deleted_in_batches_by_its_id_with_its_model_nodes_last():
     labels = [re.search(r"\(n:(\w+)", statement).group(1) for statement in schema.DELETE_MODEL_BATCH]
     assert sorted(labels) == sorted(schema.LABELS) and labels[-1] == "Model"
+    for statement in schema.DELETE_MODEL_BATCH:  # any generation but those kept, with or without a Model node
+        assert "{model_id: $model}" in statement and "NOT coalesce(n.generation, '') IN $keep" in statement
+        assert "LIMIT $batch DETACH DELETE n" in statement
+
+
+def test_a_model_is_written_as_a_hidden_generation_in_bounded_batches():
+    graph = tiny_graph("plan", n=23)
+    batches = list(neo4j_batches(graph, batch=5))
+    assert all(0 < len(rows) <= 5 for _, rows in batches)
+    (first, [model]), *rest = batches
+    assert first == schema.neo4j_create_nodes("Model") and model["status"] == "writing" and model["writer"]
+    nodes = [row for cypher, rows in rest if cypher == schema.neo4j_create_nodes("Neuron") for row in rows]
+    assert [n["uid"] for n in nodes] == [f"plan/L0/{i}" for i in range(23)]
+    assert {n["generation"] for n in nodes} == {model["generation"]} == {graph.generation}
+    links = [(row["a"], row["b"]) for cypher, rows in rest if "CREATE (a)-[r:FLOWS_TO]->(b)" in cypher for row in rows]
+    assert links == [(f"plan/L0/{i}", f"plan/L0/{i + 1}") for i in range(22)]
+    for cypher, _ in batches:  # relationships join nodes of this generation only
+        assert "MATCH (a" not in cypher or cypher.count("generation: $generation") == 2
+    assert tiny_graph("plan").generation != graph.generation  # every write, a generation of its own
+
+
+def read_statements() -> list[str]:
+    """Every read the package sends: the named queries (each hop count), the explorer's and the
+    package's own reads (`queries.explore`, `queries.reads`, `queries.matching`, the store's), but
+    the write path's bookkeeping, which lists every generation of an id on purpose."""
+    own = {q for q in package_statements() if not re.search(r"\b(CREATE|MERGE|SET|DELETE|CALL)\b", q)}
+    own.remove(schema.GENERATIONS)
+    return sorted(own | set(library.texts()) | {schema.LIST_MODELS, schema.STORED_GENERATION})
+
+
+def unscoped_matches(cypher: str) -> list[str]:
+    """The MATCH clauses of `cypher` that start from nodes of any generation: a clause is scoped
+    when one of its node patterns is a stored Model node (status 'complete'), carries SCOPE (or
+    another stored Model node's generation), or is a variable bound by an earlier clause."""
+    clauses = re.split(r"\b(?=MATCH\b)", re.sub(r"OPTIONAL\s+MATCH", "MATCH", cypher))
+    bound, unscoped = set(), []
+    for clause in clauses:
+        pattern = re.split(r"\b(?:WHERE|RETURN|WITH|UNWIND|ORDER)\b", clause)[0]
+        nodes = re.findall(r"\((\w*)(?::(\w+))?\s*(\{[^}]*\})?\s*\)", pattern)
+        scoped = any(
+            label == "Model"
+            and "status = 'complete'" in clause
+            or re.search(r"generation: \w+\.generation", props)
+            or (var in bound and not label and not props)
+            for var, label, props in nodes
+        )
+        if clause.lstrip().startswith("MATCH") and not scoped:
+            unscoped.append(clause.strip())
+        bound |= {var for var, _, _ in nodes if var} | set(re.findall(r"\bAS\s+(\w+)", clause))
+    return unscoped
+
+
+def test_every_read_starts_from_the_stored_generation_of_its_model():
+    statements = read_statements()
+    assert len(statements) > 2 * library.MAX_HOPS + 20
+    assert schema.SCOPE == "generation: m.generation"
+    assert {q: unscoped_matches(q) for q in statements if unscoped_matches(q)} == {}
+    assert unscoped_matches("MATCH (m:Model {model_id: $model}) MATCH (n:Neuron) RETURN n")  # the check can fail
+
+
+@pytest.mark.parametrize(
+    ("cypher", "scoped"),
+    [
+        ("MATCH (n:Neuron) RETURN n", "MATCH (n:Neuron {generation: $g}) RETURN n"),
+        ("MATCH (:Community {uid: $u}) RETURN 1", "MATCH (:Community {generation: $g, uid: $u}) RETURN 1"),
+        ("MATCH (c:Class {}) RETURN c", "MATCH (c:Class {generation: $g}) RETURN c"),
+        ("MATCH (n:Neuron WHERE n.v > 1) RETURN n", "MATCH (n:Neuron {generation: $g} WHERE n.v > 1) RETURN n"),
+        (
+            "MATCH p = (m:Model)-[:HAS_LAYER]->(l) RETURN p",
+            "MATCH p = (m:Model {generation: $g})-[:HAS_LAYER]->(l) RETURN p",
+        ),
+        (
+            "MATCH (a:Neuron)-->(b:Neuron) RETURN a",
+            "MATCH (a:Neuron {generation: $g})-->(b:Neuron {generation: $g}) RETURN a",
+        ),
+        ("RETURN '(n:Neuron)' AS text // (n:Layer)", "RETURN '(n:Neuron)' AS text // (n:Layer)"),
+        ("MATCH (n:Neurons) RETURN n", "MATCH (n:Neurons) RETURN n"),  # not one of the store's labels
+    ],
+)
+def test_the_console_on_neo4j_scopes_every_labelled_node_to_one_generation(cypher, scoped):
+    assert scoped_to_generation(cypher, "g") == scoped
+
+
+def test_no_deprecated_procedure_is_offered_to_the_console():
+    assert not {"db.indexes", "db.constraints"} & set(READ_PROCEDURES)  # Neo4j 5: SHOW INDEXES, SHOW CONSTRAINTS
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from helpers import NEUROCYPHER, cli, put
 
-from queries import EmbeddedServer, UserError, connect
+from queries import EmbeddedServer, UserError, connect, schema
 from queries.falkordb_store import STAGING_PREFIX
 
 
@@ -19,7 +19,9 @@ def graphs(store):
 def test_round_trip_returns_plain_values(store):
     put(store, "rt", n=4)
     rows = store.read("MATCH (n:Neuron) RETURN n, n.v AS v, collect(n.index) AS i ORDER BY v", model="rt")
-    assert rows[0] == {"n": {"uid": "rt/L0/0", "model_id": "rt", "index": 0, "v": 0.0}, "v": 0.0, "i": [0]}
+    generation = store.read(schema.STORED_GENERATION, {"model": "rt"}, model="rt")[0]["generation"]
+    neuron = {"uid": "rt/L0/0", "model_id": "rt", "generation": generation, "index": 0, "v": 0.0}
+    assert rows[0] == {"n": neuron, "v": 0.0, "i": [0]}
     assert [r["v"] for r in rows] == [0.0, 0.5, 1.0, 1.5]
     chain = store.read(
         "MATCH (a:Neuron)-[f:FLOWS_TO]->(b:Neuron) RETURN a.index AS a, b.index AS b, f.bits AS bits ORDER BY a",
