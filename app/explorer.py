@@ -2,13 +2,26 @@
 model and method pickers. The app talks to the store only through `queries`."""
 
 import json
+from urllib.parse import quote
 
 import pandas as pd
 import streamlit as st
 
+from app.graphs import is_community, model_of
 from queries import connect, explore
 from queries.errors import UserError
 
+SCORES = {  # the models' headline numbers, in words
+    "accuracy": "fraction of the probe samples classified correctly",
+    "deletion_attribution": "area under the accuracy curve as input features are deleted in decreasing "
+    "attribution (fraction of accuracy; lower: the attribution finds the features that matter)",
+    "deletion_random": "the same area when features are deleted in random order (the baseline)",
+    "knockout_rho": "Spearman rho between communities' relay bits and the accuracy lost when each is "
+    "knocked out (closer to 1: relay bits predict importance)",
+    "fidelity": "NeurFlow fidelity: retention lost zeroing a class's core neurons over that lost zeroing as "
+    "many random neurons (above 1: the core neurons matter more)",
+    "top_chain_score": "the top relay chain's relay specificity for the class (bits)",
+}
 FRESH_SECONDS = 60  # cached reads are at most this old; the sidebar's Refresh forgets them at once
 
 
@@ -27,6 +40,12 @@ def ask(name: str, **params) -> list[dict]:
 def read(cypher: str, model: str, **params) -> list[dict]:
     """One read of an explorer statement on one model."""
     return store().read(cypher, {"model": model, **params}, model=model)
+
+
+@st.cache_data(show_spinner=False, ttl=FRESH_SECONDS)
+def read_all(cypher: str, **params) -> list[dict]:
+    """One read of an explorer statement over every stored model and series."""
+    return store().read(cypher, params)
 
 
 @st.cache_data(show_spinner=False, ttl=FRESH_SECONDS)
@@ -55,16 +74,27 @@ def model_ids() -> list[str]:
     return list(frame["model"]) if len(frame) else []
 
 
+def choose(label: str, options: list, key: str, default=None, **kwargs):
+    """A selectbox preset from the address (`?key=...`, else `default`) that writes its choice back
+    to the address, so that the address holds the whole view."""
+    wanted = st.query_params.get(key)
+    linked = [o for o in options if str(o) == wanted]
+    if linked and wanted != st.session_state.get(f"address.{key}"):  # a link or a switch to this view
+        st.session_state[key] = linked[0]
+    elif st.session_state.get(key) not in options:  # a first visit, or a choice the new options lack
+        st.session_state[key] = default if default in options else options[0]
+    value = st.selectbox(label, options, key=key, **kwargs)
+    st.query_params[key] = st.session_state[f"address.{key}"] = str(value)
+    return value
+
+
 def pick_model(label: str = "Model", key: str = "model") -> str | None:
     """A model picker, preset from the address (`?model=...`); None (and a hint) when the store is empty."""
     ids = model_ids()
     if not ids:
         st.info("No models stored yet. Run `neurocypher demo` or `neurocypher ingest ...`, then reload.")
         return None
-    wanted = st.query_params.get(key)
-    model = st.selectbox(label, ids, index=ids.index(wanted) if wanted in ids else 0, key=key)
-    st.query_params[key] = model  # the address links to this view of this model
-    return model
+    return choose(label, ids, key)
 
 
 def methods_of(model: str) -> list[str]:
@@ -77,25 +107,52 @@ def pick_method(model: str, key: str = "method") -> str | None:
     if not methods:
         st.info(f"{model} has no communities (it was ingested with `--methods ''`).")
         return None
-    return st.selectbox(
-        "Community method", methods, key=key, index=methods.index("innersight") if "innersight" in methods else 0
-    )
+    return choose("Community method", methods, key, default="innersight")
 
 
 def class_names(model: str) -> list[str]:
     return [row["name"] for row in read(explore.CLASSES, model)]
 
 
-def pick_class(model: str, key: str = "class") -> int:
+def pick_class(model: str, key: str = "class", label: str = "Class") -> int:
     names = class_names(model)
-    return st.selectbox("Class", range(len(names)), key=key, format_func=lambda c: f"{c}: {names[c]}")
+    return choose(label, list(range(len(names))), key, format_func=lambda c: f"{c}: {names[c]}")
+
+
+def layers_of(model: str) -> list[dict]:
+    """The model's layers in dataflow order: index, name, kind, width."""
+    return read(explore.LAYERS, model)
+
+
+def params_of(model: str) -> dict:
+    """What the model was ingested with (`params`: options, image shape, source)."""
+    rows = read(explore.MODEL_PARAMS, model)
+    return json.loads(rows[0]["params"]) if rows else {}
 
 
 def image_shape(model: str) -> tuple[int, int] | None:
     """(height, width) of the model's input images, or None for tabular data."""
-    rows = read(explore.MODEL_PARAMS, model)
-    shape = json.loads(rows[0]["params"]).get("image_shape") if rows else None
+    shape = params_of(model).get("image_shape")
     return tuple(shape) if shape else None
+
+
+def address(uid: str) -> str:
+    """The (relative) address of a uid's page: a community on the community graph, a neuron on the
+    neuron page; the uid goes last, so that a table can show it as the link's text."""
+    model = model_of(uid)
+    if is_community(uid):
+        method = uid.split("/")[-3]
+        return f"communities?model={quote(model)}&method={quote(method)}&community={quote(uid, safe='/')}"
+    return f"neuron?model={quote(model)}&uid={quote(uid, safe='/')}"
+
+
+def open_uid(uid: str) -> None:
+    """Go to the page of a clicked uid (a community's or a neuron's)."""
+    model = model_of(uid)
+    if is_community(uid):
+        query = {"model": model, "method": uid.split("/")[-3], "community": uid}
+        st.switch_page("views/communities.py", query_params=query)
+    st.switch_page("views/neuron.py", query_params={"model": model, "uid": uid})
 
 
 def shown_errors(run):

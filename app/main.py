@@ -1,5 +1,7 @@
-"""neurocypher explorer: browse a stored model's communities, ask the named questions, compare models.
-Run with `neurocypher app` (it starts the embedded server when needed and prints the address)."""
+"""neurocypher explorer: browse a stored model's communities and neurons, ask the named questions,
+compare models. Run with `neurocypher app` (it starts the embedded server when needed and prints the
+address). The sidebar icons are Material Symbols, a font that ships with Streamlit (no emoji font
+needed; a material page icon would be fetched from Google, so the tab icon is an emoji)."""
 
 import streamlit as st
 
@@ -8,10 +10,11 @@ from app.explorer import forget
 st.set_page_config(page_title="neurocypher", page_icon="🧠", layout="wide")
 page = st.navigation(
     [
-        st.Page("views/models.py", title="Models", icon="🗂️", default=True),
-        st.Page("views/communities.py", title="Community graph", icon="🕸️"),
-        st.Page("views/questions.py", title="Questions", icon="❓"),
-        st.Page("views/compare.py", title="Compare", icon="⚖️"),
+        st.Page("views/models.py", title="Models", icon=":material/table_view:", default=True),
+        st.Page("views/communities.py", title="Community graph", icon=":material/hub:"),
+        st.Page("views/neuron.py", title="Neuron", icon=":material/radio_button_checked:"),
+        st.Page("views/questions.py", title="Questions", icon=":material/help:"),
+        st.Page("views/compare.py", title="Compare", icon=":material/compare_arrows:"),
     ]
 )
 if st.sidebar.button("Refresh", help="read the store again (after an ingest or a drop elsewhere)"):

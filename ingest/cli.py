@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from queries import connect, settings
+from queries import UserError, connect, settings
 from queries.cli import Format, print_rows
 from queries.store import already_stored
 
@@ -29,6 +29,13 @@ def ingest(
     data: Annotated[str, typer.Option(help="FILE.npz or FILE.pt with X and y, or " + "|".join(BUILTIN_SPECS))],
     name: Annotated[str, typer.Option(help="model id in the store: letters, digits, . _ -")],
     weights: Annotated[Optional[Path], typer.Option(help="state dict saved with torch.save")] = None,
+    checkpoints: Annotated[
+        Optional[str],
+        typer.Option(
+            help="a quoted glob of training checkpoints ('ckpts/*.pt'), each analysed and stored as "
+            "NAME-stepSTEP, the series as NAME (see `query evolution`)"
+        ),
+    ] = None,
     replace: Annotated[bool, typer.Option(help="replace a stored model of the same name")] = False,
     layers: Annotated[Optional[str], typer.Option(help=_help("layers") + ", comma-separated")] = None,
     token_reduce: Annotated[str, typer.Option(help=_help("token_reduce"))] = DEFAULT.token_reduce,
@@ -82,6 +89,10 @@ def ingest(
     for setting in option or []:
         options = options.with_method_option(setting)
     dataset = load_data(data)
+    if checkpoints is not None:
+        if weights is not None:
+            raise UserError("give --weights (one model) or --checkpoints (a series), not both")
+        return _ingest_series(model, checkpoints, data, dataset, name, replace, options)
     module = load_model(model, weights)
     with connect() as store:
         if not replace and store.has_model(name):  # fail before the analysis, not after
@@ -128,6 +139,33 @@ def list_methods() -> None:
     for name, method in METHODS.items():
         defaults = method.options().__dict__
         print(f"{name} options: " + (", ".join(f"{key}={value}" for key, value in defaults.items()) or "none"))
+
+
+def _ingest_series(model: str, pattern: str, data: str, dataset, name: str, replace: bool, options: Options) -> None:
+    from .checkpoints import ingest_series, load_checkpoints
+    from .modelfile import load_model
+
+    found = load_checkpoints(pattern)
+    load_model(model)  # a bad model file fails here, before the first checkpoint is read into it
+    with connect() as store:
+        analyses = ingest_series(
+            store,
+            lambda: load_model(model),
+            found,
+            dataset.X,
+            dataset.y,
+            name=name,
+            replace=replace,
+            source=source_of(model, None, data),
+            options=options,
+            **dataset.analyze_kwargs,
+        )
+    for analysis, checkpoint in zip(analyses, found):
+        print(f"stored {analysis.name}: step {checkpoint.step}, accuracy {analysis.accuracy:.3f}")
+    print(
+        f"stored series {name}: {len(found)} checkpoints. Next: neurocypher query evolution "
+        f"--param model={name} --param class=0"
+    )
 
 
 def source_of(model: str, weights: Path | None, data: str) -> dict:

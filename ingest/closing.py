@@ -14,17 +14,35 @@ import numpy as np
 import torch
 from torch import nn
 
+from queries.progress import progress_bar
 from queries.schema import ROLE_THRESHOLD
 
-from .progress import progress_bar
 from .taps import device_of, watching
 
 
 @dataclass
 class Closing:
-    layer: object  # ingest.analysis.Layer
+    layer: object  # an ingest.analysis.Layer, or a ReadPoint
     members: np.ndarray
     values: np.ndarray  # what each member is set to
+
+
+@dataclass(frozen=True)
+class ReadPoint:
+    """What closing needs of a layer (as an `ingest.analysis.Layer` has it): its kind, and for a
+    hidden layer where it is read and its width."""
+
+    kind: str
+    point: object = None  # ingest.taps.Point
+    layout: object = None  # ingest.taps.Layout
+    width: int = 0
+
+
+def closable_layers(recording) -> list[ReadPoint]:
+    """The layers of a recording (`ingest.neuronize.record`: input, hidden, output), as closings
+    take them: for closing communities of a reloaded model outside an analysis."""
+    hidden = [ReadPoint(t.kind, t.point, t.layout, h.shape[1]) for t, h in zip(recording.taps, recording.hidden)]
+    return [ReadPoint("input"), *hidden, ReadPoint("output")]
 
 
 def role(drop: float) -> str:
@@ -46,7 +64,7 @@ def evaluate_closing(
     `pairs`); return the accuracy after closing all noise communities of each method. The closings
     of one layer run together, as copies of the probe set in each forward pass."""
     n_classes = layers[-1].width
-    base = _accuracies(predict_closed(model, X, [], batch_size), labels, n_classes)
+    base = class_accuracies(predict_closed(model, X, [], batch_size), labels, n_classes)
 
     def drops(layer, sets) -> list[tuple[float, np.ndarray]]:
         masks = np.zeros((len(sets), layer.width), dtype=bool)
@@ -54,7 +72,8 @@ def evaluate_closing(
             row[members] = True
         values = layer.acts.mean(axis=0) if to_mean else np.zeros(layer.width)
         closed = [
-            _accuracies(p, labels, n_classes) for p in masked_predictions(model, X, layer, masks, values, batch_size)
+            class_accuracies(p, labels, n_classes)
+            for p in masked_predictions(model, X, layer, masks, values, batch_size)
         ]
         return [(base[0] - overall, base[1] - per_class) for overall, per_class in closed]
 
@@ -80,7 +99,7 @@ def evaluate_closing(
     pruned = {}
     for method in dict.fromkeys(c.method for c in communities):
         noise = [closing(c) for c in communities if c.method == method and c.props["role"] == "noise"]
-        pruned[f"prune_accuracy_{method}"] = _accuracies(
+        pruned[f"prune_accuracy_{method}"] = class_accuracies(
             predict_closed(model, X, noise, batch_size), labels, n_classes
         )[0]
     return pruned
@@ -94,7 +113,8 @@ def _grouped(communities, key) -> dict:
     return groups
 
 
-def _accuracies(predictions, labels, n_classes) -> tuple[float, np.ndarray]:
+def class_accuracies(predictions, labels, n_classes) -> tuple[float, np.ndarray]:
+    """The accuracy of `predictions`, overall and per class (a fraction of each class's samples)."""
     hits = predictions == labels
     per_class = np.bincount(labels, weights=hits, minlength=n_classes) / np.maximum(
         np.bincount(labels, minlength=n_classes), 1

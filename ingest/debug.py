@@ -4,16 +4,14 @@ when each group is masked (its members set to 0).
 A group fires as much as its members' mean z-score on the sample (activation minus the neuron's
 probe-set mean, over its standard deviation, both as stored)."""
 
-from types import SimpleNamespace
-
 import numpy as np
 from torch import nn
 
 from queries.errors import UserError
-from queries.reads import model_params, neurflow_groups
+from queries.reads import model_params, model_source, neurflow_groups
 from queries.store import Store
 
-from .closing import Closing, closed_logits
+from .closing import Closing, closable_layers, closed_logits
 from .data import load_data
 from .modelfile import load_model
 from .neuronize import ClassScores, record
@@ -30,14 +28,7 @@ def debug_sample(
     model = ClassScores(model, options.logits)
     rec = record(model, X, layers=options.layers, batch_size=1, token_reduce=options.token_reduce)
     acts = [rec.inputs[0]] + [h[0] for h in rec.hidden] + [rec.outputs[0]]
-    layers = (
-        [SimpleNamespace(kind="input")]
-        + [
-            SimpleNamespace(kind=t.kind, point=t.point, layout=t.layout, width=w.shape[1])
-            for t, w in zip(rec.taps, rec.hidden)
-        ]
-        + [SimpleNamespace(kind="output")]
-    )
+    layers = closable_layers(rec)
     base = closed_logits(model, X, [])[0]
     predicted = int(base.argmax())
     rows = []
@@ -62,9 +53,7 @@ def debug_stored(store: Store, name: str, index: int) -> tuple[dict, list[dict]]
     """`debug_sample` for sample `index` of a stored model, reloading the model and data it was
     ingested from; also returns the sample's true and predicted class."""
     params = model_params(store, name)
-    source = params.get("source")
-    if not source:
-        raise UserError(f"{name} was stored without its model and data files; ingest it again to debug it")
+    source = model_source(params, name, "debug it")
     groups = neurflow_groups(store, name)
     if not groups:
         raise UserError(f"{name} has no NeurFlow groups; ingest it with --methods including neurflow")
@@ -72,7 +61,7 @@ def debug_stored(store: Store, name: str, index: int) -> tuple[dict, list[dict]]
     if not 0 <= index < len(data.X):
         raise UserError(f"sample index {index} is outside 0..{len(data.X) - 1}")
     model = load_model(source["model"], source.get("weights"))
-    options = Options(**{key: params[key] for key in ("layers", "token_reduce", "logits") if key in params})
+    options = Options.reading(params)
     found = debug_sample(model, data.X[index : index + 1], int(data.y[index]), groups, options)
     predicted = int(closed_logits(ClassScores(model, options.logits), data.X[index : index + 1], [])[0].argmax())
     return {"sample": index, "true": int(data.y[index]), "predicted": predicted}, found

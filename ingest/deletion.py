@@ -5,8 +5,9 @@ A good attribution loses accuracy faster, so its area is smaller."""
 import numpy as np
 from torch import nn
 
+from queries.progress import progress_bar
+
 from .closing import predict_closed
-from .progress import progress_bar
 
 
 def deletion_check(

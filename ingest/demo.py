@@ -8,13 +8,15 @@ import torch
 from sklearn.model_selection import train_test_split
 from torch import nn
 
+from queries.progress import progress_bar
+from queries.series import settled_step
 from queries.store import Store
 
 from . import demo_models
 from .analysis import Analysis, analyze
+from .checkpoints import ingest_series, load_checkpoints
 from .data import load_data
 from .demo_models import cnn, mlp
-from .progress import progress_bar
 from .summary import summary
 from .writer import write
 
@@ -24,22 +26,35 @@ WEIGHTS_VERSION = 3  # bump when an architecture or the training recipe changes
 
 RELAY_CLASS = 3  # the class whose relay path the demo prints
 DEMO_MODELS = {"digits-mlp": (mlp, 60), "digits-cnn": (cnn, 40)}  # name: (factory, epochs)
+SERIES = "digits-mlp-training"  # the MLP's training checkpoints, stored as a series
+CHECKPOINT_EPOCHS = (1, 3, 10, 30, 60)
+SERIES_METHODS = ("relay",)
 
 
-def train(model: nn.Module, X: np.ndarray, y: np.ndarray, epochs: int, seed: int = SEED) -> nn.Module:
-    """Adam on mini-batches of 64, in an order fixed by `seed`."""
+def train(model: nn.Module, X: np.ndarray, y: np.ndarray, epochs: int, seed: int = SEED, after_epoch=None) -> nn.Module:
+    """Adam on mini-batches of 64, in an order fixed by `seed`; `after_epoch(epoch, mean loss)` is
+    called after each epoch (counted from 1)."""
     generator = torch.Generator().manual_seed(seed)
     Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
     optimiser = torch.optim.Adam(model.parameters(), lr=3e-3)
     model.train()
     with progress_bar(epochs, f"training {type(model).__name__}") as advance:
-        for _ in range(epochs):
+        for epoch in range(1, epochs + 1):
+            losses = []
             for batch in torch.randperm(len(Xt), generator=generator).split(64):
                 optimiser.zero_grad()
-                nn.functional.cross_entropy(model(Xt[batch]), yt[batch]).backward()
+                loss = nn.functional.cross_entropy(model(Xt[batch]), yt[batch])
+                loss.backward()
                 optimiser.step()
+                losses.append(loss.item())
+            if after_epoch is not None:
+                after_epoch(epoch, float(np.mean(losses)))
             advance()
     return model.eval()
+
+
+def checkpoint_path(name: str, epoch: int, cache: Path) -> Path:
+    return cache / "checkpoints" / f"{name}-v{WEIGHTS_VERSION}-epoch{epoch}.pt"
 
 
 def weights_path(name: str, cache: Path) -> Path:
@@ -56,11 +71,18 @@ def trained(name: str, cache: Path) -> tuple[nn.Module, float]:
     torch.manual_seed(SEED)
     model = factory()
     path = weights_path(name, cache)
-    if path.exists():
+    saves = CHECKPOINT_EPOCHS if name == "digits-mlp" else ()
+    if path.exists() and all(checkpoint_path(name, e, cache).exists() for e in saves):
         model.load_state_dict(torch.load(path, weights_only=True))
     else:
-        train(model, X_train, y_train, epochs)
-        cache.mkdir(parents=True, exist_ok=True)
+        (cache / "checkpoints").mkdir(parents=True, exist_ok=True)
+
+        def save(epoch, loss):
+            if epoch in saves:
+                state = {"state_dict": model.state_dict(), "step": epoch, "metrics": {"train_loss": loss}}
+                torch.save(state, checkpoint_path(name, epoch, cache))
+
+        train(model, X_train, y_train, epochs, after_epoch=save)
         torch.save(model.state_dict(), path)
     with torch.no_grad():
         held_out = (model(torch.from_numpy(X_test)).argmax(1).numpy() == y_test).mean()
@@ -106,4 +128,31 @@ def run_demo(store: Store, cache: Path, say=print) -> list[Analysis]:
             f"{held_out:.3f}; analysed and stored in {time.perf_counter() - started:.1f} s"
         )
         results.append(analysis)
+    say(training_series(store, cache, data))
     return results
+
+
+def training_series(store: Store, cache: Path, data) -> str:
+    """Store the MLP's training checkpoints as series SERIES (relay modules only, to stay quick)
+    and say at which epoch its class-RELAY_CLASS relay chain settled."""
+    started = time.perf_counter()
+    checkpoints = load_checkpoints(str(checkpoint_path("digits-mlp", "*", cache)))
+    source = {"model": f"{Path(demo_models.__file__).resolve()}:mlp", "data": data.source}
+    ingest_series(
+        store, mlp, checkpoints, data.X, data.y, name=SERIES, replace=True, source=source,
+        methods=SERIES_METHODS, **data.analyze_kwargs,
+    )  # fmt: skip
+    rows = store.ask("evolution", model=SERIES, method="relay", **{"class": RELAY_CLASS})
+    settled = settled_step(rows)
+    steps = ", ".join(str(c.step) for c in checkpoints)
+    verdict = (
+        f"settled at epoch {settled}"
+        if settled is not None
+        else f"still changed at the last checkpoint (epoch {checkpoints[-1].step})"
+    )
+    return (
+        f"{SERIES}: {len(checkpoints)} checkpoints of digits-mlp (epochs {steps}), relay modules each; "
+        f"the class-{RELAY_CLASS} relay-path chain {verdict} "
+        f"(query evolution --param model={SERIES} --param class={RELAY_CLASS}); "
+        f"stored in {time.perf_counter() - started:.1f} s"
+    )

@@ -56,7 +56,12 @@ def _import(path: Path):
 def _load_weights(model: nn.Module, path: Path) -> None:
     if not is_file(path):
         raise UserError(f"weights file {clip(path)} not found; pass the state dict saved with torch.save")
-    state = load_pt_dict(path, "model.state_dict()")
+    loaded = load_pt_dict(path, "model.state_dict()")
+    fit_weights(model, loaded.get("state_dict", loaded), path)  # a state dict, or a checkpoint that holds one
+
+
+def fit_weights(model: nn.Module, state: dict, path: Path) -> None:
+    """Load the state dict `state` (read from `path`) into `model`; a UserError when it does not fit."""
     try:
         model.load_state_dict(state)
     except RuntimeError as exc:

@@ -30,8 +30,8 @@ import torch
 from torch import nn
 
 from queries.errors import UserError, clip, first_line
+from queries.progress import progress_bar
 
-from .progress import progress_bar
 from .taps import OPAQUE, REDUCE_RULES, Layout, Point, device_of, watching
 
 _WEIGHTED = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)

@@ -88,6 +88,12 @@ class Options:
             self, method_options={**self.method_options, method: dataclasses.replace(current, **{name: value})}
         )
 
+    @classmethod
+    def reading(cls, params: dict) -> "Options":
+        """The options that say how a stored model's layers were chosen and read (`layers`,
+        `token_reduce`, `logits`), from its stored `params`: to read it again as it was analysed."""
+        return cls(**{key: params[key] for key in ("layers", "token_reduce", "logits") if key in params})
+
     def as_params(self) -> dict:
         """The settings as plain JSON-ready values, as stored in the Model's `params`."""
         values = dataclasses.asdict(self)

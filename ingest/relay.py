@@ -182,19 +182,25 @@ def set_relay_bits(
     return relay_information(bits[:, inside], bits[:, ~inside], x_in, x_out, max_states=max_states)
 
 
-def refined_cmi(x_in: np.ndarray, x_out: np.ndarray, state: np.ndarray, bits: np.ndarray) -> np.ndarray:
-    """I(X_in; X_out | state, bit j) for every column j of `bits` (N x m, 0/1; one class).
+def refined_cmi(
+    x_in: np.ndarray, x_out: np.ndarray, state: np.ndarray, bits: np.ndarray, columns: np.ndarray | None = None
+) -> np.ndarray:
+    """I(X_in; X_out | state, bit j) for every column j of `bits` (N x m, 0/1; one class), or of its
+    `columns` only.
 
     Only the states in which both X_in and X_out vary can hold (conditional) mutual information, before or
     after a refinement; the joint counts of all columns over their samples come from one product of the
-    sparse one-hot (state, X_in, X_out) codes with the bits.
+    sparse one-hot (state, X_in, X_out) codes with the bits of those samples (only their rows are copied).
     """
+    columns = np.arange(bits.shape[1]) if columns is None else columns
     mixed = _mixed(x_in, x_out, state)[state]
     if not mixed.any():
-        return np.zeros(bits.shape[1])
+        return np.zeros(len(columns))
     state = np.unique(state[mixed], return_inverse=True)[1].ravel()
     code, size = state * 4 + x_in[mixed] * 2 + x_out[mixed], int(state.max()) + 1
-    ones = _indicator(code, size * 4) @ bits[mixed]  # (size * 4) x m: samples per (state, X_in, X_out) with bit j
+    ones = (
+        _indicator(code, size * 4) @ bits[mixed][:, columns]
+    )  # (size * 4) x m: samples per (state, X_in, X_out) with bit j
     zeros = np.bincount(code, minlength=size * 4)[:, None] - ones
     counts = np.stack([zeros, ones], axis=1).reshape(size, 2, 2, 2, -1)  # state, X_in, X_out, bit, j
     return _cmi_bits(counts.transpose(4, 0, 3, 1, 2).reshape(-1, size * 2, 2, 2), len(x_in))
@@ -294,7 +300,7 @@ def greedy_relay(
     remaining, order = np.arange(n), []
     curve = [conditional_mi(x_in, x_out, state)[0] - floor]
     while len(remaining):
-        kept = refined_cmi(x_in, x_out, state, columns[:, remaining]) - floor
+        kept = refined_cmi(x_in, x_out, state, columns, remaining) - floor
         best = int(np.argmax(np.round(kept, TIE)))
         order.append(remaining[best])
         remaining = np.delete(remaining, best)

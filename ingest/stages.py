@@ -11,6 +11,7 @@ from scipy.stats import spearmanr
 from torch import nn
 
 from queries.errors import UserError
+from queries.progress import progress_bar
 
 from .analysis import Analysis, Layer
 from .closing import evaluate_closing
@@ -22,7 +23,6 @@ from .information import discretize, entropy_bits
 from .methods import METHODS
 from .neuronize import ClassScores, Recording, record
 from .options import Options
-from .progress import progress_bar
 from .relay import binarize, class_indicators, set_relay_bits
 from .taps import Layout, device_of
 

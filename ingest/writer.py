@@ -6,11 +6,11 @@ import numpy as np
 
 from queries.errors import UserError
 from queries.graph import ModelGraph, NodeSet, RelSet
+from queries.progress import progress_bar
 from queries.store import Store
 
 from .analysis import Analysis
 from .communities import MEMBERSHIP_FLOOR
-from .progress import progress_bar
 
 ATTRIBUTIONS_PER_CLASS = 32  # strongest input features stored per class as ATTRIBUTES
 
@@ -164,6 +164,7 @@ def attribution_rels(attribution: np.ndarray) -> RelSet:
 def model_props(a: Analysis) -> dict:
     return {
         "uid": a.name,
+        "kind": "model",
         "name": a.name,
         "arch": a.arch,
         "dataset": a.dataset,

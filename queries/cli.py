@@ -9,6 +9,7 @@ import json
 import sys
 from difflib import get_close_matches
 from enum import Enum
+from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
@@ -166,6 +167,36 @@ def compare(
         print_rows(rows, fmt)
         print()
         print_rows(matches, fmt)
+
+
+class ExportFormat(str, Enum):
+    graphml = "graphml"
+    gexf = "gexf"
+    csv = "csv"
+
+
+class Level(str, Enum):
+    neurons = "neurons"
+    communities = "communities"
+
+
+@app.command()
+def export(
+    name: Annotated[str, typer.Argument(help="a stored model id")],
+    directory: Annotated[Path, typer.Argument(help="where the files go (created when missing)")],
+    to: Annotated[ExportFormat, typer.Option(help="graphml or gexf (Gephi, Cytoscape), or csv (nodes and edges)")],
+    level: Annotated[Level, typer.Option(help="the neuron graph, or one method's community graph")] = Level.neurons,
+    method: Annotated[str, typer.Option(help="the community method (with --level communities)")] = "innersight",
+) -> None:
+    """Write a model's neuron graph or one method's community graph as files Gephi and Cytoscape open."""
+    from queries.export import export as export_graph
+
+    with connect() as store:
+        paths = export_graph(
+            store, name, to.value, directory, level.value, method if level is Level.communities else None
+        )
+    for path in paths:
+        print(f"wrote {path}")
 
 
 @db_app.command("start")

@@ -10,7 +10,7 @@ PAGE = 500  # rows per page the app asks for
 PAGE_MAX = 5000
 
 MODEL_OVERVIEW = """
-MATCH (m:Model) WHERE m.status = 'complete'
+MATCH (m:Model) WHERE m.status = 'complete' AND m.kind = 'model'
 OPTIONAL MATCH (l:Layer {generation: m.generation})
 WITH m, sum(l.flow_edges) AS edges
 OPTIONAL MATCH (c:Community {generation: m.generation})
@@ -38,21 +38,39 @@ RETURN c.method AS method, count(c) AS communities ORDER BY method""")
 
 COMMUNITIES = on_complete_model("""
 MATCH (c:Community {generation: m.generation, method: $method})
+OPTIONAL MATCH (n:Neuron)-[mo:MEMBER_OF]->(c) WHERE mo.primary = 1
+WITH c, count(n) AS members, sum(CASE WHEN n.constant = true THEN 1 ELSE 0 END) AS constant
 RETURN c.uid AS uid, c.layer AS layer, c.index AS index, c.size AS size, c.role AS role,
-       c.label AS label, c.acc_drop AS acc_drop, c.relay_bits AS relay_bits
+       c.label AS label, c.acc_drop AS acc_drop, c.relay_bits AS relay_bits, c.class AS class,
+       members > 0 AND constant = members AS dead
 ORDER BY layer, index SKIP $skip LIMIT $limit""")
 
 COMMUNITY_FLOWS = on_complete_model("""
 MATCH (a:Community {generation: m.generation, method: $method})-[f:FLOWS_TO]->(b:Community)
 WHERE f.bits >= $min_bits
-RETURN a.uid AS source, b.uid AS target, f.bits AS bits, f.edges AS edges
+RETURN a.uid AS source, b.uid AS target, f.bits AS bits, f.edges AS edges, f.mean AS mean
 ORDER BY bits DESC, source, target SKIP $skip LIMIT $limit""")
 
 COMMUNITY_DETAIL = on_complete_model("""
 MATCH (c:Community {generation: m.generation, uid: $uid})
-RETURN c.uid AS uid, c.layer AS layer, c.size AS size, c.role AS role, c.label AS label,
+OPTIONAL MATCH (n:Neuron)-[mo:MEMBER_OF]->(c) WHERE mo.primary = 1
+WITH c, count(n) AS members, sum(CASE WHEN n.constant = true THEN 1 ELSE 0 END) AS constant
+RETURN c.uid AS uid, c.method AS method, c.layer AS layer, c.size AS size, c.role AS role, c.label AS label,
        c.acc_drop AS acc_drop, c.relay_bits AS relay_bits, c.class_acc_drop AS class_acc_drop,
-       c.class_distribution AS class_distribution, c.prototype AS prototype""")
+       c.class_distribution AS class_distribution, c.prototype AS prototype, c.class AS class,
+       c.top_samples AS top_samples, members > 0 AND constant = members AS dead""")
+
+NEURON = on_complete_model("""
+MATCH (n:Neuron {generation: m.generation, uid: $uid})
+RETURN n.uid AS uid, n.layer AS layer, n.index AS index, n.kind AS kind, n.mean AS mean, n.std AS std,
+       n.entropy AS entropy, n.constant AS constant, n.betweenness AS betweenness, n.core AS core,
+       n.relay_score AS relay_score, n.class_means AS class_means""")
+
+STRONGEST_TWO_HOPS = on_complete_model("""
+MATCH (a:Neuron {generation: m.generation, layer: 0})-[f:FLOWS_TO]->(b:Neuron)
+WITH a, b, f ORDER BY f.bits DESC, a.uid LIMIT 1
+MATCH (b)-[g:FLOWS_TO]->(c:Neuron)
+RETURN a.uid AS source, c.uid AS target ORDER BY g.bits DESC, target SKIP $skip LIMIT $limit""")
 
 MEMBERS = on_complete_model("""
 MATCH (n:Neuron)-[mo:MEMBER_OF]->(c:Community {generation: m.generation, uid: $uid}) WHERE mo.primary = 1
@@ -88,3 +106,13 @@ def pages(store, cypher: str, model: str, most: int, size: int = PAGE, **params)
         if len(batch) < size:
             break
     return rows[:most]
+
+
+SERIES = """
+MATCH (m:Model) WHERE m.status = 'complete' AND m.kind = 'series'
+RETURN m.model_id AS series, m.methods AS methods, m.steps AS steps, m.n_classes AS classes ORDER BY series"""
+
+CHECKPOINTS = on_complete_model("""
+MATCH (k:Checkpoint {generation: m.generation})
+WITH k ORDER BY k.step
+RETURN k AS checkpoint""")

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from .errors import UserError, clip, no_such_model, shown
 from .schema import ROLE_THRESHOLD, on_complete_model
+from .series import MIN_OVERLAP
 
 REQUIRED = object()
 MAX_HOPS = 32  # longest layer path that relay-path and flow-between spell out
@@ -155,7 +156,7 @@ QUERIES = {
             "the stored models with their headline results",
             (),
             """
-MATCH (m:Model) WHERE m.status = 'complete'
+MATCH (m:Model) WHERE m.status = 'complete' AND m.kind = 'model'
 RETURN m.model_id AS model, m.arch AS arch, m.dataset AS dataset, m.accuracy AS accuracy,
        m.n_neurons AS neurons, m.methods AS methods, m.deletion_auc_attribution AS deletion_attribution,
        m.deletion_auc_random AS deletion_random, m.relay_knockout_rho AS knockout_rho,
@@ -270,6 +271,28 @@ ORDER BY acc_drop, community LIMIT $limit"""),
 MATCH (n:Neuron {generation: m.generation})-[a:ATTRIBUTES]->(:Class {generation: m.generation, index: $class})
 RETURN n.uid AS feature, n.index AS index, a.score AS score, a.rank AS rank
 ORDER BY score DESC, index LIMIT $limit"""),
+        ),
+        NamedQuery(
+            "evolution",
+            "over a checkpoint series (ingest --checkpoints): when the communities on class k's relay-path "
+            "chain appeared, split or merged, checkpoint by checkpoint",
+            (
+                Param("model", str, help="the series id (the --name given to ingest --checkpoints)"),
+                _class(),
+                Param("method", str, "relay", "community method, one the series was analysed with"),
+                Param("min_overlap", float, MIN_OVERLAP, "least member overlap (Jaccard) that links two", 0, 1),
+            ),
+            on_complete_model("""
+MATCH (k:Checkpoint {generation: m.generation})-[:HAS_COMMUNITY]->(c:Community {method: $method})
+WHERE $class IN c.chain_classes
+OPTIONAL MATCH (p:Community)-[s:MATCHES]->(c) WHERE s.overlap >= $min_overlap
+OPTIONAL MATCH (p)-[t:MATCHES]->(q:Community) WHERE t.overlap >= $min_overlap
+WITH k, c, p, count(q) AS p_targets
+WITH k, c, collect(p.uid) AS sources, max(p_targets) AS most_targets
+RETURN k.step AS step, c.layer AS layer, c.uid AS community, c.label AS label, sources,
+       CASE WHEN k.index = 0 THEN 'first' WHEN size(sources) = 0 THEN 'appeared'
+            WHEN size(sources) > 1 THEN 'merged' WHEN most_targets > 1 THEN 'split' ELSE 'continued' END AS event
+ORDER BY step, layer, community"""),
         ),
         NamedQuery(
             "compare",

@@ -32,23 +32,8 @@ MERGE (a)-[s:MATCHES]->(b) SET s.similarity = row.similarity"""
 def match_communities(store, model_a: str, model_b: str, method: str = "innersight") -> list[dict]:
     """Matched community pairs per layer, best first within each layer (it writes nothing; see
     `store_matches`)."""
-    info = [store.read(MODEL_INFO, {"model": m}, model=m) for m in (model_a, model_b)]
-    for model, rows in zip((model_a, model_b), info):
-        if not rows:
-            raise no_such_model(model)
-    if info[0] != info[1]:
-        raise UserError(
-            f"{model_a} and {model_b} were not analysed on the same data ({info[0][0]} vs "
-            f"{info[1][0]}); matching compares class profiles, so they must be"
-        )
-    a, b = (_profiles(store, m, method) for m in (model_a, model_b))
     matches = []
-    for layer_a, layer_b in _paired_layers(max(a, default=0), max(b, default=0)):
-        if layer_a not in a or layer_b not in b:
-            continue
-        (names_a, pa), (names_b, pb) = a[layer_a], b[layer_b]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            similarity = np.nan_to_num(np.corrcoef(pa, pb)[: len(pa), len(pa) :])
+    for layer_a, layer_b, names_a, names_b, similarity in layer_similarities(store, model_a, model_b, method):
         rows, cols = linear_sum_assignment(-similarity)
         for i, j in sorted(zip(rows, cols), key=lambda rc: -similarity[rc]):
             matches.append(
@@ -61,6 +46,27 @@ def match_communities(store, model_a: str, model_b: str, method: str = "innersig
                 }
             )
     return matches
+
+
+def layer_similarities(store, model_a: str, model_b: str, method: str):
+    """Per pair of layers (`_paired_layers`): (layer of A, layer of B, A's community uids, B's,
+    the similarity of every pair as an array, A's communities x B's)."""
+    info = [store.read(MODEL_INFO, {"model": m}, model=m) for m in (model_a, model_b)]
+    for model, rows in zip((model_a, model_b), info):
+        if not rows:
+            raise no_such_model(model)
+    if info[0] != info[1]:
+        raise UserError(
+            f"{model_a} and {model_b} were not analysed on the same data ({info[0][0]} vs "
+            f"{info[1][0]}); matching compares class profiles, so they must be"
+        )
+    a, b = (_profiles(store, m, method) for m in (model_a, model_b))
+    for layer_a, layer_b in _paired_layers(max(a, default=0), max(b, default=0)):
+        if layer_a in a and layer_b in b:
+            (names_a, pa), (names_b, pb) = a[layer_a], b[layer_b]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                similarity = np.nan_to_num(np.corrcoef(pa, pb)[: len(pa), len(pa) :])
+            yield layer_a, layer_b, names_a, names_b, similarity
 
 
 def store_matches(store, matches: list[dict]) -> None:

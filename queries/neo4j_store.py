@@ -87,11 +87,11 @@ class Neo4jStore(Store):
         return self._remove(model_id, keep=[]) or hidden
 
     def _console_read(self, cypher, params, model, timeout):
-        """As on the embedded store: once per stored model (or once for `model`), the rows one after
-        another; each run sees only that model's stored generation, as every node pattern with one
-        of the store's labels is scoped to it (`queries.readonly.scoped_to_generation`)."""
+        """As on the embedded store: once per stored model or series (or once for `model`), the rows
+        one after another; each run sees only that model's stored generation, as every node pattern
+        with one of the store's labels is scoped to it (`queries.readonly.scoped_to_generation`)."""
         scoped = scoped_to_generation(cypher, CONSOLE_GENERATION)
-        models = [model] if model is not None else [row["model_id"] for row in self.models()]
+        models = [model] if model is not None else [row["model_id"] for row in self.read(schema.STORED_IDS)]
         rows = []
         for name in models:
             for stored in self.read(schema.STORED_GENERATION, {"model": name}):

@@ -4,7 +4,7 @@
 import json
 
 from . import explore
-from .errors import no_such_model
+from .errors import UserError, no_such_model
 from .schema import on_complete_model
 
 NEURFLOW_GROUPS = on_complete_model("""
@@ -23,6 +23,14 @@ def model_params(store, model: str) -> dict:
     if not rows:
         raise no_such_model(model)
     return json.loads(rows[0]["params"])
+
+
+def model_source(params: dict, model: str, to: str) -> dict:
+    """Where `model` came from (its stored `params`' `source`: model file, weights, data), to reload
+    it and `to` do something; a UserError when it was stored without one."""
+    if not params.get("source"):
+        raise UserError(f"{model} was stored without its model and data files; ingest it again to {to}")
+    return params["source"]
 
 
 def neurflow_groups(store, model: str) -> list[dict]:

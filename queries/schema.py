@@ -1,7 +1,7 @@
 """Labels, indexes and the store's own bookkeeping statements (shared Cypher unless named per backend)."""
 
 ROLE_THRESHOLD = 0.005  # accuracy drop (0..1) beyond which closing a community makes it key (or noise)
-LABELS = ("Model", "Layer", "Neuron", "Class", "Community")  # every node: `model_id`, `generation`, `uid`
+LABELS = ("Model", "Layer", "Neuron", "Class", "Community", "Checkpoint")  # each node: model_id, generation, uid
 SCOPE = "generation: m.generation"  # where a read starts from a node: the stored generation of model `m`
 
 FALKORDB_INDEXES = [f"CREATE INDEX FOR (n:{label}) ON (n.uid)" for label in LABELS]
@@ -19,7 +19,7 @@ NEO4J_SCHEMA = (
 NEO4J_AWAIT_INDEXES = "CALL db.awaitIndexes($seconds)"  # CREATE INDEX returns before the index is online
 
 LIST_MODELS = """
-MATCH (m:Model) WHERE m.status = 'complete'
+MATCH (m:Model) WHERE m.status = 'complete' AND m.kind = 'model'
 RETURN m.model_id AS model_id, m.arch AS arch, m.dataset AS dataset, m.n_samples AS samples,
        m.accuracy AS accuracy, m.n_classes AS classes, m.n_layers AS layers,
        m.n_neurons AS neurons, m.methods AS methods, m.created_at AS created_at
@@ -36,6 +36,7 @@ def on_complete_model(statement: str) -> str:
 
 
 STORED_GENERATION = on_complete_model("RETURN m.generation AS generation")
+STORED_IDS = "MATCH (m:Model) WHERE m.status = 'complete' RETURN m.model_id AS model_id ORDER BY model_id"
 
 # Neo4j only: all models share one database. A write adds a hidden generation (its Model node
 # 'writing') batch by batch, publishes it in one small transaction, then removes the old one.

@@ -9,6 +9,7 @@ import numpy as np
 
 from . import schema
 from .errors import UserError, clip, first_line, no_such_model, shown
+from .export import as_frame, model_digraph
 from .graph import ModelGraph
 from .readonly import check_read_only
 
@@ -59,13 +60,21 @@ class Store(ABC):
     def close(self) -> None: ...
 
     def console(
-        self, cypher: str, params: dict | None = None, *, model: str | None = None, timeout: float = CONSOLE_SECONDS
-    ) -> list[dict]:
-        """A user's own Cypher, refused unless read-only, stopped after `timeout` seconds."""
+        self,
+        cypher: str,
+        params: dict | None = None,
+        *,
+        model: str | None = None,
+        timeout: float = CONSOLE_SECONDS,
+        frame: bool = False,
+    ):
+        """A user's own Cypher, refused unless read-only, stopped after `timeout` seconds; its rows,
+        or with `frame` a pandas DataFrame."""
         check_read_only(cypher)
         if model is not None and not self.has_model(model):
             raise no_such_model(model)
-        return self._console_read(cypher, params, model, timeout)
+        rows = self._console_read(cypher, params, model, timeout)
+        return as_frame(rows) if frame else rows
 
     def _console_read(self, cypher: str, params: dict | None, model: str | None, timeout: float) -> list[dict]:
         """A console query's rows: on `model`'s graph, or on every model's one after another."""
@@ -76,12 +85,19 @@ class Store(ABC):
         rows = self.read(schema.LIST_MODELS)
         return sorted(rows, key=lambda r: r["created_at"] or "", reverse=True)
 
-    def ask(self, name: str, **params) -> list[dict]:
+    def ask(self, name: str, *, frame: bool = False, **params):
         """Run a named query of the library (`queries.library.QUERIES`), e.g.
-        `store.ask("relay-path", model="digits-mlp", **{"class": 3})`."""
+        `store.ask("relay-path", model="digits-mlp", **{"class": 3})`; its rows, or with `frame` a
+        pandas DataFrame."""
         from .library import ask
 
-        return ask(self, name, **params)
+        rows = ask(self, name, **params)
+        return as_frame(rows) if frame else rows
+
+    def digraph(self, model: str, level: str = "neurons", method: str | None = None):
+        """`model`'s neuron graph, or with level "communities" one method's community graph, as a
+        networkx DiGraph with every stored property (`queries.export.model_digraph`), read in pages."""
+        return model_digraph(self, model, level, method)
 
     def has_model(self, model_id: str) -> bool:
         return bool(self.read(schema.STORED_GENERATION, {"model": model_id}, model=model_id))

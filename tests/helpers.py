@@ -32,7 +32,7 @@ def tiny_graph(model_id, n=3, broken=False) -> ModelGraph:
     return ModelGraph(
         model_id,
         [
-            NodeSet("Model", [{"uid": model_id, "status": "complete", "created_at": str(n)}]),
+            NodeSet("Model", [{"uid": model_id, "kind": "model", "status": "complete", "created_at": str(n)}]),
             NodeSet("Neuron", neurons),
         ],
         [RelSet("FLOWS_TO", "Neuron", "Neuron", np.arange(n - 1), np.arange(1, n), {"bits": np.ones(n - 1)})],

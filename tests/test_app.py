@@ -2,14 +2,17 @@
 stored in the session's embedded store; the pages' answers are checked against the store's own."""
 
 import json
+import math
 import re
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 import streamlit as st
 from specialists import SPECIALISTS, WIDTH
 from streamlit.testing.v1 import AppTest
 
+from app import graphs
 from ingest import analyze, write
 from ingest.demo_models import mlp
 from queries import explore
@@ -29,10 +32,43 @@ def open_page(page: str, **query_params) -> AppTest:
     return app
 
 
+def graph(app: AppTest, index: int = 0) -> dict:
+    """The arguments handed to graph component `index`."""
+    return json.loads(app.get("component_instance")[index].proto.json_args)
+
+
 def graph_nodes(app: AppTest, index: int = 0) -> dict[str, dict]:
-    """The nodes handed to the graph component, by id."""
-    args = json.loads(app.get("component_instance")[index].proto.json_args)
-    return {node["data"]["id"]: node["data"] for node in args["elements"]["nodes"]}
+    """The drawn nodes (not the headers, corners or "+N more" counts), by id: data and classes."""
+    return {
+        node["data"]["id"]: {**node["data"], "classes": node["classes"], "position": node["position"]}
+        for node in graph(app, index)["elements"]["nodes"]
+        if node["classes"] in ("", "chain")
+    }
+
+
+def highlighted(app: AppTest, index: int = 0) -> set[str]:
+    return {uid for uid, node in graph_nodes(app, index).items() if node["classes"] == "chain"}
+
+
+def charts(app: AppTest) -> list[dict]:
+    """The Vega-Lite specs of the page's charts."""
+    return [json.loads(chart.proto.spec) for chart in app.get("vega_lite_chart")]
+
+
+def attribution_cells(app: AppTest) -> list[dict]:
+    """The cells of the attribution heatmap (row, column, value), as handed to the chart."""
+    chart = next(c for c in app.get("vega_lite_chart") if json.loads(c.proto.spec).get("title", "").startswith("Attr"))
+    return pa.ipc.open_stream(chart.proto.datasets[0].data.data).read_all().to_pylist()
+
+
+def linked_uids(column) -> list[str]:
+    """The uids behind a table's link column (`neuron?model=m&uid=m/L1/3`)."""
+    return [re.search(r"(?:uid|community)=(.+)$", link).group(1) for link in column]
+
+
+def column_formats(app: AppTest, index: int) -> dict:
+    """The column configuration of dataframe `index` (link columns, number formats)."""
+    return json.loads(app.dataframe[index].proto.columns)
 
 
 def test_models_page_shows_every_model_side_by_side(store, stored):
@@ -45,6 +81,8 @@ def test_models_page_shows_every_model_side_by_side(store, stored):
         assert column["communities: relay"] == str(sum(c.method == "relay" for c in a.communities))
         assert float(column["accuracy"]) == pytest.approx(a.accuracy, abs=1e-4)
         assert float(column["fidelity"]) == pytest.approx(a.metrics["fidelity_ratio"], rel=1e-3)
+    explained = app.caption[1].value
+    assert all(f"**{name}**" in explained for name in ("fidelity", "deletion_attribution", "knockout_rho"))
     app.multiselect(key="compare_pick").select("q-spec").select("q-spec2").run()
     assert app.session_state["compare_models"] == ["q-spec", "q-spec2"]
 
@@ -65,31 +103,128 @@ def test_models_page_drops_a_model_only_after_confirmation(store, digits):
     assert "app-doomed" not in open_page("models").selectbox(key="drop_model").options
 
 
+def test_sidebar_icons_need_no_emoji_font():
+    source = Path(MAIN).read_text()
+    icons = re.findall(r'\bicon="([^"]*)"', source)  # each page's (the tab's is an emoji: never fetched)
+    assert len(icons) == 5 and all(re.fullmatch(r":material/\w+:", icon) for icon in icons)
+
+
 @pytest.mark.parametrize("c", range(SPECIALISTS))
 def test_community_graph_highlights_the_specialists_relay_chain(store, stored, c):
     app = open_page("communities", model="q-spec")
     app.selectbox(key="class").select(c).run()
     chain = store.ask("relay-path", model="q-spec", **{"class": c}, limit=1)[0]["chain"]
     assert re.sub(r"[`*]", "", app.markdown[0].value).startswith(f"Relay chain for class {c}")
+    assert highlighted(app) == set(chain)
+    communities = store.read(
+        "MATCH (c:Community {method: 'innersight'}) RETURN c.uid AS uid, c.relay_bits AS bits", model="q-spec"
+    )
     nodes = graph_nodes(app)
-    assert sorted(uid for uid, node in nodes.items() if node["chain"]) == sorted(chain)
-    communities = store.read("MATCH (c:Community {method: 'innersight'}) RETURN count(c) AS n", model="q-spec")
-    assert len(nodes) == communities[0]["n"]
+    assert len(nodes) == len(communities)
+    assert {uid: node["relay_bits"] for uid, node in nodes.items()} == {
+        row["uid"]: round(row["bits"][c], 3) for row in communities
+    }  # coloured by the class's relay bits
+    assert app.query_params["class"] == str(c)
     assert app.selectbox(key="community").value == chain[0]
     app.selectbox(key="community").select(chain[1]).run()  # the specialist's block in layer 1
     members = app.dataframe[0].value
     assert len(members) == int(app.metric[0].value) == WIDTH
     assert app.subheader[0].value.startswith(f"L1/{chain[1].split('/')[-1]}: class {stored[0].class_names[c]}")
     assert app.get("image"), "the prototype image of an image model is shown"
+    assert app.query_params["community"] == chain[1]
+
+
+@pytest.mark.parametrize("method", ["relay", "neurflow"])
+def test_class_view_highlights_the_modules_or_circuit_made_for_the_class(store, stored, method):
+    app = open_page("communities", model="q-spec", method=method, **{"class": "2"})
+    own = store.read(
+        "MATCH (c:Community {method: $method}) WHERE c.class = 2 RETURN c.uid AS uid",
+        {"method": method},
+        model="q-spec",
+    )
+    chain = store.ask("relay-path", model="q-spec", method=method, **{"class": 2}, limit=1)
+    assert own and highlighted(app) == {row["uid"] for row in own} | set(chain[0]["chain"] if chain else [])
+    attribution = [spec for spec in charts(app) if spec.get("title") == "Attribution to class 2"]
+    assert attribution, "the class's attribution as an 8x8 heatmap"
+    cells = attribution_cells(app)
+    scores = {r["index"]: r["score"] for r in store.ask("attribution", model="q-spec", **{"class": 2}, limit=64)}
+    assert len(cells) == 64 and max(cells, key=lambda cell: cell["value"])["row"] * 8 + max(
+        cells, key=lambda cell: cell["value"]
+    )["column"] == max(scores, key=scores.get)
+
+
+def test_the_whole_view_lives_in_the_address(store, stored):
+    uid = "q-spec/relay/L2/c1"
+    app = open_page("communities", model="q-spec", method="relay", community=uid, layers="1-2", **{"class": "1"})
+    assert app.selectbox(key="method").value == "relay" and app.selectbox(key="class").value == 1
+    assert app.selectbox(key="community").value == uid and app.subheader[0].value.startswith("L2/c1")
+    assert {node["layer"] for node in graph_nodes(app).values()} == {1, 2}
+    assert {k: app.query_params[k] for k in ("model", "method", "class", "community", "layers")} == {
+        "model": "q-spec",
+        "method": "relay",
+        "class": "1",
+        "community": uid,
+        "layers": "1-2",
+    }
+
+
+def test_community_graph_is_readable(store, stored):
+    app = open_page("communities", model="q-spec")
+    args = graph(app)
+    nodes = args["elements"]["nodes"]
+    headers = [n["data"]["label"] for n in nodes if n["classes"] == "header"]
+    assert headers == [
+        f"L{row['index']} {row['name']}" for row in store.read(explore.LAYERS, {"model": "q-spec"}, model="q-spec")
+    ]
+    outputs = [n["data"]["label"] for n in nodes if n["classes"] in ("", "chain") and n["data"]["layer"] == 3]
+    assert outputs and all(label.startswith("class ") for label in outputs)
+    xs = [n["position"]["x"] for n in nodes]
+    ys = [n["position"]["y"] for n in nodes]
+    height = int(args["height"].removesuffix("px"))
+    font = next(s["style"]["font-size"] for s in args["style"] if s["selector"] == "node")
+    zoom = min(graphs.CANVAS / (max(xs) - min(xs)), (height - 40) / (max(ys) - min(ys) + 60))
+    assert font * zoom >= 11, "labels of 11 px or more at the fitted zoom on a canvas of CANVAS px"
+    assert min(n["position"]["x"] for n in nodes if n["classes"] in ("", "chain")) >= graphs.PANEL
+    panel = {key for n in nodes if n["classes"] in ("", "chain") for key in n["data"]}
+    assert not panel & {"diameter", "width", "chain"}, "the information panel shows no internal fields"
+    links = store.read(
+        "MATCH (:Community {method: 'innersight'})-[f:FLOWS_TO]->(:Community) RETURN max(f.bits) AS top", model="q-spec"
+    )
+    slider = app.slider(key="min_bits")
+    assert slider.max == math.ceil(links[0]["top"]) and "sum of the flow bits" in slider.help
+    titles = [spec["encoding"]["y"].get("title", "") for spec in charts(app) if "y" in spec.get("encoding", {})]
+    assert any("bits" in t for t in titles) and any("fraction" in t for t in titles)
+    formats = column_formats(app, 0)
+    assert formats["neuron"]["type_config"]["type"] == "link" and formats["p"]["type_config"]["format"] == "%.4g"
 
 
 def test_community_graph_drills_down_to_the_neuron_graph(stored):
     app = open_page("communities", model="q-spec")
     app.toggle(key="drill").set_value(True).run()
-    members = set(app.dataframe[0].value["neuron"])
+    members = set(linked_uids(app.dataframe[0].value["neuron"]))
+    assert highlighted(app, 1) == members
     neurons = graph_nodes(app, 1)
-    assert {uid for uid, node in neurons.items() if node["chain"]} == members
     assert len(neurons) > len(members)  # and the neurons they exchange flow with
+    per_layer = {}
+    for node in neurons.values():
+        per_layer[node["layer"]] = per_layer.get(node["layer"], 0) + 1
+    assert max(per_layer.values()) <= graphs.MOST_PER_LAYER
+
+
+def test_neuron_page_shows_one_neuron(store, stored):
+    uid = "q-spec/L1/7"
+    app = open_page("neuron", model="q-spec", uid=uid)
+    expected = store.ask("neuron", model="q-spec", uid=uid, limit=10)[0]
+    assert app.metric[0].value == f"{expected['mean']:.4g}"
+    assert app.number_input[0].value == 7 and app.selectbox(key="neuron_layer").value == 1
+    per_class = app.dataframe[0].value
+    assert list(per_class["mean activation"]) == pytest.approx(expected["class_means"])
+    assert list(per_class["relay score"]) == pytest.approx(expected["relay_score"])
+    memberships = app.dataframe[1].value
+    assert sorted(linked_uids(memberships["community"])) == sorted(m["community"] for m in expected["memberships"])
+    assert linked_uids(app.dataframe[2].value["neuron"]) == [f["neuron"] for f in expected["flows_in"]]
+    assert any("mean activation" in spec["encoding"]["y"].get("title", "") for spec in charts(app))
+    assert highlighted(app) == {uid}
 
 
 def test_questions_page_runs_relay_path_and_shows_its_cypher(store, stored):
@@ -98,8 +233,8 @@ def test_questions_page_runs_relay_path_and_shows_its_cypher(store, stored):
     app.button[0].click().run()  # the form's Ask
     expected = store.ask("relay-path", model="q-spec", **{"class": 2}, limit=5)
     answer = app.dataframe[0].value
-    assert [list(chain) for chain in answer["chain"]] == [row["chain"] for row in expected]
-    assert {uid for uid, node in graph_nodes(app).items() if node["chain"]} == set(expected[0]["chain"])
+    assert list(answer["chain"]) == [" → ".join(graphs.short(u) for u in row["chain"]) for row in expected]
+    assert highlighted(app) == set(expected[0]["chain"])
     assert "MATCH (c0:Community" in app.code[0].value and "$class" in app.code[0].value
 
 
@@ -109,7 +244,50 @@ def test_questions_page_community_dropdown_lists_the_stored_communities(store, s
     assert len(options) == store.read("MATCH (c:Community) RETURN count(c) AS n", model="q-spec")[0]["n"]
     app.selectbox(key="community.uid").select(options[1])
     app.button[0].click().run()
-    assert app.dataframe[0].value["community"][0] == options[1]
+    assert linked_uids(app.dataframe[0].value["community"]) == [options[1]]
+    assert column_formats(app, 0)["community"]["type_config"]["type"] == "link"
+
+
+def test_questions_neuron_asks_for_a_neuron_and_says_when_there_is_none(store, stored):
+    app = open_page("questions", model="q-spec", question="neuron")
+    assert not [s for s in app.selectbox if s.key == "neuron.uid"], "no community uids offered"
+    app.selectbox(key="neuron.neuron.layer").select(2)
+    app.number_input(key="neuron.neuron.index").set_value(5)
+    app.button[0].click().run()
+    assert linked_uids(app.dataframe[0].value["neuron"]) == ["q-spec/L2/5"]
+    app = open_page("neuron", model="q-spec", uid="q-spec/L9/0")
+    assert app.error[0].value.startswith("no neuron q-spec/L9/0 in q-spec: pick")
+    assert app.selectbox(key="neuron_layer").value == 1  # the picker starts at layer 1
+
+
+def test_questions_compare_answers_without_a_traceback(store, stored):
+    app = open_page("questions", question="compare")
+    app.button[0].click().run()
+    assert not app.exception, app.exception
+    table = app.dataframe[0].value
+    assert list(table["model"]) == app.multiselect(key="compare.models").value and len(table) == 2
+    assert not app.error
+
+
+def test_questions_flow_between_defaults_to_a_path_that_exists(store, stored):
+    app = open_page("questions", model="q-spec", question="flow-between")
+    source = f"q-spec/L{app.selectbox(key='flow-between.source.layer').value}/"
+    source += str(app.number_input(key="flow-between.source.index").value)
+    constant = store.read(explore.NEURON, {"model": "q-spec", "uid": source}, model="q-spec")[0]["constant"]
+    assert not constant
+    app.button[0].click().run()
+    assert len(app.dataframe[0].value) > 0 and app.dataframe[0].value["path"][0].startswith("L0/")
+
+
+@pytest.mark.parametrize("question", ["noise-communities", "key-communities"])
+def test_empty_answers_say_why(store, stored, question):
+    app = open_page("questions", model="q-spec", question=question)
+    app.button[0].click().run()
+    rows = store.ask(question, model="q-spec")
+    if rows:
+        assert len(app.dataframe[0].value) == len(rows)
+    else:
+        assert app.info[0].value.startswith("No answer: closing no community")
 
 
 def test_console_answers_reads_and_refuses_writes_inline(store, stored):
@@ -118,10 +296,29 @@ def test_console_answers_reads_and_refuses_writes_inline(store, stored):
     app.text_area(key="console_cypher").input("MATCH (n:Neuron) RETURN count(n) AS n").run()
     app.button(key="console_run").click().run()
     assert app.dataframe[-1].value["n"][0] == sum(layer.width for layer in stored[0].layers)
+    assert app.caption[-1].value == "1 row(s)"
+    app.text_area(key="console_cypher").input("RETURN 1 AS drop").run()
+    app.button(key="console_run").click().run()
+    assert not app.error and app.dataframe[-1].value["drop"][0] == 1
+    app.text_area(key="console_cypher").input("LOAD CSV FROM 'file:///etc/passwd' AS line RETURN line").run()
+    app.button(key="console_run").click().run()
+    assert "reads files and URLs" in app.error[0].value
     app.text_area(key="console_cypher").input("MATCH (n:Neuron) DETACH DELETE n").run()
     app.button(key="console_run").click().run()
     assert app.error[0].value.startswith("refused: DETACH would change the store")
     assert store.read("MATCH (n:Neuron) RETURN count(n) AS n", model="q-spec")[0]["n"] > 0
+
+
+def test_console_draws_nodes_and_links_them(store, stored):
+    app = open_page("questions", model="q-spec")
+    app.selectbox(key="console_model").select("q-spec").run()
+    cypher = "MATCH (c:Community {method: 'relay'}) RETURN c ORDER BY c.uid LIMIT 4"
+    app.text_area(key="console_cypher").input(cypher).run()
+    app.button(key="console_run").click().run()
+    expected = [row["c"]["uid"] for row in store.console(cypher, model="q-spec")]
+    table = app.dataframe[-1].value
+    assert linked_uids(table["c.uid"]) == expected and "c.label" in table.columns
+    assert set(graph_nodes(app)) == set(expected)
 
 
 def test_compare_page_sets_models_side_by_side(store, stored):
@@ -135,7 +332,14 @@ def test_compare_page_sets_models_side_by_side(store, stored):
     chains = [m.value for m in app.markdown if "→" in m.value]
     assert len(chains) == 2  # the relay chain for class 0 of each model, next to each other
     matches = app.dataframe[1].value
-    assert matches["similarity"].iloc[0] > 0.9
+    assert matches["similarity"].iloc[0] > 0.9 and (matches["similarity"] > 0).all()
+    depth = [spec for spec in charts(app) if spec["encoding"]["x"].get("field") == "depth"]
+    assert depth and depth[0]["encoding"]["x"]["title"].startswith("relative depth")
+    heat = [spec for spec in charts(app) if spec["encoding"]["x"].get("field") == "community"][0]
+    order = [
+        graphs.short(c["uid"]) for c in explore.pages(store, explore.COMMUNITIES, "q-spec", 100, method="innersight")
+    ]
+    assert heat["encoding"]["x"]["sort"] == order and order == sorted(order, key=lambda u: (int(u[1]), u))
 
 
 def test_edges_are_read_a_page_at_a_time(store, stored):

@@ -1,13 +1,14 @@
 """The explorer end to end in a real headless browser (Debian's chromium driven by Playwright): it
-opens the app that `neurocypher app` serves, draws the community graph, runs relay-path, saves
-screenshots under test-artifacts/, and no request goes anywhere but the app's own address."""
+opens the app that `neurocypher app` serves, draws the community graph at a readable size, opens a
+community by clicking it, shows a neuron, runs relay-path and the console, saves screenshots of
+each page under test-artifacts/, and no request goes anywhere but the app's own address."""
 
 import shutil
 import socket
 import subprocess
 import urllib.request
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import pytest
 from helpers import NEUROCYPHER, wait_until
@@ -60,13 +61,28 @@ def served():
     app.wait(timeout=30)
 
 
+CYTOSCAPE = "[...document.querySelectorAll('div')].find(d => d._cyreg && d._cyreg.cy)._cyreg.cy"
+
+
+def graph_frame(page, index: int = 0):
+    """The frame of graph component `index` once its canvas is drawn and fitted."""
+    frame = page.frame_locator('iframe[title*="st_link_analysis"]').nth(index)
+    expect(frame.locator("canvas").first).to_be_visible(timeout=60_000)
+    page.wait_for_timeout(1500)  # the preset layout's fit animation
+    return next(f for f in page.frames if "st_link_analysis" in f.url and f.evaluate(f"!!({CYTOSCAPE})"))
+
+
+def shot(page, name: str) -> None:
+    page.screenshot(path=ARTIFACTS / f"{name}.png", full_page=True)
+
+
 def test_browser_draws_the_graph_and_answers_relay_path_locally(served, stored):
     assert Path(CHROMIUM).exists(), "install Debian's chromium (apt-get install chromium); make test does"
     ARTIFACTS.mkdir(exist_ok=True)
     requested = []
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
-        context = browser.new_context(viewport={"width": 1400, "height": 1100})
+        context = browser.new_context(viewport={"width": 1400, "height": 2200})
         context.on("request", lambda request: requested.append(request.url))
         context.on("websocket", lambda websocket: requested.append(websocket.url))
         page = context.new_page()
@@ -74,25 +90,46 @@ def test_browser_draws_the_graph_and_answers_relay_path_locally(served, stored):
         page.goto(served)
         expect(page.get_by_text("Compare these models")).to_be_visible(timeout=60_000)
         page.wait_for_timeout(1000)  # the table is drawn on a canvas
-        page.screenshot(path=ARTIFACTS / "models.png", full_page=True)
+        shot(page, "models")
 
-        page.goto(f"{served}/communities?model=q-spec")
-        expect(page.get_by_text("Relay chain for class 0")).to_be_visible(timeout=60_000)
-        graph = page.frame_locator('iframe[title*="st_link_analysis"]').first
-        expect(graph.locator("canvas").first).to_be_visible(timeout=60_000)
-        page.wait_for_timeout(1500)  # the preset layout's fit animation
-        page.screenshot(path=ARTIFACTS / "community-graph.png", full_page=True)
+        page.goto(f"{served}/communities?model=q-spec&class=1")
+        expect(page.get_by_text("Relay chain for class 1")).to_be_visible(timeout=60_000)
+        frame = graph_frame(page)
+        font = frame.evaluate(f"(() => {{ const cy = {CYTOSCAPE}; return cy.zoom() * 14; }})()")
+        assert font >= 11, f"labels drawn at {font:.1f} px"
+        shot(page, "community-graph")
+        uid = "q-spec/innersight/L2/c1"
+        at = frame.evaluate(f"({CYTOSCAPE}).getElementById('{uid}').renderedPosition()")
+        box = page.locator('iframe[title*="st_link_analysis"]').first.bounding_box()
+        page.mouse.click(box["x"] + at["x"], box["y"] + at["y"])
+        expect(page.get_by_role("heading", name="L2/c1")).to_be_visible(timeout=60_000)
+        shown = unquote(page.url)
+        assert f"community={uid}" in shown and "class=1" in shown and "method=innersight" in shown
+        page.wait_for_timeout(1000)
+        shot(page, "community")
+
+        page.goto(f"{served}/neuron?model=q-spec&uid=q-spec/L1/7")
+        expect(page.get_by_text("Strongest flows in")).to_be_visible(timeout=60_000)
+        graph_frame(page)
+        shot(page, "neuron")
 
         page.goto(f"{served}/questions?model=q-spec&question=relay-path")
         page.get_by_role("button", name="Ask").click()
         expect(page.get_by_text("row(s)")).to_be_visible(timeout=60_000)
         expect(page.get_by_text("relay_bits[$class]").first).to_be_visible()
-        page.screenshot(path=ARTIFACTS / "relay-path.png", full_page=True)
+        graph_frame(page)
+        shot(page, "relay-path")
+
+        page.get_by_role("textbox", name="Cypher").fill("MATCH (c:Community {method: 'relay'}) RETURN c LIMIT 6")
+        page.get_by_role("button", name="Run").click()
+        expect(page.get_by_text("6 row(s)")).to_be_visible(timeout=60_000)
+        page.wait_for_timeout(1500)
+        shot(page, "console")
 
         page.goto(f"{served}/compare?models=q-spec,q-spec2")
         expect(page.get_by_text("Matched communities")).to_be_visible(timeout=60_000)
-        page.wait_for_timeout(1500)
-        page.screenshot(path=ARTIFACTS / "compare.png", full_page=True)
+        page.wait_for_timeout(2000)
+        shot(page, "compare")
         browser.close()
     assert (ARTIFACTS / "community-graph.png").stat().st_size > 10_000
     elsewhere = {

@@ -630,9 +630,12 @@ def test_demo_stores_both_models_and_the_console_answers(store):
     assert done.returncode == 0, done.stderr
     assert "digits-mlp:" in done.stdout and "digits-cnn:" in done.stdout
     rows = store.read("MATCH (m:Model) RETURN m.model_id AS id, m.accuracy AS acc, m.n_neurons AS n")
-    demo = {r["id"]: r for r in rows if r["id"].startswith("digits-")}
+    demo = {r["id"]: r for r in rows if r["id"] in ("digits-mlp", "digits-cnn")}
     assert demo["digits-mlp"]["n"] == 64 + 32 + 32 + 10 and demo["digits-cnn"]["n"] == 64 + 8 + 16 + 64 + 10
     assert min(r["acc"] for r in demo.values()) > 0.9
+    assert "digits-mlp-training: 5 checkpoints of digits-mlp (epochs 1, 3, 10, 30, 60)" in done.stdout
+    steps = store.ask("evolution", model="digits-mlp-training", method="relay", **{"class": 3})
+    assert sorted({row["step"] for row in steps}) == [1, 3, 10, 30, 60]
     answer = cli(
         "query", "--model", "digits-mlp", "--format", "json", "--cypher", "MATCH (n:Neuron) RETURN count(n) AS n"
     )

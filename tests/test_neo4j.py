@@ -98,3 +98,25 @@ def test_the_console_honours_the_model_choice_and_runs_once_per_model(neo4j_stor
         assert rows == [{"r": {"bits": 1.0}}, {"r": {"bits": 1.0}}]  # relationship properties kept
     finally:
         neo4j_store.drop("neo4j-probe2")
+
+
+def test_a_checkpoint_series_is_stored_and_followed_as_on_the_embedded_store(neo4j_store, tmp_path):
+    import torch
+
+    from ingest.checkpoints import ingest_series, load_checkpoints
+
+    data = load_data("sklearn:digits")
+    state = mlp().state_dict()
+    for step in (10, 20):  # the same weights twice: every community continues
+        torch.save(state, tmp_path / f"ckpt-{step}.pt")
+    found = load_checkpoints(str(tmp_path / "*.pt"))
+    ingest_series(
+        neo4j_store, mlp, found, data.X[:300], data.y[:300], name="neo4j-probe", replace=True, methods=("innersight",)
+    )
+    try:
+        rows = neo4j_store.ask("evolution", model="neo4j-probe", method="innersight", **{"class": 0})
+        assert rows and all(row["event"] == "continued" for row in rows if row["step"] == 20)
+        assert "neo4j-probe" not in {m["model_id"] for m in neo4j_store.models()}
+    finally:
+        for step in (10, 20):
+            neo4j_store.drop(f"neo4j-probe-step{step}")

@@ -1,16 +1,90 @@
-"""Compare: two or more models side by side: headline scores, communities per layer, relay heatmaps
-(class x community), matched communities, and the relay chains for one class next to each other."""
+"""Compare: two or more models side by side: headline scores, communities per layer (layers aligned
+by relative depth), relay heatmaps (class x community, in layer order), matched communities, and
+the relay chains for one class next to each other. The address holds models, method and class."""
 
 import altair as alt
 import pandas as pd
 import streamlit as st
 
-from app.explorer import ask, class_names, methods_of, model_ids, paged, shown_errors, store
-from app.graphs import draw, path_elements, short
+from app.explorer import (
+    SCORES,
+    ask,
+    choose,
+    class_names,
+    layers_of,
+    methods_of,
+    model_ids,
+    open_uid,
+    paged,
+    read,
+    read_all,
+    shown_errors,
+    store,
+)
+from app.graphs import draw, name_of, path_elements, short
+from app.tables import show_table
 from queries import explore
 from queries.matching import match_communities, store_matches
 
+EVENTS = {  # evolution's events, in words, and their colours
+    "first": ("the first checkpoint", "#9e9e9e"),
+    "continued": ("continued from one community", "#4c78a8"),
+    "appeared": ("new: no community before it overlaps it", "#e45756"),
+    "split": ("one of the parts of a community that split", "#f58518"),
+    "merged": ("two or more communities merged into it", "#54a24b"),
+}
+
+
+def series_timeline(series: list[dict]) -> None:
+    """A checkpoint series as a timeline: accuracy and training metrics per step, and per step and
+    layer the community on the chosen class's relay chain and how it came about (`evolution`)."""
+    names = [s["series"] for s in series]
+    chosen = choose("Series", names, "series")
+    info = series[names.index(chosen)]
+    left, right = st.columns(2)
+    with left:
+        method = choose("Community method", info["methods"].split(","), "method", default="relay")
+    with right:
+        k = choose("Class", list(range(info["classes"])), "class")
+    points = [row["checkpoint"] for row in read(explore.CHECKPOINTS, chosen)]
+    metrics = ["accuracy"] + sorted({key for p in points for key in p if key.startswith("metric_")})
+    long = pd.DataFrame([{"step": p["step"], "measure": m, "value": p.get(m)} for p in points for m in metrics])
+    st.altair_chart(
+        alt.Chart(long, title="accuracy on the probe set (fraction) and training metrics, per checkpoint")
+        .mark_line(point=True)
+        .encode(x=alt.X("step:Q", title="training step"), y=alt.Y("value:Q", title=None), color="measure:N"),
+        width="stretch",
+    )
+    rows = shown_errors(lambda: ask("evolution", model=chosen, method=method, **{"class": k}))
+    if not rows:
+        st.info(f"No checkpoint of {chosen} has a relay-path chain for class {k} with {method}.")
+        return
+    cells = pd.DataFrame(
+        [{**r, "community": short(r["community"]), "from": ", ".join(map(short, r["sources"]))} for r in rows]
+    )
+    colours = alt.Scale(domain=list(EVENTS), range=[colour for _, colour in EVENTS.values()])
+    st.altair_chart(
+        alt.Chart(cells, title=f"class {k}'s relay-path chain ({method}), checkpoint by checkpoint")
+        .mark_square(size=400)
+        .encode(
+            x=alt.X("step:O", title="training step"),
+            y=alt.Y("layer:O", title="layer", sort="descending"),
+            color=alt.Color("event:N", scale=colours, title="how it came about"),
+            tooltip=["step", "layer", "community", "label", "event", "from"],
+        ),
+        width="stretch",
+    )
+    st.caption(" ".join(f"**{event}**: {text}." for event, (text, _) in EVENTS.items()))
+    show_table(rows)
+
+
 st.title("Compare models")
+series = read_all(explore.SERIES)
+VIEWS = ["models side by side", "a training series"]
+if series and st.radio("Compare", VIEWS, index=int("series" in st.query_params), horizontal=True) == VIEWS[1]:
+    series_timeline(series)
+    st.stop()
+st.query_params.pop("series", None)
 ids = model_ids()
 linked = [m for m in st.query_params.get("models", "").split(",") if m in ids]
 chosen = st.multiselect(
@@ -25,44 +99,61 @@ shared_methods = [m for m in methods_of(chosen[0]) if all(m in methods_of(other)
 if not shared_methods:
     st.info("These models share no community method; ingest them with a common one.")
     st.stop()
-method = left.selectbox("Community method", shared_methods, key="compare_method")
+with left:
+    method = choose("Community method", shared_methods, "method", default="innersight")
 shared = min(len(class_names(m)) for m in chosen)
 names = class_names(chosen[0])
-relay_class = right.selectbox("Class", range(shared), key="compare_class", format_func=lambda c: f"{c}: {names[c]}")
+with right:
+    relay_class = choose("Class", list(range(shared)), "class", format_func=lambda c: f"{c}: {names[c]}")
 
 rows = shown_errors(lambda: ask("compare", models=chosen, method=method, **{"class": relay_class}))
 if rows is None:
     st.stop()
-st.dataframe(pd.DataFrame(rows).drop(columns=["communities_per_layer", "top_chain"]), hide_index=True, width="stretch")
+show_table([{k: v for k, v in r.items() if k != "communities_per_layer"} for r in rows])
+st.caption(" ".join(f"**{name}**: {text}." for name, text in SCORES.items()))
 
 st.subheader("Communities per layer")
-counts = pd.DataFrame(
-    [
-        {"model": r["model"], "layer": f"L{layer}", "communities": n}
-        for r in rows
+counts = []
+for r in rows:
+    layers = layers_of(r["model"])
+    deepest = max(1, layers[-1]["index"])
+    counts += [
+        {"model": r["model"], "depth": layer / deepest, "layer": f"L{layer} {layers[layer]['name']}", "communities": n}
         for layer, n in r["communities_per_layer"]
     ]
-)
-if len(counts):
+if counts:
     st.altair_chart(
-        alt.Chart(counts).mark_bar().encode(x="layer:N", xOffset="model:N", y="communities:Q", color="model:N"),
+        alt.Chart(pd.DataFrame(counts))
+        .mark_line(point=alt.OverlayMarkDef(size=80))
+        .encode(
+            x=alt.X("depth:Q", title="relative depth (0 input, 1 class scores)", scale=alt.Scale(domain=[0, 1])),
+            y=alt.Y("communities:Q", title="communities in the layer"),
+            color="model:N",
+            tooltip=["model", "layer", "communities"],
+        ),
         width="stretch",
     )
 
 st.subheader(f"Relay chains for class {relay_class}")
-for column, row in zip(st.columns(len(chosen)), rows):
-    with column:
-        st.markdown(f"**{row['model']}**")
-        chain = ask("relay-path", model=row["model"], method=method, limit=1, **{"class": relay_class})
-        if chain:
-            st.markdown(" → ".join(f"`{short(u)}` ({b:.2f})" for u, b in zip(chain[0]["chain"], chain[0]["bits"])))
-            draw(path_elements([chain[0]["chain"]]), key=f"chain-{row['model']}", height=220)
-        else:
-            st.caption("no chain relays this class through every layer")
+for row in rows:  # one under the other: each graph gets the full width, so its labels stay readable
+    st.markdown(f"**{row['model']}**")
+    chain = ask("relay-path", model=row["model"], method=method, limit=1, **{"class": relay_class})
+    if chain:
+        last = layers_of(row["model"])[-1]["index"]
+        st.markdown(
+            " → ".join(f"`{name_of(u, last)}` ({b:.2f} bits)" for u, b in zip(chain[0]["chain"], chain[0]["bits"]))
+        )
+        opened = draw(path_elements([chain[0]["chain"]], layers_of(row["model"])), key=f"chain-{row['model']}")
+        if opened:
+            open_uid(opened)
+    else:
+        st.caption("no chain relays this class through every layer")
 
 st.subheader("Relay bits per community (class x community)")
+st.caption("Conditional mutual information (bits) between a community's state and each class; columns in layer order.")
 for column, model in zip(st.columns(len(chosen)), chosen):
     communities = paged(explore.COMMUNITIES, model, 2000, method=method)
+    order = [short(c["uid"]) for c in communities]
     cells = pd.DataFrame(
         [
             {"community": short(c["uid"]), "class": k, "bits": bits}
@@ -77,28 +168,37 @@ for column, model in zip(st.columns(len(chosen)), chosen):
                 alt.Chart(cells)
                 .mark_rect()
                 .encode(
-                    x=alt.X("community:N", sort=None),
+                    x=alt.X("community:N", sort=order),
                     y="class:O",
-                    color=alt.Color("bits:Q", scale=alt.Scale(scheme="viridis")),
-                    tooltip=["community", "class", "bits"],
+                    color=alt.Color("bits:Q", title="relay bits", scale=alt.Scale(scheme="viridis")),
+                    tooltip=["community", "class", alt.Tooltip("bits:Q", format=".3f")],
                 ),
                 width="stretch",
             )
 
 st.subheader("Matched communities")
-st.caption("Per layer, communities paired by the correlation of their class profiles (Hungarian matching).")
+st.caption(
+    "Per layer (input with input, output with output, hidden layers by closest relative depth), communities "
+    "paired by the correlation of their class profiles (Hungarian matching); a pair counts as a match only when "
+    "the correlation is positive."
+)
 a, b = st.columns(2)
 first = a.selectbox("Model A", chosen, key="match_a")
 second = b.selectbox("Model B", [m for m in chosen if m != first], key="match_b")
 
 
-def matched() -> list[dict]:
-    """The matched communities of the two models, stored as MATCHES where the backend can (Neo4j)."""
-    found = match_communities(store(), first, second, method)
-    store_matches(store(), found)
-    return found
+def matched() -> tuple[list[dict], list[dict]]:
+    """The pairs of the two models' communities, and those that match (positive correlation),
+    stored as MATCHES where the backend can (Neo4j)."""
+    pairs = match_communities(store(), first, second, method)
+    kept = [m for m in pairs if m["similarity"] > 0]
+    store_matches(store(), kept)
+    return pairs, kept
 
 
-matches = shown_errors(matched)
-if matches is not None:
-    st.dataframe(pd.DataFrame(matches), hide_index=True, width="stretch")
+found = shown_errors(matched)
+if found is not None:
+    matches, kept = found
+    show_table(kept)
+    if len(kept) < len(matches):
+        st.caption(f"{len(matches) - len(kept)} pair(s) with correlation 0 or below are not matches and are left out.")

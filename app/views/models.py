@@ -1,10 +1,12 @@
 """Models: every stored model side by side (one column each); pick some to compare; drop one after
 confirming."""
 
+from urllib.parse import quote
+
 import pandas as pd
 import streamlit as st
 
-from app.explorer import forget, overview, shown_errors, store
+from app.explorer import SCORES, forget, overview, shown_errors, store
 
 st.title("Stored models")
 frame = overview()
@@ -24,6 +26,8 @@ def side_by_side(frame: pd.DataFrame) -> pd.DataFrame:
 
 table = side_by_side(frame)
 st.dataframe(table, width="stretch", height=35 * (len(table) + 1) + 3)  # every row, no inner scrolling
+st.caption(" ".join(f"**{name}**: {text}." for name, text in SCORES.items()))
+st.markdown(" · ".join(f"[{m}: community graph](communities?model={quote(m)})" for m in frame["model"]))
 picked = st.multiselect(
     "Compare these models",
     list(frame["model"]),
@@ -32,7 +36,7 @@ picked = st.multiselect(
 )
 st.session_state["compare_models"] = picked  # kept for the Compare page (widget state is per page)
 if len(picked) > 1:
-    st.page_link("views/compare.py", label=f"Compare {', '.join(picked)}", icon="⚖️")
+    st.page_link("views/compare.py", label=f"Compare {', '.join(picked)}", icon=":material/compare_arrows:")
 
 with st.expander("Drop a model"):
     victim = st.selectbox("Model to drop", list(frame["model"]), key="drop_model")

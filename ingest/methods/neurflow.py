@@ -41,10 +41,11 @@ from sklearn.metrics import silhouette_score
 from torch import nn
 from torch.nn import functional as F
 
+from queries.progress import progress_bar
+
 from ..closing import masked_predictions
 from ..communities import Community, Found, Method
 from ..neuronize import record
-from ..progress import progress_bar
 from ..taps import Point, device_of, watching
 
 

@@ -5,8 +5,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from queries.progress import progress_bar
+
 from ..communities import Community, Found, Method
-from ..progress import progress_bar
 from ..relay import ESSENTIAL, NOISE, class_indicators, greedy_relay, state_cap
 
 

@@ -1,0 +1,39 @@
+"""The live intervention: close one community of a stored model on the model and data it was
+ingested from (reloaded from there; torch is imported here only, when asked) and measure each
+class's accuracy, as the closing stage did."""
+
+import numpy as np
+import streamlit as st
+
+from queries.reads import model_params, model_source
+
+
+@st.cache_resource(show_spinner="reloading the model and its data ...")
+def reloaded(source: tuple[tuple[str, str | None], ...]):
+    """The model (with its class-score reader) and the data of a `source` (cached per source)."""
+    from ingest.data import load_data
+    from ingest.modelfile import load_model
+
+    spec = dict(source)
+    return load_model(spec["model"], spec.get("weights")), load_data(spec["data"])
+
+
+def close_live(store, model: str, layer: int, members: list[int], means: list[float], n_classes: int) -> dict:
+    """Per-class accuracy of `model` with the neurons `members` of `layer` closed (set to 0, or to
+    their stored means when the model was analysed with `--close-to-mean`), next to none closed:
+    `before` and `after`, fractions of each class's samples."""
+    from ingest.closing import Closing, class_accuracies, closable_layers, predict_closed
+    from ingest.neuronize import ClassScores, record
+    from ingest.options import Options
+
+    params = model_params(store, model)
+    module, data = reloaded(tuple(sorted(model_source(params, model, "close it live").items())))
+    options = Options.reading(params)
+    net = ClassScores(module, options.logits)
+    rec = record(net, data.X[:2], layers=options.layers, batch_size=2, token_reduce=options.token_reduce)
+    values = np.asarray(means) if params.get("close_to_mean") else np.zeros(len(members))
+    closed = Closing(closable_layers(rec)[layer], np.asarray(members), values)
+    before, after = (
+        class_accuracies(predict_closed(net, data.X, shut), data.y, n_classes)[1] for shut in ([], [closed])
+    )
+    return {"before": before, "after": after}

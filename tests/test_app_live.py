@@ -1,0 +1,83 @@
+"""The explorer on a model ingested from files (its `source` stored): the live intervention reruns
+the closing on the reloaded model and data, the top samples are drawn from the data, and a
+community of dead neurons says so instead of naming a class."""
+
+import pytest
+import torch
+from test_app import open_page
+
+from ingest import analyze, write
+from ingest.cli import source_of
+from ingest.data import load_data
+from ingest.demo_models import mlp
+from queries import connect
+
+DEAD = 10  # units of fc1 that never fire
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory):
+    """A demo MLP trained briefly on digits, DEAD of its fc1 units killed (weights 0, bias -1),
+    saved as weights and ingested with its source as `app-live`; its analysis."""
+    data = load_data("sklearn:digits")
+    torch.manual_seed(0)
+    model = mlp()
+    optimiser = torch.optim.Adam(model.parameters(), lr=0.01)
+    X, y = torch.from_numpy(data.X), torch.from_numpy(data.y)
+    for _ in range(150):
+        optimiser.zero_grad()
+        torch.nn.functional.cross_entropy(model(X), y).backward()
+        optimiser.step()
+    with torch.no_grad():
+        model.fc1.weight[:DEAD] = 0.0
+        model.fc1.bias[:DEAD] = -1.0
+    weights = tmp_path_factory.mktemp("live") / "mlp.pt"
+    torch.save(model.state_dict(), weights)
+    analysis = analyze(
+        model, data.X, data.y, name="app-live", methods=("innersight",), deletion=False, image_shape=(8, 8)
+    )
+    analysis.source = source_of("ingest/demo_models.py:mlp", weights, "sklearn:digits")
+    with connect() as store:
+        write(store, analysis, replace=True)
+        yield analysis
+        store.drop("app-live")
+
+
+def stored_communities(store) -> list[dict]:
+    return store.read(
+        "MATCH (n:Neuron)-[mo:MEMBER_OF]->(c:Community) WHERE mo.primary = 1 "
+        "RETURN c.uid AS uid, c.acc_drop AS drop, c.class_acc_drop AS per_class, collect(n.constant) AS constant",
+        model="app-live",
+    )
+
+
+def test_closing_a_community_live_gives_the_stored_change(store, live):
+    key = max((c for c in stored_communities(store) if "/L1/" in c["uid"]), key=lambda c: c["drop"])
+    app = open_page("communities", model="app-live", community=key["uid"])
+    app.button(key="close_live").click().run()
+    assert not app.exception and not app.error
+    change = app.dataframe[-1].value  # the last table: the closing next to the stored one
+    assert list(change["drop now"]) == pytest.approx(key["per_class"], abs=1e-9)
+    assert list(change["drop stored"]) == pytest.approx(key["per_class"], abs=1e-12)
+    assert max(change["drop now"]) > 0.01, "the closing changes something"
+
+
+def test_a_community_of_dead_neurons_says_it_is_inactive(store, live):
+    dead = [c for c in stored_communities(store) if all(c["constant"])]
+    assert dead, f"the {DEAD} dead units of fc1 form a community of their own"
+    app = open_page("communities", model="app-live", community=dead[0]["uid"])
+    assert "inactive: its neurons are constant" in app.subheader[0].value
+    live_ones = [c["uid"] for c in stored_communities(store) if not all(c["constant"]) and "/L1/" in c["uid"]]
+    app = open_page("communities", model="app-live", community=live_ones[0])
+    assert "inactive" not in app.subheader[0].value
+
+
+def test_image_communities_are_pictures(store, live):
+    inputs = next(c["uid"] for c in stored_communities(store) if "/L0/" in c["uid"])
+    app = open_page("communities", model="app-live", community=inputs)
+    captions = [image.proto.imgs[0].caption for image in app.get("image")]
+    assert captions == [
+        "prototype: the mean of its top samples",
+        "its member pixels (white)",
+        "its top samples (strongest first)",
+    ]
