@@ -27,15 +27,6 @@ def make_model():
 """
 
 
-def make_data(samples: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Ten Gaussian classes in 64 dimensions whose centres overlap, so an MLP learns them imperfectly."""
-    rng = np.random.default_rng(seed)
-    centres = rng.normal(0, 1, (CLASSES, FEATURES))
-    y = rng.integers(0, CLASSES, samples)
-    X = centres[y] + rng.normal(0, 1.5, (samples, FEATURES))
-    return X.astype(np.float32), y
-
-
 def train(model, X: np.ndarray, y: np.ndarray, epochs: int = EPOCHS, seed: int = 0) -> None:
     """A few epochs of Adam (batch 256) from a fixed-seed initialisation."""
     import torch
@@ -60,7 +51,9 @@ def write_inputs(folder: Path, samples: int, width: int) -> list[str]:
     exec(source, namespace)
     torch.manual_seed(0)
     model = namespace["make_model"]()
-    X, y = make_data(samples)
+    from ingest.synthetic import gaussian_classes
+
+    X, y = gaussian_classes(samples, FEATURES, CLASSES)
     train(model, X, y)
     torch.save(model.state_dict(), folder / "weights.pt")
     np.savez(folder / "data.npz", X=X, y=y)

@@ -144,6 +144,31 @@ def specificity(values: np.ndarray) -> np.ndarray:
     return values - others
 
 
+def silhouette(distances: np.ndarray, labels: np.ndarray) -> float:
+    """The mean silhouette of a labelling, from the points' distance matrix (computed once for many
+    labellings): scikit-learn's `silhouette_score` without recomputing the distances.
+
+    s(i) = (b(i) - a(i)) / max(a(i), b(i)), a(i) the mean distance to the other points of i's cluster,
+    b(i) the least mean distance to another cluster's points; 0 for a point alone in its cluster.
+
+    References
+    ----------
+    .. [1] Rousseeuw, "Silhouettes", J. Comput. Appl. Math. 20 (1987), doi:10.1016/0377-0427(87)90125-7.
+    """
+    labels = np.unique(labels, return_inverse=True)[1].ravel()
+    onehot = np.eye(labels.max() + 1)[labels]
+    sums, sizes = distances @ onehot, onehot.sum(axis=0)
+    rows = np.arange(len(labels))
+    own = sizes[labels]
+    a = sums[rows, labels] / np.maximum(own - 1, 1)
+    means = sums / sizes
+    means[rows, labels] = np.inf
+    b = means.min(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        s = np.nan_to_num((b - a) / np.maximum(a, b))
+    return float(np.where(own > 1, s, 0.0).mean())
+
+
 def drop_empty(p: np.ndarray) -> np.ndarray:
     """Keep the components that are someone's most probable one, renumbered in order."""
     used = np.unique(p.argmax(axis=1))

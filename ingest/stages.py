@@ -277,12 +277,15 @@ COMMUNITY_STAGES = {"relay information", "community flow", "closing", "knockout"
 
 
 def run_stages(run: Run) -> Analysis:
-    """Run every stage in order, timing each; the stages after the communities run only when some
-    community was found."""
-    for name, stage in STAGES:
-        if name in COMMUNITY_STAGES and not run.analysis.communities:
-            continue
-        started = time.perf_counter()
-        stage(run)
-        run.analysis.stage_seconds[name] = time.perf_counter() - started
+    """Run every stage in order, timing each, under one progress bar that names the stage (the
+    stages' own bars show under it); the stages after the communities run only when some community
+    was found."""
+    with progress_bar(len(STAGES), f"analysing {run.analysis.name}") as advance:
+        for name, stage in STAGES:
+            advance(0, name)
+            if not (name in COMMUNITY_STAGES and not run.analysis.communities):
+                started = time.perf_counter()
+                stage(run)
+                run.analysis.stage_seconds[name] = time.perf_counter() - started
+            advance()
     return run.analysis

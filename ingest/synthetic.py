@@ -1,4 +1,5 @@
-"""Random analyses of a chosen size, for the benchmarks and the reliability tests (no model, no data)."""
+"""Random analyses of a chosen size (no model, no data) and synthetic labelled data, for the benchmarks
+and the reliability tests."""
 
 import numpy as np
 
@@ -82,3 +83,14 @@ def synthetic_analysis(
         a.community_flows = community_flows(a.communities, flows, [width] * layers)
         a.methods = ["innersight"]
     return a
+
+
+def gaussian_classes(
+    samples: int, features: int = 64, classes: int = 10, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Labelled samples of `classes` Gaussian classes in `features` dimensions whose centres overlap
+    (centres N(0, 1), spread 1.5), so that an MLP learns them imperfectly: float32 X, int64 y."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(0, 1, (classes, features))
+    y = rng.integers(0, classes, samples)
+    return (centres[y] + rng.normal(0, 1.5, (samples, features))).astype(np.float32), y

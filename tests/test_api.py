@@ -1,11 +1,15 @@
 """The Python API: analyse a model and write it, then read the graph back."""
 
+import io
+
 import numpy as np
 import pytest
+from rich.console import Console
 
 from ingest import analyze, write
 from ingest.data import load_data
 from ingest.demo_models import mlp
+from queries import progress
 
 
 @pytest.fixture(scope="module")
@@ -63,3 +67,15 @@ def test_analysis_is_usable_without_a_store():
     a = analyze(mlp(), data.X[:300], data.y[:300], name="offline")
     assert a.n_classes == 10 and len(a.labels) == 300 and a.layers[-1].width == 10
     assert a.class_accuracy.shape == (10,) and 0 <= a.accuracy <= 1
+
+
+def test_progress_bars_opened_inside_one_another_share_one_display(monkeypatch):
+    out = io.StringIO()
+    monkeypatch.setattr(progress, "_console", Console(file=out, force_terminal=True, width=100))
+    with progress.progress_bar(3, "analysing m") as stage:
+        stage(0, "flow")
+        with progress.progress_bar(2, "information flow") as step:  # a second live display would raise
+            step()
+        stage()
+    shown = out.getvalue()
+    assert "analysing m: flow" in shown and "information flow" in shown and not progress._shown

@@ -114,3 +114,16 @@ def test_cli_selects_methods(store):
     methods = store.read("MATCH (c:Community) RETURN DISTINCT c.method AS m", model="cli-methods")
     assert "relay: communities" not in done.stdout
     assert methods == [{"m": "flow"}]
+
+
+def test_silhouette_from_distances_is_scikit_learns():
+    from scipy.spatial.distance import pdist, squareform
+    from sklearn.metrics import silhouette_score
+
+    from ingest.communities import silhouette
+
+    rng = np.random.default_rng(0)
+    for n, k in ((6, 5), (40, 3), (150, 12)):  # (6, 5): clusters of one point, whose silhouette is 0
+        X = rng.normal(size=(n, 4))
+        labels = np.concatenate([np.arange(k), rng.integers(0, k, n - k)])
+        assert silhouette(squareform(pdist(X)), labels) == pytest.approx(silhouette_score(X, labels), abs=1e-12)

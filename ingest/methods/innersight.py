@@ -5,12 +5,12 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.metrics import silhouette_score
+from scipy.spatial.distance import pdist, squareform
 from sklearn.mixture import GaussianMixture
 
 from queries.errors import UserError
 
-from ..communities import Found, Membership, Method, drop_empty
+from ..communities import Found, Membership, Method, drop_empty, silhouette
 
 
 @dataclass(frozen=True)
@@ -117,6 +117,7 @@ def gmm_membership(layer_index: int, class_means: np.ndarray, acts: np.ndarray, 
     if not options.parts:
         features = features[:, : class_means.shape[0]]
     best = None
+    distances = squareform(pdist(features)) if options.criterion == "silhouette" else None
     for k in k_range(len(features), class_means.shape[0]):
         gmm = GaussianMixture(
             k,
@@ -126,7 +127,7 @@ def gmm_membership(layer_index: int, class_means: np.ndarray, acts: np.ndarray, 
             reg_covar=1e-3,
             random_state=options.seed,
         ).fit(features)
-        score = _score(gmm, features, options.criterion)
+        score = _score(gmm, features, distances)
         if best is None or score > best[0]:
             best = (score, gmm)
     p = np.ones((len(features), 1)) if best is None else best[1].predict_proba(features)
@@ -139,12 +140,13 @@ def k_range(n: int, n_classes: int) -> range:
     return range(2, min(n - 1, max(math.ceil(math.sqrt(n)), 2 * n_classes)) + 1)
 
 
-def _score(gmm: GaussianMixture, features: np.ndarray, criterion: str) -> float:
-    """Higher is better: the silhouette of the hard assignment, or minus the BIC."""
-    if criterion == "bic":
+def _score(gmm: GaussianMixture, features: np.ndarray, distances: np.ndarray | None) -> float:
+    """Higher is better: the silhouette of the hard assignment (from the features' `distances`), or
+    minus the BIC (no distances)."""
+    if distances is None:
         return -gmm.bic(features)
     labels = gmm.predict(features)
-    return silhouette_score(features, labels) if 1 < len(np.unique(labels)) < len(features) else -1.0
+    return silhouette(distances, labels) if 1 < len(np.unique(labels)) < len(features) else -1.0
 
 
 NAME = "innersight"

@@ -37,14 +37,14 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from scipy.cluster.hierarchy import fcluster, linkage
-from sklearn.metrics import silhouette_score
+from scipy.spatial.distance import pdist, squareform
 from torch import nn
 from torch.nn import functional as F
 
 from queries.progress import progress_bar
 
 from ..closing import masked_predictions
-from ..communities import Community, Found, Method
+from ..communities import Community, Found, Method, silhouette
 from ..neuronize import record
 from ..taps import Point, device_of, watching
 
@@ -391,11 +391,12 @@ def _ward(points: np.ndarray, ks) -> np.ndarray:
     if not ks:
         return best[1]
     tree = linkage(points, method="ward")
+    distances = squareform(pdist(points))
     for k in ks:
         labels = fcluster(tree, k, criterion="maxclust") - 1
         if labels.max() + 1 < 2:
             continue
-        score = silhouette_score(points, labels)
+        score = silhouette(distances, labels)
         if score > best[0]:
             best = (score, labels)
     return best[1]
