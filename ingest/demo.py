@@ -9,7 +9,7 @@ from sklearn.model_selection import train_test_split
 from torch import nn
 
 from queries.progress import progress_bar
-from queries.series import settled_step
+from queries.series import chain_changes, settled_step
 from queries.store import Store
 
 from . import demo_models
@@ -143,12 +143,12 @@ def training_series(store: Store, cache: Path, data) -> str:
         methods=SERIES_METHODS, **data.analyze_kwargs,
     )  # fmt: skip
     rows = store.ask("evolution", model=SERIES, method="relay", **{"class": RELAY_CLASS})
-    settled = settled_step(rows)
+    settled, changed = settled_step(rows), ", ".join(map(str, chain_changes(rows))) or "no epoch"
     steps = ", ".join(str(c.step) for c in checkpoints)
     verdict = (
-        f"settled at epoch {settled}"
+        f"settled at epoch {settled} (it changed at {changed})"
         if settled is not None
-        else f"still changed at the last checkpoint (epoch {checkpoints[-1].step})"
+        else f"changed at epochs {changed}, so it had not settled by the last checkpoint"
     )
     return (
         f"{SERIES}: {len(checkpoints)} checkpoints of digits-mlp (epochs {steps}), relay modules each; "

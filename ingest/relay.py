@@ -190,7 +190,8 @@ def refined_cmi(
 
     Only the states in which both X_in and X_out vary can hold (conditional) mutual information, before or
     after a refinement; the joint counts of all columns over their samples come from one product of the
-    sparse one-hot (state, X_in, X_out) codes with the bits of those samples (only their rows are copied).
+    sparse one-hot (state, X_in, X_out) codes with the bits of those samples (only that block is copied,
+    as float32: the counts are whole numbers below 2**24, so they are exact).
     """
     columns = np.arange(bits.shape[1]) if columns is None else columns
     mixed = _mixed(x_in, x_out, state)[state]
@@ -198,9 +199,8 @@ def refined_cmi(
         return np.zeros(len(columns))
     state = np.unique(state[mixed], return_inverse=True)[1].ravel()
     code, size = state * 4 + x_in[mixed] * 2 + x_out[mixed], int(state.max()) + 1
-    ones = (
-        _indicator(code, size * 4) @ bits[mixed][:, columns]
-    )  # (size * 4) x m: samples per (state, X_in, X_out) with bit j
+    block = bits[np.ix_(np.flatnonzero(mixed), columns)].astype(np.float32)
+    ones = _indicator(code, size * 4) @ block  # (size * 4) x m: samples per (state, X_in, X_out) with bit j
     zeros = np.bincount(code, minlength=size * 4)[:, None] - ones
     counts = np.stack([zeros, ones], axis=1).reshape(size, 2, 2, 2, -1)  # state, X_in, X_out, bit, j
     return _cmi_bits(counts.transpose(4, 0, 3, 1, 2).reshape(-1, size * 2, 2, 2), len(x_in))
@@ -227,7 +227,7 @@ def _cmi_bits(counts: np.ndarray, n: int | None = None) -> np.ndarray:
 
 def _indicator(group: np.ndarray, groups: int) -> sp.csr_matrix:
     """groups x N sparse one-hot matrix: row g marks the samples in group g."""
-    return sp.csr_matrix((np.ones(len(group)), (group, np.arange(len(group)))), shape=(groups, len(group)))
+    return sp.csr_matrix((np.ones(len(group), np.float32), (group, np.arange(len(group)))), shape=(groups, len(group)))
 
 
 @dataclass
@@ -294,13 +294,12 @@ def greedy_relay(
     .. [1] Hintze & Adami (2023), arXiv:2301.00911, Algorithm 1; ``singleShrinkingDecompositionInformation``.
     """
     n = bits.shape[1]
-    columns = bits.astype(np.float64)
     floor = conditional_mi(x_in, x_out, joint_states(bits, max_states, seed))[0]  # I(X_in; X_out | L)
     state = np.zeros(len(bits), dtype=np.int64)
     remaining, order = np.arange(n), []
     curve = [conditional_mi(x_in, x_out, state)[0] - floor]
     while len(remaining):
-        kept = refined_cmi(x_in, x_out, state, columns, remaining) - floor
+        kept = refined_cmi(x_in, x_out, state, bits, remaining) - floor
         best = int(np.argmax(np.round(kept, TIE)))
         order.append(remaining[best])
         remaining = np.delete(remaining, best)

@@ -119,21 +119,31 @@ def series_graph(store, series: str, checkpoints: list[dict]) -> ModelGraph:
     )
 
 
-def settled_step(rows: list[dict]) -> int | None:
-    """The step from which a chain stayed the same: the earliest step after which, at every later
-    checkpoint, each community of the chain `continued` (one source, not split) from a community of
-    the chain before. `rows` are `evolution`'s; None when the chain still changed at the last
-    checkpoint (or there is no later checkpoint to show that it stayed)."""
+def chain_changes(rows: list[dict]) -> list[int]:
+    """The steps at which a chain changed: some community of it did not `continue` (one source, not
+    split) from a community of the chain at the checkpoint before, or it has another length. `rows`
+    are `evolution`'s."""
     steps = sorted({row["step"] for row in rows})
     chains = {step: [row for row in rows if row["step"] == step] for step in steps}
-    settled = steps[0] if steps else None
+    changed = []
     for before, step in zip(steps, steps[1:]):
         previous = {row["community"] for row in chains[before]}
         same = len(chains[step]) == len(chains[before]) and all(
             row["event"] == "continued" and set(row["sources"]) <= previous for row in chains[step]
         )
         if not same:
-            settled = step
+            changed.append(step)
+    return changed
+
+
+def settled_step(rows: list[dict]) -> int | None:
+    """The step from which a chain stayed the same: the first checkpoint after its last change
+    (`chain_changes`), or the first checkpoint when it never changed. `rows` are `evolution`'s;
+    None when the chain still changed at the last checkpoint (or there is no later checkpoint to
+    show that it stayed)."""
+    steps = sorted({row["step"] for row in rows})
+    changed = chain_changes(rows)
+    settled = changed[-1] if changed else (steps[0] if steps else None)
     return settled if len(steps) > 1 and settled != steps[-1] else None
 
 

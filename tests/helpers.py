@@ -1,7 +1,10 @@
 """What several test modules share (no test module imports another, nor conftest): the console
-script, Neo4j's address, the statements sent, a tiny model, the store's contents, and polling."""
+script, Neo4j's address, the statements sent and held, a tiny model, the store's contents, and polling."""
 
+import importlib
 import os
+import pkgutil
+import re
 import subprocess
 import sys
 import time
@@ -9,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+import ingest
+import queries
 from queries.graph import ModelGraph, NodeSet, RelSet
 
 NEUROCYPHER = str(Path(sys.executable).with_name("neurocypher"))
@@ -71,3 +76,21 @@ def wait_until(done, seconds: float, what: str, every: float = 0.05):
 def ingest_demo_mlp(name: str, *options: str) -> subprocess.CompletedProcess:
     """`neurocypher ingest` of the demo MLP (untrained) on sklearn's digits as `name`, with `options`."""
     return cli("ingest", "--model", "ingest/demo_models.py:mlp", "--data", "sklearn:digits", "--name", name, *options)
+
+
+CYPHER_START = re.compile(r"\s*(MATCH|OPTIONAL|CREATE|MERGE|UNWIND|RETURN|WITH|CALL)\s+\S")
+
+
+def package_statements() -> set[str]:
+    """Public module-level strings (or lists of strings) in `queries` and `ingest` that are Cypher
+    (private ones, like a shared first clause, are parts of statements)."""
+    found = set()
+    for package in (queries, ingest):
+        for info in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
+            module = importlib.import_module(info.name)
+            for name, value in vars(module).items():
+                if name.startswith("_"):
+                    continue
+                texts = value if isinstance(value, (list, tuple)) else [value]
+                found.update(t for t in texts if isinstance(t, str) and CYPHER_START.match(t))
+    return found

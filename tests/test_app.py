@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
-import streamlit as st
+from pages import MAIN, graph, open_page
 from specialists import SPECIALISTS, WIDTH
 from streamlit.testing.v1 import AppTest
 
@@ -16,25 +16,6 @@ from app import graphs
 from ingest import analyze, write
 from ingest.demo_models import mlp
 from queries import explore
-
-MAIN = str(Path(__file__).parents[1] / "app" / "main.py")
-
-
-def open_page(page: str, **query_params) -> AppTest:
-    """The app with `page` shown (query parameters preset, as in a shared address)."""
-    st.cache_data.clear()  # a new visit: the store has changed since the last test
-    app = AppTest.from_file(MAIN, default_timeout=120)
-    app.query_params.update(query_params)
-    app.run()
-    if page != "models":
-        app.switch_page(f"views/{page}.py").run()
-    assert not app.exception, app.exception
-    return app
-
-
-def graph(app: AppTest, index: int = 0) -> dict:
-    """The arguments handed to graph component `index`."""
-    return json.loads(app.get("component_instance")[index].proto.json_args)
 
 
 def graph_nodes(app: AppTest, index: int = 0) -> dict[str, dict]:

@@ -4,7 +4,7 @@ community of dead neurons says so instead of naming a class."""
 
 import pytest
 import torch
-from test_app import open_page
+from pages import open_page
 
 from ingest import analyze, write
 from ingest.cli import source_of

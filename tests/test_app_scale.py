@@ -4,7 +4,7 @@ of thousands."""
 
 import pytest
 import torch
-from test_app import graph, open_page
+from pages import graph, open_page
 from torch import nn
 
 from app.graphs import MOST_PER_LAYER

@@ -1,14 +1,9 @@
 """Every Cypher statement the package holds or sent during this session is valid Neo4j 5 Cypher."""
 
-import importlib
-import pkgutil
-import re
-
 import pytest
 from cypher_lint import lint_cypher
-from helpers import SENT_CYPHER
+from helpers import SENT_CYPHER, package_statements
 
-import ingest
 import queries
 from ingest import analyze, write
 from ingest.data import load_data
@@ -17,23 +12,6 @@ from ingest.writer import model_graph
 from queries import library, schema
 from queries.neo4j_store import CONSOLE_GENERATION, neo4j_batches
 from queries.readonly import check_read_only, scoped_to_generation
-
-CYPHER_START = re.compile(r"\s*(MATCH|OPTIONAL|CREATE|MERGE|UNWIND|RETURN|WITH|CALL)\s+\S")
-
-
-def package_statements() -> set[str]:
-    """Public module-level strings (or lists of strings) in `queries` and `ingest` that are Cypher
-    (private ones, like a shared first clause, are parts of statements)."""
-    found = set()
-    for package in (queries, ingest):
-        for info in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
-            module = importlib.import_module(info.name)
-            for name, value in vars(module).items():
-                if name.startswith("_"):
-                    continue
-                texts = value if isinstance(value, (list, tuple)) else [value]
-                found.update(t for t in texts if isinstance(t, str) and CYPHER_START.match(t))
-    return found
 
 
 def read_only(cypher: str) -> bool:

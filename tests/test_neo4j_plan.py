@@ -9,10 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import tiny_graph
+from helpers import package_statements, tiny_graph
 from neo4j import exceptions
 from neo4j import graph as neo4j_graph
-from test_cypher_neo4j import package_statements
 
 from queries import UserError, library, schema
 from queries.graph import RelSet
