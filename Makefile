@@ -21,7 +21,7 @@ app: $(INSTALLED)
 	$(BIN)/neurocypher app
 
 # -P keeps bench/ off sys.path, so bench/ingest.py does not shadow the ingest package.
-# About 25 minutes in all, 18 of them bench/memory.py (ingest of a 2048-wide MLP).
+# About 30 minutes in all: bench/memory.py (ingest of a 2048-wide MLP) 10, bench/scale.py 10.
 bench: $(INSTALLED)
 	for b in bench/*.py; do $(BIN)/python -P $$b || exit 1; done
 
