@@ -13,6 +13,7 @@ from queries.store import already_stored
 
 from .data import BUILTIN_SPECS
 from .methods import METHODS, table
+from .modelfile import source_of
 from .options import Options
 
 commands = typer.Typer()
@@ -166,16 +167,6 @@ def _ingest_series(model: str, pattern: str, data: str, dataset, name: str, repl
         f"stored series {name}: {len(found)} checkpoints. Next: neurocypher query evolution "
         f"--param model={name} --param class=0"
     )
-
-
-def source_of(model: str, weights: Path | None, data: str) -> dict:
-    """Where a model and its data came from (absolute paths), so that `debug` can reload them."""
-    path, _, factory = model.rpartition(":")
-    return {
-        "model": f"{Path(path).resolve()}:{factory}",
-        "weights": str(weights.resolve()) if weights else None,
-        "data": data if data in BUILTIN_SPECS else str(Path(data).resolve()),
-    }
 
 
 def _split(text: str | None) -> list[str]:

@@ -17,6 +17,7 @@ from .analysis import Analysis, analyze
 from .checkpoints import ingest_series, load_checkpoints
 from .data import load_data
 from .demo_models import cnn, mlp
+from .modelfile import source_of
 from .summary import summary
 from .writer import write
 
@@ -55,6 +56,11 @@ def train(model: nn.Module, X: np.ndarray, y: np.ndarray, epochs: int, seed: int
 
 def checkpoint_path(name: str, epoch: int, cache: Path) -> Path:
     return cache / "checkpoints" / f"{name}-v{WEIGHTS_VERSION}-epoch{epoch}.pt"
+
+
+def demo_model(factory) -> str:
+    """The `--model FILE.py:FACTORY` of a demo model."""
+    return f"{demo_models.__file__}:{factory.__name__}"
 
 
 def weights_path(name: str, cache: Path) -> Path:
@@ -115,12 +121,7 @@ def run_demo(store: Store, cache: Path, say=print) -> list[Analysis]:
         started = time.perf_counter()
         model, held_out = trained(name, cache)
         analysis = analyze(model, data.X, data.y, name=name, **data.analyze_kwargs)
-        factory = DEMO_MODELS[name][0]
-        analysis.source = {
-            "model": f"{Path(demo_models.__file__).resolve()}:{factory.__name__}",
-            "weights": str(weights_path(name, cache)),
-            "data": data.source,
-        }
+        analysis.source = source_of(demo_model(DEMO_MODELS[name][0]), weights_path(name, cache), data.source)
         write(store, analysis, replace=True)
         answers = "".join(f"\n  {line}" for line in relay_answers(store, name, RELAY_CLASS, analysis.methods))
         say(
@@ -137,7 +138,7 @@ def training_series(store: Store, cache: Path, data) -> str:
     and say at which epoch its class-RELAY_CLASS relay chain settled."""
     started = time.perf_counter()
     checkpoints = load_checkpoints(str(checkpoint_path("digits-mlp", "*", cache)))
-    source = {"model": f"{Path(demo_models.__file__).resolve()}:mlp", "data": data.source}
+    source = source_of(demo_model(mlp), None, data.source)
     ingest_series(
         store, mlp, checkpoints, data.X, data.y, name=SERIES, replace=True, source=source,
         methods=SERIES_METHODS, **data.analyze_kwargs,

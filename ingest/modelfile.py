@@ -8,7 +8,7 @@ from torch import nn
 
 from queries.errors import UserError, clip, first_line, shown
 
-from .data import is_file, load_pt_dict
+from .data import BUILTIN_SPECS, is_file, load_pt_dict
 
 
 def load_model(spec: str, weights: str | Path | None = None) -> nn.Module:
@@ -67,3 +67,13 @@ def fit_weights(model: nn.Module, state: dict, path: Path) -> None:
     except RuntimeError as exc:
         problems = " ".join(line.strip() for line in str(exc).splitlines()[1:3]) or first_line(exc)
         raise UserError(f"weights {path} do not fit the model: {problems[:300]}") from exc
+
+
+def source_of(model: str, weights: Path | None, data: str) -> dict:
+    """Where a model and its data came from (absolute paths), so that `debug` can reload them."""
+    path, _, factory = model.rpartition(":")
+    return {
+        "model": f"{Path(path).resolve()}:{factory}",
+        "weights": str(weights.resolve()) if weights else None,
+        "data": data if data in BUILTIN_SPECS else str(Path(data).resolve()),
+    }

@@ -91,11 +91,13 @@ class Neo4jStore(Store):
         one after another; each run sees only that model's stored generation, as every node pattern
         with one of the store's labels is scoped to it (`queries.readonly.scoped_to_generation`)."""
         scoped = scoped_to_generation(cypher, CONSOLE_GENERATION)
-        models = [model] if model is not None else [row["model_id"] for row in self.read(schema.STORED_IDS)]
+        if model is None:
+            stored = self.read(schema.STORED_GENERATIONS)
+        else:
+            stored = self.read(schema.STORED_GENERATION, {"model": model})
         rows = []
-        for name in models:
-            for stored in self.read(schema.STORED_GENERATION, {"model": name}):
-                rows += self.read(scoped, {**(params or {}), CONSOLE_GENERATION: stored["generation"]}, timeout=timeout)
+        for row in stored:
+            rows += self.read(scoped, {**(params or {}), CONSOLE_GENERATION: row["generation"]}, timeout=timeout)
         return rows
 
     def _write_generation(self, graph: ModelGraph, replace: bool, progress) -> None:

@@ -36,7 +36,9 @@ def on_complete_model(statement: str) -> str:
 
 
 STORED_GENERATION = on_complete_model("RETURN m.generation AS generation")
-STORED_IDS = "MATCH (m:Model) WHERE m.status = 'complete' RETURN m.model_id AS model_id ORDER BY model_id"
+STORED_GENERATIONS = """
+MATCH (m:Model) WHERE m.status = 'complete'
+RETURN m.model_id AS model_id, m.generation AS generation ORDER BY model_id"""  # every model and series
 
 # Neo4j only: all models share one database. A write adds a hidden generation (its Model node
 # 'writing') batch by batch, publishes it in one small transaction, then removes the old one.

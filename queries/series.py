@@ -173,13 +173,14 @@ def _matches(store, heads: list[dict], methods: list[str], position: dict[str, i
     docstring says: the linked pairs of each layer (`linked`), their profile similarity and whether
     the community matching (`queries.matching`) paired them."""
     found = []
+    members = {(head["model"], method): _members(store, head["model"], method) for head in heads for method in methods}
     for before, after in zip(heads, heads[1:]):
         for method in methods:
             similarity, best = {}, set()
             for _, _, names_a, names_b, sim in layer_similarities(store, before["model"], after["model"], method):
                 best |= {(names_a[i], names_b[j]) for i, j in zip(*linear_sum_assignment(-sim))}
                 similarity |= {(a, b): float(sim[i, j]) for i, a in enumerate(names_a) for j, b in enumerate(names_b)}
-            layers_a, layers_b = (_members(store, head["model"], method) for head in (before, after))
+            layers_a, layers_b = (members[head["model"], method] for head in (before, after))
             for layer in layers_a.keys() & layers_b.keys():
                 (names_a, members_a, classes_a), (names_b, members_b, classes_b) = layers_a[layer], layers_b[layer]
                 overlap = np.where(same_class(classes_a, classes_b), jaccard(members_a, members_b), 0.0)

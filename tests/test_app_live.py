@@ -7,9 +7,9 @@ import torch
 from pages import open_page
 
 from ingest import analyze, write
-from ingest.cli import source_of
 from ingest.data import load_data
 from ingest.demo_models import mlp
+from ingest.modelfile import source_of
 from queries import connect
 
 DEAD = 10  # units of fc1 that never fire

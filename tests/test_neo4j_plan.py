@@ -33,6 +33,11 @@ def service(name: str) -> str:
     return re.search(rf"^  {name}:\n(.*?)(?=^  \S|^\S|\Z)", text, re.S | re.M).group(1)
 
 
+def server_error(code: str, message: str) -> exceptions.Neo4jError:
+    """A server error with its Neo4j status code, as the driver builds it from the server's answer."""
+    return exceptions.Neo4jError._hydrate_neo4j(code=code, message=message)
+
+
 def image_setting(variable: str) -> str:
     """The setting the neo4j image writes for an environment variable (its docker-entrypoint rule:
     drop NEO4J_, `__` -> `_`, `_` -> `.`)."""
@@ -163,37 +168,31 @@ def test_no_deprecated_procedure_is_offered_to_the_console():
         (exceptions.ServiceUnavailable("connection refused"), "cannot reach Neo4j at bolt://h:7687"),
         (exceptions.SessionExpired("gone"), "cannot reach Neo4j at bolt://h:7687"),
         (
-            exceptions.Neo4jError._hydrate_neo4j(code="Neo.ClientError.Database.DatabaseNotFound", message="m"),
+            server_error("Neo.ClientError.Database.DatabaseNotFound", "m"),
             "has no database 'nc': set NEO4J_DATABASE",
         ),
         (
-            exceptions.Neo4jError._hydrate_neo4j(
-                code="Neo.TransientError.General.MemoryPoolOutOfMemoryError", message="m"
-            ),
+            server_error("Neo.TransientError.General.MemoryPoolOutOfMemoryError", "m"),
             "raise dbms.memory.transaction.total.max",
         ),
         (
-            exceptions.Neo4jError._hydrate_neo4j(code="Neo.ClientError.Schema.ConstraintValidationFailed", message="m"),
+            server_error("Neo.ClientError.Schema.ConstraintValidationFailed", "m"),
             "drop the model (neurocypher drop NAME)",
         ),
         (
-            exceptions.Neo4jError._hydrate_neo4j(
-                code="Neo.ClientError.Schema.EquivalentSchemaRuleAlreadyExists", message="m"
-            ),
+            server_error("Neo.ClientError.Schema.EquivalentSchemaRuleAlreadyExists", "m"),
             "conflicts with neurocypher's",
         ),
         (
-            exceptions.Neo4jError._hydrate_neo4j(code="Neo.ClientError.Statement.SyntaxError", message="Invalid input"),
+            server_error("Neo.ClientError.Statement.SyntaxError", "Invalid input"),
             "query failed: Invalid input",
         ),
         (
-            exceptions.Neo4jError._hydrate_neo4j(code="Neo.ClientError.Statement.AccessMode", message="Writing"),
+            server_error("Neo.ClientError.Statement.AccessMode", "Writing"),
             "refused: the statement writes",
         ),
         (
-            exceptions.Neo4jError._hydrate_neo4j(
-                code="Neo.ClientError.Transaction.TransactionTimedOutClientConfiguration", message="m"
-            ),
+            server_error("Neo.ClientError.Transaction.TransactionTimedOutClientConfiguration", "m"),
             "ran longer than 30 s and was stopped",
         ),
     ],
