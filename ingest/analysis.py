@@ -184,6 +184,7 @@ def analyze(
         Facts about the data (see `ingest.data.Dataset.analyze_kwargs`).
     options : Options, optional
         The analysis settings; `**settings` override single fields (e.g. `methods=("flow",)`).
+        The model runs on `options.device` during the analysis and is moved back after it.
 
     Returns
     -------
@@ -212,4 +213,10 @@ def analyze(
         image_shape=tuple(image_shape) if image_shape else None,
         feature_names=feature_names,
     )
-    return run_stages(Run(model=model, X=X, y=y, options=options, analysis=analysis))
+    device, home = options.torch_device(), next((p.device for p in model.parameters()), None)
+    analysis.notes["ran_on"] = device.type
+    try:
+        return run_stages(Run(model=model.to(device), X=X, y=y, options=options, analysis=analysis))
+    finally:
+        if home is not None:
+            model.to(home)

@@ -7,6 +7,7 @@ outputs in the class scores. Roles follow the overall accuracy drop d (in accura
 **key** when d > 0.005, **noise** when d < -0.005 (closing it helps), **irrelevant** otherwise.
 """
 
+from contextlib import nullcontext
 from dataclasses import dataclass
 from itertools import combinations
 
@@ -17,7 +18,8 @@ from torch import nn
 from queries.progress import progress_bar
 from queries.schema import ROLE_THRESHOLD
 
-from .taps import device_of, watching
+from .segments import Segment, segment
+from .taps import device_of, rows, watching
 
 
 @dataclass
@@ -140,10 +142,8 @@ def closed_logits(model: nn.Module, X: np.ndarray, closed: list[Closing], batch_
             outputs.append(c)
         else:
             closers[c.layer.point] = _closer(c, device, closers.get(c.layer.point))
-    with watching(model, closers), torch.no_grad():
-        logits = torch.cat(
-            [model(torch.from_numpy(X[i : i + batch_size]).to(device)).cpu() for i in range(0, len(X), batch_size)]
-        )
+    with watching(model, closers) if closers else nullcontext(), torch.no_grad():
+        logits = torch.cat([model(rows(X, i, i + batch_size, device)).cpu() for i in range(0, len(X), batch_size)])
     for c in outputs:
         logits[:, c.members] = torch.as_tensor(c.values, dtype=logits.dtype)
     return logits
@@ -164,42 +164,74 @@ def _closer(c: Closing, device, before=None):
 
 
 MASKS_PER_PASS = 32  # closings run together in one forward pass (each on a copy of the batch)
+PASS_BYTES = 256 * 2**20  # at most this much of live values repeated for the copies of one pass
 
 
 def masked_predictions(
     model: nn.Module, X: np.ndarray, layer, masks: np.ndarray, values: np.ndarray | None = None, batch_size: int = 256
 ) -> np.ndarray:
     """Predicted classes of every sample of X with the neurons of `layer` where `masks[i]` is True
-    set to `values` (default 0), for each mask i: masks.shape[0] x len(X). Up to MASKS_PER_PASS masks
-    share a forward pass, each on its own copy of the batch."""
+    set to `values` (default 0), for each mask i: masks.shape[0] x len(X).
+
+    Several masks share a forward pass, each on its own copy of the batch. For a hidden layer of a
+    model `torch.fx` traces, the part before the layer runs once per batch and only the part after
+    it runs per copy (`ingest.segments`); otherwise the whole model runs on the copies."""
     device = device_of(model)
     masks = np.asarray(masks, dtype=bool)
-    values = np.zeros(layer.width) if values is None else values
-    found = [
-        _masked_chunk(model, X, layer, masks[i : i + MASKS_PER_PASS], values, batch_size, device)
-        for i in range(0, len(masks), MASKS_PER_PASS)
-    ]
-    return np.concatenate(found) if found else np.zeros((0, len(X)), dtype=np.int64)
-
-
-def _masked_chunk(model, X, layer, masks, values, batch_size, device) -> np.ndarray:
-    copies = len(masks)
+    values = np.asarray(np.zeros(layer.width) if values is None else values, dtype=np.float32)
     keep = torch.as_tensor(~masks, dtype=torch.float32, device=device)
-    fill = torch.as_tensor(masks * np.asarray(values, dtype=np.float32), device=device)
+    fill = torch.as_tensor(masks * values, device=device)
+    predicted = np.zeros((len(masks), len(X)), dtype=np.int64)
+    if not len(masks):
+        return predicted
+    with torch.no_grad():
+        suffix = _checked_suffix(model, layer, rows(X, 0, batch_size, device), keep[:1], fill[:1])
+        for start in range(0, len(X), batch_size):
+            x = rows(X, start, start + batch_size, device)
+            kept = suffix.prefix(x) if suffix is not None else None
+            step = _masks_per_pass(kept)
+            for i in range(0, len(masks), step):
+                scores = _chunk_scores(model, suffix, kept, x, layer, keep[i : i + step], fill[i : i + step])
+                predicted[i : i + step, start : start + len(x)] = scores.argmax(dim=1).view(-1, len(x)).cpu().numpy()
+    return predicted
+
+
+def _masks_per_pass(kept) -> int:
+    """How many copies of a batch one pass takes: MASKS_PER_PASS, fewer where the values a segment
+    repeats for them would exceed PASS_BYTES."""
+    if not kept:
+        return MASKS_PER_PASS
+    size = sum(value.numel() * value.element_size() for value in kept.values())
+    return int(max(1, min(MASKS_PER_PASS, PASS_BYTES // max(size, 1))))
+
+
+def _chunk_scores(model, suffix, kept, x, layer, keep, fill) -> torch.Tensor:
+    """Class scores of len(keep) copies of batch x (copy-major), each copy's neurons of `layer`
+    multiplied by its row of `keep` and `fill` added: after the prefix with a suffix, else by the
+    whole model."""
 
     def close(output):  # copies x batch x neurons (x positions: a closed channel's whole map)
         return layer.layout.masked(output, keep, fill)
 
+    copies = len(keep)
+    if suffix is not None:
+        return suffix.run(kept, copies, {suffix.starts[0]: close})
     closers = {} if layer.kind in ("input", "output") else {layer.point: close}
-    predicted = []
-    with watching(model, closers), torch.no_grad():
-        for start in range(0, len(X), batch_size):
-            x = torch.from_numpy(np.ascontiguousarray(X[start : start + batch_size])).to(device)
-            tiled = x.repeat(copies, *([1] * (x.ndim - 1)))
-            if layer.kind == "input":
-                tiled = close(tiled.reshape(len(tiled), -1)).reshape(tiled.shape)
-            logits = model(tiled)
-            if layer.kind == "output":
-                logits = close(logits)
-            predicted.append(logits.argmax(dim=1).view(copies, -1).cpu().numpy())
-    return np.concatenate(predicted, axis=1) if predicted else np.zeros((copies, 0), dtype=np.int64)
+    tiled = x.repeat(copies, *([1] * (x.ndim - 1)))
+    if layer.kind == "input":
+        tiled = close(tiled.reshape(len(tiled), -1)).reshape(tiled.shape)
+    with watching(model, closers) if closers else nullcontext():
+        logits = model(tiled)
+    return close(logits) if layer.kind == "output" else logits
+
+
+def _checked_suffix(model, layer, x, keep, fill) -> Segment | None:
+    """The part of the model after a hidden layer (`ingest.segments`), if it gives the whole model's
+    class scores for one closing of batch x (checked once per segment): the check that it starts
+    where the layer is read."""
+    suffix = segment(model, [layer.point], None, x) if layer.kind not in ("input", "output") else None
+    if suffix is not None and suffix.agrees is None:
+        ours = _chunk_scores(model, suffix, suffix.prefix(x), x, layer, keep, fill)
+        whole = _chunk_scores(model, None, None, x, layer, keep, fill)
+        suffix.agrees = ours.shape == whole.shape and torch.allclose(ours, whole, rtol=1e-4, atol=1e-5)
+    return suffix if suffix is not None and suffix.agrees else None

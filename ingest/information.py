@@ -15,7 +15,15 @@ BLOCK = 512  # neurons per side of one block of pairs: bounds memory whatever th
 
 
 def discretize(acts: np.ndarray | torch.Tensor, bins: int = DEFAULT_BINS) -> np.ndarray:
-    """Codes in 0..bins-1 (N x n, uint8): the number of the neuron's quantile edges below the value."""
+    """Codes in 0..bins-1 (N x n, uint8): the number of the neuron's quantile edges below the value.
+    Computed BLOCK neurons at a time, so a layer is never copied whole."""
+    codes = np.empty(acts.shape, dtype=np.uint8)
+    for start in range(0, acts.shape[1], BLOCK):
+        codes[:, start : start + BLOCK] = _codes(acts[:, start : start + BLOCK], bins)
+    return codes
+
+
+def _codes(acts: np.ndarray | torch.Tensor, bins: int) -> np.ndarray:
     a = torch.as_tensor(acts).to(torch.float64)
     n_samples = a.shape[0]
     ordered = a.sort(dim=0).values

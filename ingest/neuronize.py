@@ -23,16 +23,18 @@ reduced over them by `token_reduce`: `auto` reads recurrent layers at their last
 layer as the mean over tokens.
 """
 
+import tempfile
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 from torch import nn
 
+from queries.config import settings
 from queries.errors import UserError, clip, first_line
 from queries.progress import progress_bar
 
-from .taps import OPAQUE, REDUCE_RULES, Layout, Point, device_of, watching
+from .taps import OPAQUE, REDUCE_RULES, Layout, Point, device_of, rows, watching
 
 _WEIGHTED = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 _NORMS = (
@@ -138,19 +140,30 @@ def pick_scores(output, logits: str = "") -> torch.Tensor:
 
 
 def record(
-    model: ClassScores, X: np.ndarray, layers=(), batch_size: int = 256, token_reduce: str = "auto"
+    model: ClassScores,
+    X: np.ndarray,
+    layers=(),
+    batch_size: int = 256,
+    token_reduce: str = "auto",
+    memory_budget: int | None = None,
 ) -> Recording:
     """Trace the model's layer DAG, then run the probe set through it in batches and record every
-    hidden layer's activations and the class scores."""
+    hidden layer's activations and the class scores. Activations beyond `memory_budget` bytes (None:
+    no limit) are written to memory-mapped files (`ActivationArrays`)."""
     device = device_of(model)
     model.eval()
     dag = _trace(model, X, tuple(layers), token_reduce, device)
     taps = dag.taps
-    chunks: dict[Tap, list[torch.Tensor]] = {tap: [] for tap in taps}
+    arrays = ActivationArrays(memory_budget)
+    hidden: dict[Tap, np.ndarray] = {}
+    start = 0
 
     def recorder(tap):
         def keep(output):
-            chunks[tap].append(tap.layout.neurons(output).float().cpu())
+            values = tap.layout.neurons(output).float().cpu().numpy()
+            if tap not in hidden:
+                hidden[tap] = arrays.new(len(X), values.shape[1])
+            hidden[tap][start : start + len(values)] = values
 
         return keep
 
@@ -161,12 +174,12 @@ def record(
         progress_bar(len(X), "recording activations") as advance,
     ):
         for start in range(0, len(X), batch_size):
-            outputs.append(model(_batch(X, start, start + batch_size, device)).detach().float().cpu())
+            outputs.append(model(rows(X, start, start + batch_size, device)).detach().float().cpu())
             advance(min(batch_size, len(X) - start))
     return Recording(
         taps=taps,
-        hidden=[torch.cat(chunks[tap]).numpy() for tap in taps],
-        inputs=X.reshape(len(X), -1).astype(np.float32),
+        hidden=[hidden[tap] for tap in taps],
+        inputs=X.reshape(len(X), -1).astype(np.float32, copy=False),
         outputs=torch.cat(outputs).numpy(),
         output_module=dag.output_module,
         output_inputs=dag.output_inputs,
@@ -174,8 +187,23 @@ def record(
     )
 
 
-def _batch(X: np.ndarray, start: int, stop: int, device) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(X[start:stop])).to(device)
+class ActivationArrays:
+    """Samples x neurons float32 arrays: in memory while their bytes stay within `budget` (None: no
+    limit), then memory-mapped files in the data directory's `scratch` folder (NEUROCYPHER_HOME),
+    unlinked at once, so the mapping holds them only until the array is freed."""
+
+    def __init__(self, budget: int | None):
+        self.left = budget
+
+    def new(self, samples: int, width: int) -> np.ndarray:
+        size = samples * width * 4
+        if self.left is None or size <= self.left:
+            self.left = None if self.left is None else self.left - size
+            return np.empty((samples, width), dtype=np.float32)
+        folder = settings().home / "scratch"
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, suffix=".npy") as file:  # removed on leaving: mapped already
+            return np.lib.format.open_memmap(file.name, mode="w+", dtype=np.float32, shape=(samples, width))
 
 
 def _probe(X: np.ndarray, n: int, device) -> torch.Tensor:

@@ -3,7 +3,10 @@ ingest` and the `params` stored on the Model all read them from here."""
 
 import dataclasses
 import json
+import os
 from dataclasses import dataclass, field, fields
+
+import torch
 
 from queries.errors import UserError, clip, shown
 
@@ -14,6 +17,9 @@ from .neuronize import TOKEN_REDUCE
 
 def _help(text: str, **kwargs):
     return field(metadata={"help": text}, **kwargs)
+
+
+DEVICES = ("auto", "cpu", "cuda")
 
 
 def _method_defaults() -> dict:
@@ -35,10 +41,24 @@ class Options:
     )
     logits: str = _help("which item of a tuple, list or dict output holds the class scores (index or key)", default="")
     batch_size: int = _help("samples per forward pass", default=256)
+    device: str = _help(
+        "where the model runs (recording, MI, IG, closing): auto (a CUDA GPU when torch sees one, else the CPU), "
+        "cpu or cuda",
+        default="auto",
+    )
+    memory_budget: float = _help(
+        "GiB of activations kept in memory; a recording beyond it is written to memory-mapped files in the data "
+        "directory (NEUROCYPHER_HOME/scratch, removed after use); 0: a quarter of this machine's memory",
+        default=0.0,
+    )
     bins: int = _help("equal-frequency bins per neuron for MI", default=DEFAULT_BINS)
     top_k: int = _help("strongest significant flow edges kept into each neuron", default=32)
     weight_coupled: bool = _help("flow = MI x |weight|, renormalised per target", default=False)
     deletion: bool = _help("run the attribution deletion check", default=True)
+    deletion_samples: int = _help(
+        "samples the deletion check runs on: a stratified subset of this size of a larger probe set (0: all)",
+        default=2000,
+    )
     methods: tuple[str, ...] = _help("community methods", default_factory=default_methods)
     close_to_mean: bool = _help("close communities to their mean instead of 0", default=False)
     close_pairs: bool = _help("also close every pair of communities within a layer", default=False)
@@ -56,16 +76,32 @@ class Options:
         unknown = [m for m in self.methods if m not in METHODS]
         if unknown:
             raise UserError(f"unknown community method {clip(', '.join(unknown))}; choose from {', '.join(METHODS)}")
-        if self.bins < 2 or self.top_k < 1 or self.batch_size < 1:
+        if self.bins < 2 or self.top_k < 1 or self.batch_size < 1 or self.deletion_samples < 0:
             raise UserError(
-                f"bins must be at least 2, top_k and batch_size at least 1, got {self.bins}, "
-                f"{self.top_k} and {self.batch_size}"
+                f"bins must be at least 2, top_k and batch_size at least 1, deletion_samples at least 0, got "
+                f"{self.bins}, {self.top_k}, {self.batch_size} and {self.deletion_samples}"
             )
+        if self.memory_budget < 0:
+            raise UserError(f"memory_budget must be at least 0 GiB (0: a quarter of memory), got {self.memory_budget}")
+        if self.device not in DEVICES:
+            raise UserError(f"device must be one of {', '.join(DEVICES)}, got {shown(self.device)}")
         if self.token_reduce not in TOKEN_REDUCE:
             raise UserError(f"token_reduce must be one of {', '.join(TOKEN_REDUCE)}, got {shown(self.token_reduce)}")
         if self.relay_states < 0 or self.relay_states == 1 or self.binarization not in ("kmeans", "median"):
             raise UserError("relay options: states 0 (exact) or at least 2, binarization kmeans or median")
         object.__setattr__(self, "method_options", _method_defaults() | dict(self.method_options))
+
+    def torch_device(self) -> torch.device:
+        """The device the analysis runs on; a UserError for cuda where torch sees no GPU."""
+        if self.device == "cuda" and not torch.cuda.is_available():
+            raise UserError("--device cuda: torch sees no CUDA GPU here; use --device cpu (or auto)")
+        return torch.device("cuda" if self.device != "cpu" and torch.cuda.is_available() else "cpu")
+
+    def memory_bytes(self) -> int:
+        """The memory budget for activations, in bytes."""
+        if self.memory_budget:
+            return int(self.memory_budget * 2**30)
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 4
 
     def of(self, method: str):
         """The options of one community method."""

@@ -17,7 +17,7 @@ from .analysis import Analysis, Layer
 from .closing import evaluate_closing
 from .communities import Community, community_flows, specificity
 from .concepts import label_communities
-from .deletion import deletion_check
+from .deletion import deletion_check, stratified_subset
 from .flow import betweenness, layer_flow, path_flow, shared, weight_coupling
 from .information import discretize, entropy_bits
 from .methods import METHODS
@@ -56,7 +56,12 @@ def record_stage(run: Run) -> None:
     a, options = run.analysis, run.options
     run.model = ClassScores(run.model, options.logits)
     run.recording = rec = record(
-        run.model, run.X, layers=options.layers, batch_size=options.batch_size, token_reduce=options.token_reduce
+        run.model,
+        run.X,
+        layers=options.layers,
+        batch_size=options.batch_size,
+        token_reduce=options.token_reduce,
+        memory_budget=options.memory_bytes(),
     )
     n_classes = rec.outputs.shape[1]
     if a.class_names is None:
@@ -150,12 +155,17 @@ def flow_stage(run: Run) -> None:
 
 
 def deletion_stage(run: Run) -> None:
-    """Needs the attribution. Adds the deletion check's areas (metrics), unless switched off."""
-    a = run.analysis
-    if run.options.deletion:
+    """Needs the attribution. Adds the deletion check's areas and the samples it ran on (metrics:
+    a stratified subset of `deletion_samples`), unless switched off."""
+    a, options = run.analysis, run.options
+    if options.deletion:
+        rows = stratified_subset(run.y, options.deletion_samples)
         a.metrics.update(
-            deletion_check(run.model, run.X, run.y, a.predictions, a.attribution, batch_size=run.options.batch_size)
+            deletion_check(
+                run.model, run.X[rows], run.y[rows], a.predictions[rows], a.attribution, batch_size=options.batch_size
+            )
         )
+        a.metrics["deletion_samples"] = len(rows)
 
 
 def community_stage(run: Run) -> None:

@@ -19,7 +19,8 @@ def summary(a: Analysis) -> str:
     if "deletion_auc_attribution" in m:
         lines.append(
             f"  deletion check (area under accuracy, lower = faster loss): attribution order "
-            f"{m['deletion_auc_attribution']:.3f}, random order {m['deletion_auc_random']:.3f}"
+            f"{m['deletion_auc_attribution']:.3f}, random order {m['deletion_auc_random']:.3f}, "
+            f"on {m['deletion_samples']} samples"
         )
     for method in a.methods:
         found = [c for c in a.communities if c.method == method]

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
@@ -25,6 +26,11 @@ REDUCE_RULES = ("mean", "max", "first", "last")
 def device_of(model: nn.Module) -> torch.device:
     """The device of the model's first parameter (the CPU for a model without parameters)."""
     return next((p.device for p in model.parameters()), torch.device("cpu"))
+
+
+def rows(X: np.ndarray, start: int, stop: int, device) -> torch.Tensor:
+    """Rows start:stop of X as a tensor on `device`."""
+    return torch.from_numpy(np.ascontiguousarray(X[start:stop])).to(device)
 
 
 @dataclass(frozen=True)

@@ -224,12 +224,20 @@ def class_rows(a: Analysis) -> list[dict]:
     ]
 
 
+def _column_moments(acts: np.ndarray, block: int = 512) -> dict[str, list[float]]:
+    """Each neuron's mean and standard deviation, `block` neurons at a time (no copy of the layer)."""
+    blocks = [acts[:, j : j + block] for j in range(0, acts.shape[1], block)]
+    return {
+        "mean": np.concatenate([b.mean(axis=0) for b in blocks]).tolist(),
+        "std": np.concatenate([b.std(axis=0) for b in blocks]).tolist(),
+    }
+
+
 def neuron_rows(a: Analysis) -> list[dict]:
     rows = []
     for layer in a.layers:
         columns = {
-            "mean": layer.acts.mean(axis=0).tolist(),
-            "std": layer.acts.std(axis=0).tolist(),
+            **_column_moments(layer.acts),
             "entropy": layer.entropy.tolist(),
             "constant": layer.constant.tolist(),
             **{key: values.tolist() for key, values in layer.props.items()},

@@ -88,6 +88,12 @@ BAD_INPUTS = [
     ("weights do not fit", lambda f: ingest_args(f) + ["--weights", str(f["bad_weights"])], "do not fit the model"),
     ("weights missing", lambda f: ingest_args(f) + ["--weights", "absent.pt"], "weights file absent.pt not found"),
     ("data file missing", lambda f: ingest_args(f, data="absent.npz"), "data file absent.npz not found"),
+    ("unknown device", lambda f: ingest_args(f) + ["--device", "tpu"], "device must be one of auto, cpu, cuda"),
+    *(
+        [("cuda without a GPU", lambda f: ingest_args(f) + ["--device", "cuda"], "torch sees no CUDA GPU")]
+        if not torch.cuda.is_available()
+        else []
+    ),
     ("data of unknown type", lambda f: ingest_args(f, data="csv"), "unknown data file type '.csv'"),
     ("unknown built-in dataset", lambda f: ingest_args(f, data="sklearn:mnist"), "unknown built-in dataset 'mnist'"),
     ("data without y", lambda f: ingest_args(f, data="no_y"), "lacks y"),

@@ -1,5 +1,7 @@
 """Communities on a network of known structure (the specialists), their evaluation and storage."""
 
+import json
+
 import numpy as np
 import pytest
 from helpers import ingest_demo_mlp
@@ -108,8 +110,12 @@ def test_stored_communities_chain_from_input_to_output(store, specialists, analy
 
 
 def test_cli_selects_methods(store):
-    done = ingest_demo_mlp("cli-methods", "--methods", "flow", "--no-deletion", "--replace")
+    done = ingest_demo_mlp(
+        "cli-methods", "--methods", "flow", "--no-deletion", "--replace", "--memory-budget", "1e-6", "--device", "cpu"
+    )
     assert done.returncode == 0, done.stderr
+    params = json.loads(store.read("MATCH (m:Model) RETURN m.params AS p", model="cli-methods")[0]["p"])
+    assert (params["memory_budget"], params["device"], params["ran_on"]) == (1e-6, "cpu", "cpu")
     assert "flow: communities per layer" in done.stdout and "innersight" not in done.stdout
     methods = store.read("MATCH (c:Community) RETURN DISTINCT c.method AS m", model="cli-methods")
     assert "relay: communities" not in done.stdout

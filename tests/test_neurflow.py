@@ -46,10 +46,10 @@ def test_integrated_gradients_of_a_logit_over_a_linear_layer(digits, home):
     model, _ = trained("digits-mlp", home / "demo")
     X = digits.X[:200]
     a = analyze(model, X, digits.y[:200], name="nf-mlp", methods=(), deletion=False)
-    circuit = _Circuit(model, a, _Concepts(model, a, X, (), "auto"), 4, Options())
+    circuit = _Circuit(model, a, _Concepts(model, a, X, a.options), 4, Options())
     tops = [np.arange(5), np.arange(3)]
     ig = circuit._integrated_gradients(3, [4, 7], tops)
-    x = circuit.inputs
+    x = circuit.concepts.inputs[circuit.rows]
     with torch.no_grad():
         hidden = model.relu2(model.fc2(model.relu1(model.fc1(torch.from_numpy(x)))))
     w = model.fc3.weight.detach()
@@ -125,7 +125,7 @@ def test_groups_weights_and_storage(store, stored_cnn):
 
 def test_sub_concept_weights_are_exactly_l1_normalised(cnn, digits):
     model, a = cnn
-    circuit = _Circuit(model, a, _Concepts(model, a, digits.X[:300], (), "auto"), 3, Options())
+    circuit = _Circuit(model, a, _Concepts(model, a, digits.X[:300], a.options), 3, Options())
     (e,) = circuit._explain(4, [3])
     assert 2 <= len(e.weights) <= 5 and len(e.core) <= 16
     np.testing.assert_allclose(np.abs(e.weights).sum(axis=1), 1.0, rtol=1e-12)

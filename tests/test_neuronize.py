@@ -1,6 +1,7 @@
 """Neuronization: layers, shapes and per-neuron statistics, without the database."""
 
 import math
+import os
 
 import models
 import numpy as np
@@ -9,8 +10,12 @@ import torch
 from sklearn.metrics import mutual_info_score
 
 from ingest import analyze
+from ingest.demo import trained
 from ingest.demo_models import cnn, mlp
 from ingest.information import discretize, entropy_bits
+from ingest.neuronize import ClassScores, record
+from ingest.options import Options
+from queries.errors import UserError
 
 
 def test_mlp_layers_are_read_after_their_relu(digits):
@@ -105,3 +110,26 @@ def test_entropy_matches_a_per_neuron_reference(digits):
         occupied = len(np.unique(codes[:, j]))
         expected = plugin + (occupied - 1) / (2 * len(codes) * math.log(2))
         assert entropy_bits(codes[:, j : j + 1])[0] == pytest.approx(expected, abs=1e-9)
+
+
+def test_activations_beyond_the_memory_budget_are_memory_mapped_and_the_same(digits, home):
+    """With a budget that holds the first hidden layer only, the second is a memory-mapped file in
+    NEUROCYPHER_HOME/scratch, already unlinked; the recording and the analysis are unchanged, and the
+    CLI takes the budget in GiB."""
+    model, _ = trained("digits-mlp", home / "demo")
+    X, y = digits.X[:400], digits.y[:400]
+    in_memory = record(ClassScores(model), X)
+    mapped = record(ClassScores(model), X, memory_budget=in_memory.hidden[0].nbytes)
+    assert [isinstance(h, np.memmap) for h in mapped.hidden] == [False, True]
+    for ours, theirs in zip(mapped.hidden, in_memory.hidden):
+        np.testing.assert_array_equal(ours, theirs)
+    assert not list((home / "scratch").iterdir())
+    full = analyze(model, X, y, name="budget-full", methods=("flow",), deletion=False)
+    small = analyze(model, X, y, name="budget-mapped", methods=("flow",), deletion=False, memory_budget=1e-6)
+    assert [c.members.tolist() for c in small.communities] == [c.members.tolist() for c in full.communities]
+    for ours, theirs in zip(small.flows, full.flows):
+        np.testing.assert_array_equal(ours.bits, theirs.bits)
+    assert Options(memory_budget=1.5).memory_bytes() == 3 * 2**29
+    assert Options().memory_bytes() == os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 4
+    with pytest.raises(UserError, match="memory_budget must be at least 0"):
+        Options(memory_budget=-1)

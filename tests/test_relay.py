@@ -176,6 +176,27 @@ def test_greedy_matches_algorithm_1_counted_by_hand(toy):
             assert search.curve[i] == pytest.approx(set_relay_bits(bits, search.order[i:], x_in, x_out)[c], abs=1e-12)
 
 
+def test_greedy_keeps_the_scores_when_a_move_splits_no_mixed_state(toy, monkeypatch):
+    """Dead neurons and a copy of a neuron split no state where X_in and X_out both vary once their
+    twin is moved: the greedy keeps the other candidates' scores instead of recomputing them, and
+    still follows Algorithm 1 counted by hand."""
+    bits, x_in, x_out = toy
+    wider = np.column_stack([bits[:, :2], np.zeros(600, bool), bits[:, 2:], bits[:, 0], np.zeros(600, bool)])
+    scored = []
+
+    def counting(*args):
+        scored.append(1)
+        return refined_cmi(*args)
+
+    monkeypatch.setattr("ingest.relay.refined_cmi", counting)
+    for c in range(3):
+        search = greedy_relay(wider, x_in[c], x_out[c])
+        order, curve = brute_greedy(wider, x_in[c].tolist(), x_out[c].tolist())
+        assert search.order.tolist() == order
+        np.testing.assert_allclose(search.curve, curve, atol=1e-12)
+    assert len(scored) < 3 * wider.shape[1]  # some moves reused the scores
+
+
 def test_relay_score_is_the_references_removal_into_vec(toy):
     bits, x_in, x_out = toy
     search = greedy_relay(bits, x_in[1], x_out[1])

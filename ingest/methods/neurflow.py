@@ -46,6 +46,7 @@ from queries.progress import progress_bar
 from ..closing import masked_predictions
 from ..communities import Community, Found, Method, silhouette
 from ..neuronize import record
+from ..segments import segment
 from ..taps import Point, device_of, watching
 
 
@@ -106,7 +107,7 @@ def find(run, options: Options) -> Found:
     .. [2] Sundararajan, Taly, Yan, "Axiomatic Attribution for Deep Networks", arXiv:1703.01365.
     """
     a = run.analysis
-    concepts = _Concepts(run.model, a, run.X, run.options.layers, run.options.token_reduce)
+    concepts = _Concepts(run.model, a, run.X, run.options)
     circuits = [_Circuit(run.model, a, concepts, c, options) for c in range(a.n_classes)]
     with progress_bar(a.n_classes * (len(a.layers) - 1), "NeurFlow circuits") as advance:
         for circuit in circuits:
@@ -158,24 +159,42 @@ def concept_inputs(X: np.ndarray, image_shape: tuple[int, int] | None) -> np.nda
         return X
     images = torch.from_numpy(X).reshape(len(X), -1, *image_shape)
     height, width = image_shape
-    crops = [images]
+    windows = [(0, 0, height, width)]
     for scale in (2, 4):
         size_h, size_w = max(1, height // scale), max(1, width // scale)
         for top in range(0, height - size_h + 1, max(1, size_h // 2)):
             for left in range(0, width - size_w + 1, max(1, size_w // 2)):
-                crop = images[:, :, top : top + size_h, left : left + size_w]
-                crops.append(F.interpolate(crop, size=image_shape, mode="bilinear", align_corners=False))
-    return torch.cat(crops).reshape(-1, *X.shape[1:]).numpy()
+                windows.append((top, left, size_h, size_w))
+    crops = np.empty((len(windows) * len(X), *X.shape[1:]), dtype=np.float32)  # filled in place: no copy
+    for i, (top, left, size_h, size_w) in enumerate(windows):
+        crop = images[:, :, top : top + size_h, left : left + size_w]
+        resized = (
+            crop
+            if (size_h, size_w) == (height, width)
+            else F.interpolate(crop, size=image_shape, mode="bilinear", align_corners=False)
+        )
+        crops[i * len(X) : (i + 1) * len(X)] = resized.reshape(len(X), *X.shape[1:]).numpy()
+    return crops
 
 
 class _Concepts:
-    """The concept inputs of the whole probe set and every layer's activations on them, recorded once;
-    row r comes from probe sample r % N."""
+    """The concept inputs of the whole probe set and every layer's activations on them, recorded once
+    (for data without crops: the analysis's layers); row r comes from probe sample r % N."""
 
-    def __init__(self, model: nn.Module, a, X: np.ndarray, layers: tuple[str, ...], token_reduce: str):
+    def __init__(self, model: nn.Module, a, X: np.ndarray, options):
         self.inputs = concept_inputs(X, a.image_shape)
-        rec = record(model, self.inputs, layers=layers, batch_size=1024, token_reduce=token_reduce)
-        self.acts = [rec.inputs] + rec.hidden + [rec.outputs]
+        if self.inputs is X:  # no crops: the analysis's own recording
+            self.acts = [layer.acts for layer in a.layers]
+        else:
+            rec = record(
+                model,
+                self.inputs,
+                layers=options.layers,
+                batch_size=1024,
+                token_reduce=options.token_reduce,
+                memory_budget=options.memory_bytes(),
+            )
+            self.acts = [rec.inputs] + rec.hidden + [rec.outputs]
         self.sample = np.arange(len(self.inputs)) % len(X)
 
 
@@ -186,8 +205,7 @@ class _Circuit:
     def __init__(self, model: nn.Module, a, concepts: _Concepts, c: int, options: Options):
         self.model, self.a, self.c, self.options = model, a, c, options
         self.rows = np.flatnonzero(a.predictions[concepts.sample] == c)
-        self.inputs = concepts.inputs[self.rows]
-        self.acts = [acts[self.rows] for acts in concepts.acts]
+        self.concepts = concepts  # read through `rows`, not copied: the concepts of images are large
         self.explained: dict[tuple[int, int], Explanation] = {}
 
     def build(self, advance) -> None:
@@ -224,7 +242,11 @@ class _Circuit:
 
     def _below(self, layer: int) -> np.ndarray:
         """The activations of the layers feeding `layer`, side by side (its "layer below")."""
-        return np.hstack([self.acts[lower] for lower in self.a.layers[layer].inputs])
+        return np.hstack([self.acts(lower) for lower in self.a.layers[layer].inputs])
+
+    def acts(self, layer: int) -> np.ndarray:
+        """The layer's activations on the class's concept inputs."""
+        return self.concepts.acts[layer][self.rows]
 
     def locate(self, layer: int):
         """A function from a neuron of `_below(layer)` to (its layer, its index there)."""
@@ -255,7 +277,8 @@ class _Circuit:
         if not units:
             return []
         k = min(self.options.top_k, len(self.rows))
-        tops = [np.argsort(-self.acts[layer][:, u], kind="stable")[:k] for u in units]
+        acts = self.acts(layer)
+        tops = [np.argsort(-acts[:, u], kind="stable")[:k] for u in units]
         ig = self._integrated_gradients(layer, units, tops).astype(np.float64)
         below = self._below(layer)
         size = core_size(self.options.tau, below.shape[1])
@@ -280,28 +303,11 @@ class _Circuit:
         batched computation, averaged over space: (units x k) x width of `_below(layer)`."""
         upper = self.a.layers[layer]
         lowers = [self.a.layers[lower] for lower in upper.inputs]
-        x = torch.from_numpy(np.ascontiguousarray(self.inputs[np.concatenate(tops)])).to(device_of(self.model))
+        x = torch.from_numpy(np.ascontiguousarray(self.concepts.inputs[self.rows[np.concatenate(tops)]]))
+        x = x.to(device_of(self.model))
         targets = torch.as_tensor(np.repeat(units, [len(t) for t in tops]), device=x.device)
-        with torch.no_grad():  # each lower layer's tensor, batch first
-            starts = [
-                x
-                if lower.kind == "input"
-                else _run(self.model, x, capture=lower.point).movedim(lower.layout.batch_axis, 0)
-                for lower in lowers
-            ]
+        forward, starts = _forward_between(self.model, lowers, upper, x, targets, self.options.top_k)
         sizes = [start[0].numel() for start in starts]
-
-        def forward(scaled, rows):
-            inputs = x[rows].repeat(len(scaled) // (rows.stop - rows.start), *([1] * (x.ndim - 1)))
-            replace = {}
-            for lower, part, start in zip(lowers, scaled.split(sizes, dim=1), starts):
-                part = part.reshape(len(scaled), *start.shape[1:])
-                if lower.kind == "input":
-                    inputs = part
-                else:
-                    replace[lower.point] = part.movedim(0, lower.layout.batch_axis)
-            return upper.layout.neurons(_run(self.model, inputs, replace=replace, capture=upper.point))
-
         flat = torch.cat([start.reshape(len(x), -1) for start in starts], dim=1)
         ig = integrated_gradients(forward, flat, targets, self.options.steps, self.options.top_k * self.options.steps)
         per_layer = [
@@ -311,6 +317,82 @@ class _Circuit:
             for lower, part, start in zip(lowers, ig.split(sizes, dim=1), starts)
         ]
         return torch.cat(per_layer, dim=1).cpu().numpy()
+
+
+def _forward_between(model, lowers, upper, x, targets, rows_checked):
+    """The `forward` of `integrated_gradients` from the layers `lowers` to `upper`'s neurons for the
+    rows `x` explaining `targets`, and the lower layers' values on x (batch first; `forward` scales
+    them side by side).
+
+    Through the whole model, or on the segment of the model between the layers (`ingest.segments`)
+    where there is one and it agrees with the whole model on the first `rows_checked` rows (its
+    values of the lower layers, and `upper` at half scale; checked once per segment). On a segment
+    whose rows all explain one unit of a Linear or Conv layer read after channel-wise operations
+    only, just that unit is computed (`ingest.segments.OneChannel`): the other outputs, which IG does
+    not read, stay 0."""
+
+    def eager_starts(rows_x):
+        with torch.no_grad():
+            return [
+                rows_x
+                if lower.kind == "input"
+                else _run(model, rows_x, capture=lower.point).movedim(lower.layout.batch_axis, 0)
+                for lower in lowers
+            ]
+
+    def parts(scaled):
+        return [part.reshape(len(scaled), *shape) for part, shape in zip(scaled.split(sizes, dim=1), shapes)]
+
+    def whole(scaled, rows):
+        inputs = x[rows].repeat(len(scaled) // (rows.stop - rows.start), *([1] * (x.ndim - 1)))
+        replace = {}
+        for lower, part in zip(lowers, parts(scaled)):
+            if lower.kind == "input":
+                inputs = part
+            else:
+                replace[lower.point] = part.movedim(0, lower.layout.batch_axis)
+        return upper.layout.neurons(_run(model, inputs, replace=replace, capture=upper.point))
+
+    def on(piece, scaled, rows):
+        with torch.no_grad():
+            kept = {} if piece.reads_only_starts else piece.prefix(x[rows])
+        given = dict(zip(piece.starts, parts(scaled)))
+        return piece.run(kept, len(scaled) // (rows.stop - rows.start), given=given)
+
+    def segmented(scaled, rows):
+        unit = targets[rows.start : rows.stop].unique()
+        if narrow is None or len(unit) != 1:
+            return upper.layout.neurons(on(piece, scaled, rows))
+        alone = upper.layout.neurons(narrow.value(on(narrow.head, scaled, rows), int(unit[0])))
+        return torch.zeros(len(scaled), upper.width, dtype=alone.dtype, device=alone.device).index_copy(1, unit, alone)
+
+    check = slice(0, min(len(x), rows_checked))
+    checked = eager_starts(x[check])
+    shapes, sizes = [start.shape[1:] for start in checked], [start[0].numel() for start in checked]
+    piece = None
+    if all(lower.kind == "input" or lower.layout.batch_axis == 0 for lower in lowers):
+        points = [None if lower.kind == "input" else lower.point for lower in lowers]
+        piece = segment(model, points, upper.point, x[check])
+    if piece is None:
+        return whole, eager_starts(x)
+    with torch.no_grad():
+        half = torch.cat([start.reshape(check.stop, -1) for start in checked], dim=1) / 2
+        if piece.agrees is None:
+            kept = piece.prefix(x[check])
+            same = all(torch.allclose(kept[node], start) for node, start in zip(piece.starts, checked))
+            expected = whole(half, check)
+            piece.agrees = same and torch.allclose(
+                upper.layout.neurons(on(piece, half, check)), expected, rtol=1e-4, atol=1e-5
+            )
+        narrow, unit = piece.one_channel if piece.agrees else None, targets[check].unique()
+        if narrow is not None and narrow.agrees is None and len(unit) == 1:
+            alone = upper.layout.neurons(narrow.value(on(narrow.head, half, check), int(unit[0])))[:, 0]
+            narrow.agrees = torch.allclose(alone, whole(half, check)[:, unit[0]], rtol=1e-4, atol=1e-5)
+        if not piece.agrees:
+            return whole, eager_starts(x)
+        kept = piece.prefix(x)
+    narrow = narrow if narrow is not None and narrow.agrees else None
+    return segmented, [kept[node] for node in piece.starts]
 
 
 def integrated_gradients(

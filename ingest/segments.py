@@ -1,0 +1,240 @@
+"""Running only the part of a model between some of its layers and a later one, from values recorded
+once per batch, for many variants of those layers' values at once (closings, the scaled inputs of
+Integrated Gradients).
+
+The model is traced by `torch.fx`, and each layer is found as the node whose output is read at its
+`ingest.taps.Point` (the input is the placeholder). `Segment.prefix` runs the nodes up to the last
+start once per batch and keeps the values the rest reads: the starts', a skip connection's tensor,
+the input. `Segment.run` runs the nodes after it, up to the stop (or the class scores), on `copies`
+copies of the batch (copy-major, as `ingest.taps.Layout.masked` expects): each start's value is
+replaced by what its function makes of it, the other values are repeated, not recomputed. That is
+the whole model's computation on the repeated batch, for the cost of the segment.
+
+A model `torch.fx` cannot trace (data-dependent control flow), a point read inside a traced-through
+module, or a kept value that is not a batch-first tensor gives no segment (None): callers then run
+the whole model. A segment is found once per model and ends; its first caller compares one batch
+against the whole model (`Segment.agrees`), and a segment that disagrees is not used.
+"""
+
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cached_property
+
+import torch
+from torch import fx, nn
+from torch.nn import functional as F
+
+from .neuronize import pick_scores
+from .taps import Point, watching
+
+Replace = Callable[[torch.Tensor], torch.Tensor]
+
+
+class Segment:
+    """The nodes of a traced model after its starts, up to its stop (None: the class scores)."""
+
+    def __init__(self, traced: fx.GraphModule, starts: list[fx.Node], stop: fx.Node | None, logits: str):
+        self.traced, self.starts, self.stop, self.logits = traced, starts, stop, logits
+        self.agrees: bool | None = None  # whether it gave the whole model's values (set by the first caller)
+        nodes = list(traced.graph.nodes)
+        last = max(nodes.index(node) for node in starts)
+        end = nodes.index(stop) + 1 if stop is not None else len(nodes)
+        self._head, body = nodes[: last + 1], nodes[last + 1 : end]
+        used = {value for node in body for value in node.all_input_nodes} | ({stop} if stop is not None else set())
+        read = [node for node in self._head if node in used and node.op != "get_attr"]
+        self.kept = list(dict.fromkeys(read + starts))
+        self._tail = [node for node in self._head if node in used and node.op == "get_attr"] + body  # read again
+        self._interpreter = fx.Interpreter(traced, garbage_collect_values=False)
+
+    @cached_property
+    def one_channel(self) -> "OneChannel | None":
+        """The stop as one channel at a time (`OneChannel`), where it is a Linear or Conv module's
+        output after channel-wise operations only; else None."""
+        if self.stop is None:
+            return None
+        chain, node = [], self.stop
+        while _is_channel_op(self.traced, node):
+            chain.insert(0, node)
+            node = node.args[0]
+        module = self.traced.get_submodule(node.target) if node.op == "call_module" else None
+        convolution = isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Conv3d)) and module.groups == 1
+        if not (isinstance(module, nn.Linear) or convolution) or not isinstance(node.args[0], fx.Node):
+            return None
+        return OneChannel(Segment(self.traced, self.starts, node.args[0], self.logits), module, chain, self.traced)
+
+    def prefix(self, x: torch.Tensor) -> dict[fx.Node, object]:
+        """The values the segment reads, for batch `x`."""
+        env = self._run(self._head, {}, x, keep=set(self.kept))
+        return {node: env[node] for node in self.kept}
+
+    @property
+    def reads_only_starts(self) -> bool:
+        """Whether the segment reads nothing but its starts' values (then a caller that gives them
+        all needs no prefix)."""
+        return set(self.kept) <= set(self.starts)
+
+    def run(
+        self,
+        kept: dict[fx.Node, object],
+        copies: int,
+        replace: dict[fx.Node, Replace] | None = None,
+        given: dict[fx.Node, torch.Tensor] | None = None,
+    ) -> torch.Tensor:
+        """The stop's value (or the class scores) on `copies` copies of the batch: each start's value
+        replaced by `replace[start]` of its copies, or by `given[start]` (already copies x batch)."""
+        given = given or {}
+        env = {
+            node: value.repeat(copies, *([1] * (value.ndim - 1))) for node, value in kept.items() if node not in given
+        }
+        env |= given
+        for node, fn in (replace or {}).items():
+            env[node] = fn(env[node])
+        value = self._run(self._tail, env, keep={self.stop})
+        return value[self.stop] if self.stop is not None else pick_scores(value, self.logits)
+
+    def _run(self, nodes, env: dict, x: torch.Tensor | None = None, keep=()):
+        """Run `nodes` in order from `env`: the class scores at the output node, else `env` with the
+        values of `keep`; every other value is dropped after its last use (as `fx.Interpreter.run`
+        does), so a pass holds no more than the model itself would."""
+        last_use = {value: node for node in nodes for value in node.all_input_nodes}
+        done = {}
+        for value, node in last_use.items():
+            done.setdefault(node, []).append(value)
+        self._interpreter.env = env
+        self._interpreter.args_iter = iter([x])
+        for node in nodes:
+            value = self._interpreter.run_node(node)
+            if node.op == "output":
+                return value
+            env[node] = value
+            for used in done.get(node, ()):
+                if used not in keep:
+                    env.pop(used, None)
+        return env
+
+
+def segment(model, starts: list[Point | None], stop: Point | None, x: torch.Tensor) -> Segment | None:
+    """The segment of `model` (an `ingest.neuronize.ClassScores` or a module) from the layers read
+    at `starts` (None: the input) to the one read at `stop` (None: the class scores), found on batch
+    `x` once per model and ends: None where there is none (see the module's docstring)."""
+    module = getattr(model, "model", model)
+    if not isinstance(module, nn.Module):
+        return None
+    logits = getattr(model, "logits", "")
+    known = _SEGMENTS.setdefault(module, {})
+    key = (tuple(starts), stop, logits)
+    if key not in known:
+        known[key] = _found(module, starts, stop, logits, x)
+    return known[key]
+
+
+def _found(module: nn.Module, starts: list[Point | None], stop: Point | None, logits: str, x) -> Segment | None:
+    wanted = [point for point in [*starts, stop] if point is not None]
+    try:
+        traced = _traced(module)
+        found, env = _nodes_at(module, traced, wanted, x)
+    except Exception:  # noqa: BLE001 (any tracing failure means: run the whole model)
+        return None
+    placeholders = [node for node in traced.graph.nodes if node.op == "placeholder"]
+    if len(placeholders) != 1 or len(found) < len(wanted):
+        return None
+    found[None] = placeholders[0]
+    piece = Segment(traced, [found[p] for p in starts], found[stop] if stop is not None else None, logits)
+    batch_first = all(
+        isinstance(env.get(n), torch.Tensor) and env[n].ndim and env[n].shape[0] == len(x) for n in piece.kept
+    )
+    return piece if batch_first else None
+
+
+@dataclass
+class OneChannel:
+    """A segment cut before the Linear or Conv module whose output channels its stop holds, and the
+    channel-wise operations (eval-mode batch norm, element-wise activations, dropout) from that module
+    to the stop: the stop's value for one channel, for the cost of that channel alone."""
+
+    head: Segment  # from the same starts to the module's input
+    module: nn.Module
+    chain: list[fx.Node]
+    traced: fx.GraphModule
+    agrees: bool | None = None  # whether it gave the segment's values (set by the first caller)
+
+    def value(self, z: torch.Tensor, channel: int) -> torch.Tensor:
+        """The stop's tensor for `channel` only (one channel, batch first) from the module's input z."""
+        keep = slice(channel, channel + 1)
+        module, bias = self.module, None if self.module.bias is None else self.module.bias[keep]
+        out = F.linear(z, module.weight[keep], bias) if isinstance(module, nn.Linear) else None
+        if out is None:
+            out = module._conv_forward(z, module.weight[keep], bias)
+        for node in self.chain:
+            out = _channel_op(self.traced, node, out, keep)
+        return out
+
+
+_ELEMENT_WISE = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.ELU, nn.SELU, nn.CELU, nn.GELU, nn.SiLU, nn.Mish, nn.Tanh)
+_ELEMENT_WISE += (nn.Sigmoid, nn.Hardtanh, nn.Hardswish, nn.Hardsigmoid, nn.Softplus, nn.Softsign, nn.Identity)
+_ELEMENT_WISE_FUNCTIONS = {"relu", "relu_", "gelu", "silu", "tanh", "sigmoid", "leaky_relu", "elu", "hardtanh"}
+_BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
+
+
+def _is_channel_op(traced: fx.GraphModule, node: fx.Node) -> bool:
+    """Whether `node` maps each channel of its one tensor input to the same channel alone."""
+    if not node.args or not isinstance(node.args[0], fx.Node) or len(node.all_input_nodes) != 1:
+        return False
+    if node.op == "call_module":
+        module = traced.get_submodule(node.target)
+        if isinstance(module, _BATCH_NORMS):
+            return not module.training and module.running_mean is not None
+        return isinstance(module, _ELEMENT_WISE) or (isinstance(module, nn.Dropout) and not module.training)
+    name = node.target if node.op == "call_method" else getattr(node.target, "__name__", "")
+    return node.op in ("call_method", "call_function") and name in _ELEMENT_WISE_FUNCTIONS
+
+
+def _channel_op(traced: fx.GraphModule, node: fx.Node, out: torch.Tensor, keep: slice) -> torch.Tensor:
+    """`node`'s operation on the kept channels `out`."""
+    if node.op == "call_module":
+        module = traced.get_submodule(node.target)
+        if isinstance(module, _BATCH_NORMS):
+            parameters = [p if p is None else p[keep] for p in (module.weight, module.bias)]
+            mean, var = module.running_mean[keep], module.running_var[keep]
+            return F.batch_norm(out, mean, var, *parameters, training=False, eps=module.eps)
+        return module(out)
+    if node.op == "call_method":
+        return getattr(out, node.target)(*node.args[1:], **node.kwargs)
+    return node.target(out, *node.args[1:], **node.kwargs)
+
+
+_TRACES: "weakref.WeakKeyDictionary[nn.Module, fx.GraphModule]" = weakref.WeakKeyDictionary()
+_SEGMENTS: "weakref.WeakKeyDictionary[nn.Module, dict]" = weakref.WeakKeyDictionary()
+
+
+def _traced(module: nn.Module) -> fx.GraphModule:
+    """`torch.fx.symbolic_trace(module)`, once per module (its submodules and parameters are the
+    module's own, so later weight changes are seen)."""
+    if module not in _TRACES:
+        _TRACES[module] = fx.symbolic_trace(module)
+    return _TRACES[module]
+
+
+def _nodes_at(module: nn.Module, traced: fx.GraphModule, points: list[Point], x: torch.Tensor):
+    """The node whose output is the tensor read at each of `points` (those found), and the values
+    of every node run on batch `x`."""
+    seen: dict[Point, torch.Tensor] = {}
+    found: dict[Point, fx.Node] = {}
+    interpreter = fx.Interpreter(traced, garbage_collect_values=False)
+    interpreter.args_iter = iter([x])
+
+    def seer(point):
+        def see(tensor):
+            seen.setdefault(point, tensor)
+
+        return see
+
+    fns = {point: seer(point) for point in points}
+    with watching(module, fns), torch.no_grad():
+        for node in traced.graph.nodes:
+            if node.op == "output" or len(found) == len(points):
+                break
+            interpreter.env[node] = interpreter.run_node(node)
+            found |= {p: node for p, tensor in seen.items() if p not in found and tensor is interpreter.env[node]}
+    return found, interpreter.env
