@@ -19,7 +19,7 @@ from ingest import analyze
 from ingest import closing as closing_module
 from ingest.closing import masked_predictions
 from ingest.methods import neurflow
-from ingest.methods.neurflow import _forward_between, integrated_gradients
+from ingest.methods.neurflow import _Between, integrated_gradients
 from ingest.neuronize import ClassScores
 
 RESNET = runpy.run_path(str(Path(__file__).with_name("resnet.py")))
@@ -43,9 +43,9 @@ def gradients(model, a, layer, X: np.ndarray) -> torch.Tensor:
     lowers = [a.layers[i] for i in layer.inputs]
     x = torch.from_numpy(X[: 2 * ROWS])
     targets = torch.arange(len(x)) // ROWS
-    forward, starts = _forward_between(model, lowers, layer, x, targets, ROWS)
-    flat = torch.cat([start.reshape(len(x), -1) for start in starts], dim=1)
-    return integrated_gradients(forward, flat, targets, STEPS, STEPS * ROWS)
+    between = _Between(model, lowers, layer, x, targets, ROWS)
+    flat = torch.cat([start.reshape(len(x), -1) for start in between.starts], dim=1)
+    return integrated_gradients(between.forward, flat, targets, STEPS, STEPS * ROWS)
 
 
 def main() -> None:

@@ -7,7 +7,8 @@ The model is traced by `torch.fx`, and each layer is found as the node whose out
 start once per batch and keeps the values the rest reads: the starts', a skip connection's tensor,
 the input. `Segment.run` runs the nodes after it, up to the stop (or the class scores), on `copies`
 copies of the batch (copy-major, as `ingest.taps.Layout.masked` expects): each start's value is
-replaced by what its function makes of it, the other values are repeated, not recomputed. That is
+replaced (by a function of its copies, or by a given tensor), the other values are repeated, not
+recomputed. That is
 the whole model's computation on the repeated batch, for the cost of the segment.
 
 A model `torch.fx` cannot trace (data-dependent control flow), a point read inside a traced-through

@@ -12,7 +12,7 @@ from torch import nn
 from ingest import analyze, closing
 from ingest.closing import closable_layers, masked_predictions
 from ingest.methods import neurflow
-from ingest.methods.neurflow import _forward_between, integrated_gradients
+from ingest.methods.neurflow import _Between, integrated_gradients
 from ingest.neuronize import ClassScores, record
 from ingest.segments import segment
 
@@ -106,7 +106,8 @@ def test_integrated_gradients_between_two_layers_equal_the_whole_model(zoo_model
             with monkeypatch.context() as patch:
                 if way == "whole":
                     patch.setattr(neurflow, "segment", lambda *args: None)
-                forward, starts = _forward_between(model, lowers, upper, x, targets, 10)
+                between = _Between(model, lowers, upper, x, targets, 10)
+                forward, starts = between.forward, between.starts
                 flat = torch.cat([start.reshape(len(x), -1) for start in starts], dim=1)
                 found[way] = [flat] + [integrated_gradients(forward, flat, targets, 8, 8 * rows) for rows in (10, 15)]
             assert forward.__name__ == ("segmented" if way == "segment" else "whole"), upper.name

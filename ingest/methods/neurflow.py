@@ -306,7 +306,8 @@ class _Circuit:
         x = torch.from_numpy(np.ascontiguousarray(self.concepts.inputs[self.rows[np.concatenate(tops)]]))
         x = x.to(device_of(self.model))
         targets = torch.as_tensor(np.repeat(units, [len(t) for t in tops]), device=x.device)
-        forward, starts = _forward_between(self.model, lowers, upper, x, targets, self.options.top_k)
+        between = _Between(self.model, lowers, upper, x, targets, self.options.top_k)
+        forward, starts = between.forward, between.starts
         sizes = [start[0].numel() for start in starts]
         flat = torch.cat([start.reshape(len(x), -1) for start in starts], dim=1)
         ig = integrated_gradients(forward, flat, targets, self.options.steps, self.options.top_k * self.options.steps)
@@ -319,80 +320,94 @@ class _Circuit:
         return torch.cat(per_layer, dim=1).cpu().numpy()
 
 
-def _forward_between(model, lowers, upper, x, targets, rows_checked):
-    """The `forward` of `integrated_gradients` from the layers `lowers` to `upper`'s neurons for the
-    rows `x` explaining `targets`, and the lower layers' values on x (batch first; `forward` scales
-    them side by side).
+class _Between:
+    """The `forward` of `integrated_gradients` from the layers `lowers` to `upper`'s neurons, for the
+    rows `x` explaining `targets`, and `starts`, the lower layers' values on x (batch first; the
+    forward scales them side by side).
 
-    Through the whole model, or on the segment of the model between the layers (`ingest.segments`)
-    where there is one and it agrees with the whole model on the first `rows_checked` rows (its
-    values of the lower layers, and `upper` at half scale; checked once per segment). On a segment
-    whose rows all explain one unit of a Linear or Conv layer read after channel-wise operations
-    only, just that unit is computed (`ingest.segments.OneChannel`): the other outputs, which IG does
-    not read, stay 0."""
+    The forward runs through the whole model, or on the segment of the model between the layers
+    (`ingest.segments`) where there is one and it agrees with the whole model on the first
+    `rows_checked` rows (its values of the lower layers, and `upper` at half scale; checked once per
+    segment). On a segment whose rows all explain one unit of a Linear or Conv layer read after
+    channel-wise operations only, just that unit is computed (`ingest.segments.OneChannel`): the
+    other outputs, which IG does not read, stay 0."""
 
-    def eager_starts(rows_x):
+    def __init__(self, model, lowers, upper, x: torch.Tensor, targets: torch.Tensor, rows_checked: int):
+        self.model, self.lowers, self.upper, self.x, self.targets = model, lowers, upper, x, targets
+        check = slice(0, min(len(x), rows_checked))
+        checked = self._eager_starts(x[check])
+        self.shapes, self.sizes = [start.shape[1:] for start in checked], [start[0].numel() for start in checked]
+        self.piece = self.narrow = None
+        if all(lower.kind == "input" or lower.layout.batch_axis == 0 for lower in lowers):
+            points = [None if lower.kind == "input" else lower.point for lower in lowers]
+            self.piece = segment(model, points, upper.point, x[check])
         with torch.no_grad():
-            return [
-                rows_x
-                if lower.kind == "input"
-                else _run(model, rows_x, capture=lower.point).movedim(lower.layout.batch_axis, 0)
-                for lower in lowers
-            ]
+            if self.piece is not None:
+                self._check(check, checked)
+            trusted = self.piece is not None and self.piece.agrees
+            self.forward = self.segmented if trusted else self.whole
+            kept = self.piece.prefix(x) if trusted else None
+        self.starts = [kept[node] for node in self.piece.starts] if trusted else self._eager_starts(x)
 
-    def parts(scaled):
-        return [part.reshape(len(scaled), *shape) for part, shape in zip(scaled.split(sizes, dim=1), shapes)]
-
-    def whole(scaled, rows):
-        inputs = x[rows].repeat(len(scaled) // (rows.stop - rows.start), *([1] * (x.ndim - 1)))
+    def whole(self, scaled: torch.Tensor, rows: slice) -> torch.Tensor:
+        """`upper`'s neurons from the scaled lower layers, through the whole model."""
+        inputs = self.x[rows].repeat(len(scaled) // (rows.stop - rows.start), *([1] * (self.x.ndim - 1)))
         replace = {}
-        for lower, part in zip(lowers, parts(scaled)):
+        for lower, part in zip(self.lowers, self._parts(scaled)):
             if lower.kind == "input":
                 inputs = part
             else:
                 replace[lower.point] = part.movedim(0, lower.layout.batch_axis)
-        return upper.layout.neurons(_run(model, inputs, replace=replace, capture=upper.point))
+        return self.upper.layout.neurons(_run(self.model, inputs, replace=replace, capture=self.upper.point))
 
-    def on(piece, scaled, rows):
+    def segmented(self, scaled: torch.Tensor, rows: slice) -> torch.Tensor:
+        """`upper`'s neurons from the scaled lower layers, on the segment (one unit alone where the
+        rows explain one)."""
+        unit = self.targets[rows.start : rows.stop].unique()
+        if self.narrow is None or len(unit) != 1:
+            return self.upper.layout.neurons(self._on(self.piece, scaled, rows))
+        alone = self._alone(scaled, rows, unit)
+        return torch.zeros(len(scaled), self.upper.width, dtype=alone.dtype, device=alone.device).index_copy(
+            1, unit, alone
+        )
+
+    def _alone(self, scaled: torch.Tensor, rows: slice, unit: torch.Tensor) -> torch.Tensor:
+        return self.upper.layout.neurons(self.narrow.value(self._on(self.narrow.head, scaled, rows), int(unit[0])))
+
+    def _on(self, piece, scaled: torch.Tensor, rows: slice) -> torch.Tensor:
         with torch.no_grad():
-            kept = {} if piece.reads_only_starts else piece.prefix(x[rows])
-        given = dict(zip(piece.starts, parts(scaled)))
+            kept = {} if piece.reads_only_starts else piece.prefix(self.x[rows])
+        given = dict(zip(piece.starts, self._parts(scaled)))
         return piece.run(kept, len(scaled) // (rows.stop - rows.start), given=given)
 
-    def segmented(scaled, rows):
-        unit = targets[rows.start : rows.stop].unique()
-        if narrow is None or len(unit) != 1:
-            return upper.layout.neurons(on(piece, scaled, rows))
-        alone = upper.layout.neurons(narrow.value(on(narrow.head, scaled, rows), int(unit[0])))
-        return torch.zeros(len(scaled), upper.width, dtype=alone.dtype, device=alone.device).index_copy(1, unit, alone)
+    def _parts(self, scaled: torch.Tensor) -> list[torch.Tensor]:
+        """Each lower layer's part of the scaled rows, shaped as its tensor."""
+        return [part.reshape(len(scaled), *shape) for part, shape in zip(scaled.split(self.sizes, dim=1), self.shapes)]
 
-    check = slice(0, min(len(x), rows_checked))
-    checked = eager_starts(x[check])
-    shapes, sizes = [start.shape[1:] for start in checked], [start[0].numel() for start in checked]
-    piece = None
-    if all(lower.kind == "input" or lower.layout.batch_axis == 0 for lower in lowers):
-        points = [None if lower.kind == "input" else lower.point for lower in lowers]
-        piece = segment(model, points, upper.point, x[check])
-    if piece is None:
-        return whole, eager_starts(x)
-    with torch.no_grad():
+    def _eager_starts(self, x: torch.Tensor) -> list[torch.Tensor]:
+        with torch.no_grad():
+            return [
+                x
+                if lower.kind == "input"
+                else _run(self.model, x, capture=lower.point).movedim(lower.layout.batch_axis, 0)
+                for lower in self.lowers
+            ]
+
+    def _check(self, check: slice, checked: list[torch.Tensor]) -> None:
+        """Compare the segment (once), and its one-unit shortcut (once), with the whole model."""
         half = torch.cat([start.reshape(check.stop, -1) for start in checked], dim=1) / 2
+        piece = self.piece
         if piece.agrees is None:
-            kept = piece.prefix(x[check])
+            kept = piece.prefix(self.x[check])
             same = all(torch.allclose(kept[node], start) for node, start in zip(piece.starts, checked))
-            expected = whole(half, check)
-            piece.agrees = same and torch.allclose(
-                upper.layout.neurons(on(piece, half, check)), expected, rtol=1e-4, atol=1e-5
-            )
-        narrow, unit = piece.one_channel if piece.agrees else None, targets[check].unique()
+            ours = self.upper.layout.neurons(self._on(piece, half, check))
+            piece.agrees = same and torch.allclose(ours, self.whole(half, check), rtol=1e-4, atol=1e-5)
+        narrow, unit = piece.one_channel if piece.agrees else None, self.targets[check].unique()
         if narrow is not None and narrow.agrees is None and len(unit) == 1:
-            alone = upper.layout.neurons(narrow.value(on(narrow.head, half, check), int(unit[0])))[:, 0]
-            narrow.agrees = torch.allclose(alone, whole(half, check)[:, unit[0]], rtol=1e-4, atol=1e-5)
-        if not piece.agrees:
-            return whole, eager_starts(x)
-        kept = piece.prefix(x)
-    narrow = narrow if narrow is not None and narrow.agrees else None
-    return segmented, [kept[node] for node in piece.starts]
+            self.narrow = narrow
+            alone = self._alone(half, check, unit)[:, 0]
+            narrow.agrees = torch.allclose(alone, self.whole(half, check)[:, unit[0]], rtol=1e-4, atol=1e-5)
+        self.narrow = narrow if narrow is not None and narrow.agrees else None
 
 
 def integrated_gradients(
