@@ -335,19 +335,18 @@ class _Between:
     def __init__(self, model, lowers, upper, x: torch.Tensor, targets: torch.Tensor, rows_checked: int):
         self.model, self.lowers, self.upper, self.x, self.targets = model, lowers, upper, x, targets
         check = slice(0, min(len(x), rows_checked))
-        checked = self._eager_starts(x[check])
-        self.shapes, self.sizes = [start.shape[1:] for start in checked], [start[0].numel() for start in checked]
         self.piece = self.narrow = None
         if all(lower.kind == "input" or lower.layout.batch_axis == 0 for lower in lowers):
             points = [None if lower.kind == "input" else lower.point for lower in lowers]
             self.piece = segment(model, points, upper.point, x[check])
         with torch.no_grad():
             if self.piece is not None:
-                self._check(check, checked)
+                self._check(check)
             trusted = self.piece is not None and self.piece.agrees
-            self.forward = self.segmented if trusted else self.whole
             kept = self.piece.prefix(x) if trusted else None
         self.starts = [kept[node] for node in self.piece.starts] if trusted else self._eager_starts(x)
+        self._take_shapes(self.starts)
+        self.forward = self.segmented if trusted else self.whole
 
     def whole(self, scaled: torch.Tensor, rows: slice) -> torch.Tensor:
         """`upper`'s neurons from the scaled lower layers, through the whole model."""
@@ -393,21 +392,35 @@ class _Between:
                 for lower in self.lowers
             ]
 
-    def _check(self, check: slice, checked: list[torch.Tensor]) -> None:
-        """Compare the segment (once), and its one-unit shortcut (once), with the whole model."""
-        half = torch.cat([start.reshape(check.stop, -1) for start in checked], dim=1) / 2
-        piece = self.piece
-        if piece.agrees is None:
-            kept = piece.prefix(self.x[check])
-            same = all(torch.allclose(kept[node], start) for node, start in zip(piece.starts, checked))
-            ours = self.upper.layout.neurons(self._on(piece, half, check))
-            piece.agrees = same and torch.allclose(ours, self.whole(half, check), rtol=1e-4, atol=1e-5)
-        narrow, unit = piece.one_channel if piece.agrees else None, self.targets[check].unique()
-        if narrow is not None and narrow.agrees is None and len(unit) == 1:
-            self.narrow = narrow
-            alone = self._alone(half, check, unit)[:, 0]
-            narrow.agrees = torch.allclose(alone, self.whole(half, check)[:, unit[0]], rtol=1e-4, atol=1e-5)
+    def _take_shapes(self, starts: list[torch.Tensor]) -> None:
+        self.shapes, self.sizes = [start.shape[1:] for start in starts], [start[0].numel() for start in starts]
+
+    def _check(self, check: slice) -> None:
+        """Compare the segment (once), and its one-unit shortcut (once), with the whole model on the
+        rows `check`; nothing runs when both were compared before."""
+        piece, unit = self.piece, self.targets[check].unique()
+        if piece.agrees is None or self._unchecked_narrow(unit):
+            checked = self._eager_starts(self.x[check])
+            self._take_shapes(checked)
+            half = torch.cat([start.reshape(check.stop, -1) for start in checked], dim=1) / 2
+            expected = self.whole(half, check)
+            if piece.agrees is None:
+                kept = piece.prefix(self.x[check])
+                same = all(torch.allclose(kept[node], start) for node, start in zip(piece.starts, checked))
+                ours = self.upper.layout.neurons(self._on(piece, half, check))
+                piece.agrees = same and torch.allclose(ours, expected, rtol=1e-4, atol=1e-5)
+            if self._unchecked_narrow(unit):
+                self.narrow = piece.one_channel
+                alone = self._alone(half, check, unit)[:, 0]
+                self.narrow.agrees = torch.allclose(alone, expected[:, unit[0]], rtol=1e-4, atol=1e-5)
+        narrow = piece.one_channel if piece.agrees else None
         self.narrow = narrow if narrow is not None and narrow.agrees else None
+
+    def _unchecked_narrow(self, unit: torch.Tensor) -> bool:
+        """Whether the segment's one-unit shortcut exists, is not compared yet, and can be on rows
+        that explain the one unit `unit`."""
+        narrow = self.piece.one_channel if self.piece.agrees else None
+        return narrow is not None and narrow.agrees is None and len(unit) == 1
 
 
 def integrated_gradients(
