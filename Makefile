@@ -21,7 +21,7 @@ app: $(INSTALLED)
 	$(BIN)/neurocypher app
 
 # -P keeps bench/ off sys.path, so bench/ingest.py does not shadow the ingest package.
-# About 75 minutes in all: bench/resnet.py (ResNet-18, every method) 45, bench/memory.py (2048-wide MLP) 7,
+# About 40 minutes in all: bench/resnet.py (ResNet-18, every method) 20, bench/memory.py (2048-wide MLP) 3,
 # bench/scale.py 5.
 bench: $(INSTALLED)
 	for b in bench/*.py; do $(BIN)/python -P $$b || exit 1; done

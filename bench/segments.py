@@ -1,8 +1,9 @@
 """Closings and Integrated Gradients on the part of the network they need (`ingest.segments`) against
 the whole network, in the same process: torchvision's ResNet-18 of `bench/resnet.py` (untrained, in
-eval mode) on 512 of its 32x32x3 images. Closings: 32 random masks of a quarter of the channels in
-one layer of each stage. IG: NeurFlow's IG of two channels of a conv layer of each stage w.r.t. the
-layer below (50 concept inputs each, 16 steps). Both ways must give the same predictions and IG
+eval mode) on 512 of its 32x32x3 images, in the two conv layers of each stage's first block (the
+first is read by a conv, the second by the merge). Closings: 32 random masks of a quarter of the
+layer's channels. IG: NeurFlow's IG of two of its channels w.r.t. the layer below (50 concept
+inputs each, 16 steps). Both ways must give the same predictions and IG
 (to 1e-4); the last line is `segments: ...`.
 
     .venv/bin/python -P bench/segments.py
@@ -19,7 +20,7 @@ from ingest import analyze
 from ingest import closing as closing_module
 from ingest.closing import masked_predictions
 from ingest.methods import neurflow
-from ingest.methods.neurflow import _Between, integrated_gradients
+from ingest.methods.neurflow import _Between
 from ingest.neuronize import ClassScores
 
 RESNET = runpy.run_path(str(Path(__file__).with_name("resnet.py")))
@@ -43,9 +44,8 @@ def gradients(model, a, layer, X: np.ndarray) -> torch.Tensor:
     lowers = [a.layers[i] for i in layer.inputs]
     x = torch.from_numpy(X[: 2 * ROWS])
     targets = torch.arange(len(x)) // ROWS
-    between = _Between(model, lowers, layer, x, targets, ROWS)
-    flat = torch.cat([start.reshape(len(x), -1) for start in between.starts], dim=1)
-    return integrated_gradients(between.forward, flat, targets, STEPS, STEPS * ROWS)
+    between = _Between(model, lowers, layer, x, torch.arange(len(x)), targets)
+    return between.integrated_gradients(STEPS, STEPS * ROWS)
 
 
 def main() -> None:
@@ -56,7 +56,7 @@ def main() -> None:
     X, y = RESNET["gratings"](SAMPLES)
     a = analyze(model, X, y, name="segments", methods=(), deletion=False)
     wrapped = ClassScores(model)
-    stages = [layer for layer in a.layers if layer.kind == "conv" and layer.module.endswith("0.conv2")]
+    stages = [layer for layer in a.layers if layer.kind == "conv" and layer.module.endswith(("0.conv1", "0.conv2"))]
     rng = np.random.default_rng(0)
     seconds = {"closing": [0.0, 0.0], "ig": [0.0, 0.0]}
     for layer in stages:

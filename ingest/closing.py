@@ -14,12 +14,13 @@ from itertools import combinations
 import numpy as np
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from queries.progress import progress_bar
 from queries.schema import ROLE_THRESHOLD
 
 from .segments import Segment, segment
-from .taps import device_of, rows, watching
+from .taps import Layout, device_of, rows, watching
 
 
 @dataclass
@@ -44,7 +45,11 @@ def closable_layers(recording) -> list[ReadPoint]:
     """The layers of a recording (`ingest.neuronize.record`: input, hidden, output), as closings
     take them: for closing communities of a reloaded model outside an analysis."""
     hidden = [ReadPoint(t.kind, t.point, t.layout, h.shape[1]) for t, h in zip(recording.taps, recording.hidden)]
-    return [ReadPoint("input"), *hidden, ReadPoint("output")]
+    ends = [
+        ReadPoint(kind, layout=Layout(), width=width)
+        for kind, width in (("input", recording.inputs.shape[1]), ("output", recording.outputs.shape[1]))
+    ]
+    return [ends[0], *hidden, ends[1]]
 
 
 def role(drop: float) -> str:
@@ -72,12 +77,13 @@ def evaluate_closing(
         masks = np.zeros((len(sets), layer.width), dtype=bool)
         for row, members in zip(masks, sets):
             row[members] = True
+        distinct, same = np.unique(masks, axis=0, return_inverse=True)  # methods often find the same set
         values = layer.acts.mean(axis=0) if to_mean else np.zeros(layer.width)
         closed = [
             class_accuracies(p, labels, n_classes)
-            for p in masked_predictions(model, X, layer, masks, values, batch_size)
+            for p in masked_predictions(model, X, layer, distinct, values, batch_size)
         ]
-        return [(base[0] - overall, base[1] - per_class) for overall, per_class in closed]
+        return [(base[0] - closed[i][0], base[1] - closed[i][1]) for i in same.ravel()]
 
     with progress_bar(len(communities), "closing communities") as advance:
         for layer_index, group in _grouped(communities, lambda c: c.layer).items():
@@ -173,9 +179,11 @@ def masked_predictions(
     """Predicted classes of every sample of X with the neurons of `layer` where `masks[i]` is True
     set to `values` (default 0), for each mask i: masks.shape[0] x len(X).
 
-    Several masks share a forward pass, each on its own copy of the batch. For a hidden layer of a
-    model `torch.fx` traces, the part before the layer runs once per batch and only the part after
-    it runs per copy (`ingest.segments`); otherwise the whole model runs on the copies."""
+    Several masks share a forward pass, each on its own copy of the batch. For the input or a hidden
+    layer of a model `torch.fx` traces, the part before the layer runs once per batch and only the
+    part after it runs per copy (`ingest.segments`); a Linear or Conv module reading the layer adds
+    the response to the closed channels alone to its output on the batch (`_closed_output`); else
+    the whole model runs on the copies. Class outputs are closed in the class scores of the batch."""
     device = device_of(model)
     masks = np.asarray(masks, dtype=bool)
     values = np.asarray(np.zeros(layer.width) if values is None else values, dtype=np.float32)
@@ -189,10 +197,15 @@ def masked_predictions(
         for start in range(0, len(X), batch_size):
             x = rows(X, start, start + batch_size, device)
             kept = suffix.prefix(x) if suffix is not None else None
+            scores = model(x) if layer.kind == "output" else None
             step = _masks_per_pass(kept)
             for i in range(0, len(masks), step):
-                scores = _chunk_scores(model, suffix, kept, x, layer, keep[i : i + step], fill[i : i + step])
-                predicted[i : i + step, start : start + len(x)] = scores.argmax(dim=1).view(-1, len(x)).cpu().numpy()
+                keep_i, fill_i = keep[i : i + step], fill[i : i + step]
+                if scores is not None:  # the class outputs themselves are closed
+                    closed = layer.layout.masked(scores.repeat(len(keep_i), 1), keep_i, fill_i)
+                else:
+                    closed = _chunk_scores(model, suffix, kept, x, layer, keep_i, fill_i)
+                predicted[i : i + step, start : start + len(x)] = closed.argmax(dim=1).view(-1, len(x)).cpu().numpy()
     return predicted
 
 
@@ -206,30 +219,58 @@ def _masks_per_pass(kept) -> int:
 
 
 def _chunk_scores(model, suffix, kept, x, layer, keep, fill) -> torch.Tensor:
-    """Class scores of len(keep) copies of batch x (copy-major), each copy's neurons of `layer`
-    multiplied by its row of `keep` and `fill` added: after the prefix with a suffix, else by the
-    whole model."""
+    """Class scores of len(keep) copies of batch x (copy-major), each copy's neurons of the input or
+    a hidden `layer` multiplied by its row of `keep` and `fill` added: after the prefix with a
+    suffix, else by the whole model."""
 
     def close(output):  # copies x batch x neurons (x positions: a closed channel's whole map)
+        if layer.kind == "input":  # the features, flattened
+            return layer.layout.masked(output.reshape(len(output), -1), keep, fill).reshape(output.shape)
         return layer.layout.masked(output, keep, fill)
 
     copies = len(keep)
     if suffix is not None:
-        return suffix.run(kept, copies, {suffix.starts[0]: close})
-    closers = {} if layer.kind in ("input", "output") else {layer.point: close}
+        start = suffix.starts[0]
+        h = kept[start]
+        if layer.layout.batch_axis or not (h.ndim == 2 or (layer.layout.channels and layer.kind != "input")):
+            return suffix.run(kept, copies, {start: close})
+        given = {node: _closed_output(module, h, keep, fill) for node, module in suffix.dense_readers.items()}
+        if suffix.start_read_elsewhere:
+            return suffix.run(kept, copies, {start: close}, given)
+        return suffix.run({node: value for node, value in kept.items() if node is not start}, copies, given=given)
     tiled = x.repeat(copies, *([1] * (x.ndim - 1)))
     if layer.kind == "input":
-        tiled = close(tiled.reshape(len(tiled), -1)).reshape(tiled.shape)
-    with watching(model, closers) if closers else nullcontext():
-        logits = model(tiled)
-    return close(logits) if layer.kind == "output" else logits
+        return model(close(tiled))
+    with watching(model, {layer.point: close}):
+        return model(tiled)
+
+
+def _closed_output(module: nn.Module, h: torch.Tensor, keep: torch.Tensor, fill: torch.Tensor) -> torch.Tensor:
+    """What a Linear or Conv module reading batch h outputs for each closing of h (rows of `keep`, 0
+    at its members, and `fill`), copy-major: its output on h plus its bias-free response to the
+    change of the closed channels alone (the module is linear in its input), for the cost of those
+    channels."""
+    opened = module(h)
+    outputs = []
+    for row_keep, row_fill in zip(keep, fill):
+        closed = torch.nonzero(row_keep == 0).squeeze(1)
+        if not len(closed):
+            outputs.append(opened)
+            continue
+        change = row_fill[closed].view(1, -1, *([1] * (h.ndim - 2))) - h[:, closed]
+        weight = module.weight[:, closed]
+        response = (
+            F.linear(change, weight) if isinstance(module, nn.Linear) else module._conv_forward(change, weight, None)
+        )
+        outputs.append(opened + response)
+    return torch.cat(outputs)
 
 
 def _checked_suffix(model, layer, x, keep, fill) -> Segment | None:
-    """The part of the model after a hidden layer (`ingest.segments`), if it gives the whole model's
+    """The part of the model after the input or a hidden layer (`ingest.segments`), if it gives the whole model's
     class scores for one closing of batch x (checked once per segment): the check that it starts
     where the layer is read."""
-    suffix = segment(model, [layer.point], None, x) if layer.kind not in ("input", "output") else None
+    suffix = segment(model, [layer.point], None, x) if layer.kind != "output" and layer.layout is not None else None
     if suffix is not None and suffix.agrees is None:
         ours = _chunk_scores(model, suffix, suffix.prefix(x), x, layer, keep, fill)
         whole = _chunk_scores(model, None, None, x, layer, keep, fill)

@@ -38,8 +38,11 @@ def _codes(acts: np.ndarray | torch.Tensor, bins: int) -> np.ndarray:
 
 def entropy_bits(codes: np.ndarray, bins: int = DEFAULT_BINS, miller_madow: bool = True) -> np.ndarray:
     """Entropy of each column of `codes`, in bits (plug-in, plus the Miller-Madow correction)."""
-    counts = torch.as_tensor(bin_counts(codes, bins), dtype=torch.float64)
-    return _entropy_from_counts(counts, codes.shape[0], miller_madow, dims=(1,)).numpy()
+    return _entropy_bits(bin_counts(codes, bins), codes.shape[0], miller_madow)
+
+
+def _entropy_bits(counts: np.ndarray, n_samples: int, miller_madow: bool) -> np.ndarray:
+    return _entropy_from_counts(torch.as_tensor(counts, dtype=torch.float64), n_samples, miller_madow, (1,)).numpy()
 
 
 def bin_counts(codes: np.ndarray, bins: int = DEFAULT_BINS) -> np.ndarray:
@@ -60,20 +63,21 @@ def mutual_information(
 ) -> np.ndarray:
     """I(u; v) in bits for every column u of `codes_u` and v of `codes_v` (same samples): n_u x n_v.
 
-    The joint counts of a block of pairs are the blocks of O_u^T O_v, with O the one-hot codes;
-    counts are exact in float32 (integers below 2^24) and entropies are taken in float64.
+    The joint counts of a block of pairs are the blocks of O_u^T O_v, with O the one-hot codes. Only
+    the codes a neuron takes, less the last of them, get a column of O: the counts in a neuron's last
+    code are its marginal counts less the rest (an 8-bin ReLU neuron whose zeros fill the first
+    quantiles takes 5 codes: 4 columns instead of 8). Counts are exact in float32 (integers below 2^24)
+    and entropies are taken in float64, of the whole joint tables.
     """
     n_samples = codes_u.shape[0]
-    h_u = torch.as_tensor(entropy_bits(codes_u, bins, miller_madow))
-    h_v = torch.as_tensor(entropy_bits(codes_v, bins, miller_madow))
+    counts_u, counts_v = bin_counts(codes_u, bins), bin_counts(codes_v, bins)
+    h_u, h_v = (torch.as_tensor(_entropy_bits(c, n_samples, miller_madow)) for c in (counts_u, counts_v))
     cu, cv = (torch.as_tensor(c, device=device) for c in (codes_u, codes_v))
     out = np.empty((cu.shape[1], cv.shape[1]))
     for u0 in range(0, cu.shape[1], block):
-        ou = _one_hot(cu[:, u0 : u0 + block], bins)
+        ou = _Coded(cu[:, u0 : u0 + block], counts_u[u0 : u0 + block])
         for v0 in range(0, cv.shape[1], block):
-            ov = _one_hot(cv[:, v0 : v0 + block], bins)
-            joint = (ou.T @ ov).to(torch.float64)
-            joint = joint.view(ou.shape[1] // bins, bins, ov.shape[1] // bins, bins)
+            joint = ou.joint(_Coded(cv[:, v0 : v0 + block], counts_v[v0 : v0 + block]))
             h_uv = _entropy_from_counts(joint, n_samples, miller_madow, dims=(1, 3)).cpu()
             out[u0 : u0 + block, v0 : v0 + block] = (
                 h_u[u0 : u0 + block, None] + h_v[None, v0 : v0 + block] - h_uv
@@ -81,11 +85,35 @@ def mutual_information(
     return out
 
 
-def _one_hot(codes: torch.Tensor, bins: int) -> torch.Tensor:
-    """N x (n * bins) float32 indicator of each neuron's code."""
-    n_samples, n = codes.shape
-    index = codes.long() + torch.arange(n, device=codes.device) * bins
-    return torch.zeros(n_samples, n * bins, device=codes.device).scatter_(1, index, 1.0)
+class _Coded:
+    """A block of neurons' codes as the one-hot columns of the codes each takes, but its last."""
+
+    def __init__(self, codes: torch.Tensor, counts: np.ndarray):
+        n, bins = counts.shape
+        self.counts = torch.as_tensor(counts, dtype=torch.float64, device=codes.device)  # n x bins
+        self.last = torch.as_tensor(bins - 1 - np.argmax(counts[:, ::-1] > 0, axis=1), device=codes.device)
+        taken = (counts > 0) & (np.arange(bins) != self.last.cpu().numpy()[:, None])
+        self.cells = torch.as_tensor(np.flatnonzero(taken), device=codes.device)  # column -> neuron * bins + code
+        column = torch.full((n * bins + 1,), len(self.cells), device=codes.device)  # untaken cells: a spare column
+        column[self.cells] = torch.arange(len(self.cells), device=codes.device)
+        index = column[codes.long() + torch.arange(n, device=codes.device) * bins]
+        spare = torch.zeros(len(codes), len(self.cells) + 1, device=codes.device).scatter_(1, index, 1.0)
+        self.one_hot = spare[:, :-1]
+
+    def joint(self, other: "_Coded") -> torch.Tensor:
+        """Joint counts n_u x bins x n_v x bins (float64) of every pair of a neuron here and one of `other`."""
+        (nu, bins), nv = self.counts.shape, len(other.counts)
+        cells = (self.one_hot.T @ other.one_hot).to(torch.float64)
+        joint = torch.zeros(nu * bins, nv * bins, dtype=torch.float64, device=cells.device)
+        joint[self.cells[:, None], other.cells[None, :]] = cells
+        joint = joint.view(nu, bins, nv, bins)
+        # each v's last code: u's counts in a code less those in v's other codes (wrong in u's last code ...)
+        joint[:, :, torch.arange(nv, device=cells.device), other.last] = self.counts[:, :, None] - joint.sum(dim=3)
+        # ... which is v's counts less those in u's other codes
+        rows = torch.arange(nu, device=cells.device)
+        joint[rows, self.last] = 0
+        joint[rows, self.last] = other.counts[None] - joint.sum(dim=1)
+        return joint
 
 
 def _entropy_from_counts(counts: torch.Tensor, n_samples: int, miller_madow: bool, dims) -> torch.Tensor:

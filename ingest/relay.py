@@ -18,6 +18,7 @@ References
 """
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import scipy.sparse as sp
@@ -184,35 +185,25 @@ def set_relay_bits(
     return relay_information(bits[:, inside], bits[:, ~inside], x_in, x_out, max_states=max_states)
 
 
-def refined_cmi(
-    x_in: np.ndarray, x_out: np.ndarray, state: np.ndarray, bits: np.ndarray, columns: np.ndarray | None = None
-) -> np.ndarray:
-    """I(X_in; X_out | state, bit j) for every column j of `bits` (N x m, 0/1; one class), or of its
-    `columns` only.
-
-    Only the states in which both X_in and X_out vary can hold (conditional) mutual information, before or
-    after a refinement; the joint counts of all columns over their samples come from one product of the
-    sparse one-hot (state, X_in, X_out) codes with the bits of those samples (only that block is copied,
-    as float32: the counts are whole numbers below 2**24, so they are exact).
-    """
-    columns = np.arange(bits.shape[1]) if columns is None else columns
-    mixed = _mixed(x_in, x_out, state)[state]
-    if not mixed.any():
-        return np.zeros(len(columns))
-    state = np.unique(state[mixed], return_inverse=True)[1].ravel()
-    code, size = state * 4 + x_in[mixed] * 2 + x_out[mixed], int(state.max()) + 1
-    block = bits[np.ix_(np.flatnonzero(mixed), columns)].astype(np.float32)
-    ones = _indicator(code, size * 4) @ block  # (size * 4) x m: samples per (state, X_in, X_out) with bit j
-    zeros = np.bincount(code, minlength=size * 4)[:, None] - ones
-    counts = np.stack([zeros, ones], axis=1).reshape(size, 2, 2, 2, -1)  # state, X_in, X_out, bit, j
-    return _cmi_bits(counts.transpose(4, 0, 3, 1, 2).reshape(-1, size * 2, 2, 2), len(x_in))
-
-
 def _mixed(x_in: np.ndarray, x_out: np.ndarray, state: np.ndarray) -> np.ndarray:
     """Per state, whether both X_in and X_out take both values in it."""
     n = np.bincount(state)
     ones_in, ones_out = np.bincount(state, weights=x_in), np.bincount(state, weights=x_out)
     return (ones_in > 0) & (ones_in < n) & (ones_out > 0) & (ones_out < n)
+
+
+def _mixed_counts(totals: np.ndarray) -> np.ndarray:
+    """Per row of S x 4 code counts (2 X_in + X_out), whether both X_in and X_out take both values."""
+    n, ones_in, ones_out = totals.sum(axis=1), totals[:, 2] + totals[:, 3], totals[:, 1] + totals[:, 3]
+    return (ones_in > 0) & (ones_in < n) & (ones_out > 0) & (ones_out < n)
+
+
+@lru_cache(maxsize=4)
+def _x_log_x(n: int) -> np.ndarray:
+    """c log2 c for the counts c = 0..n (0 log 0 = 0)."""
+    c = np.arange(n + 1, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(c > 0, c * np.log2(c), 0.0)
 
 
 def _cmi_bits(counts: np.ndarray, n: int | None = None) -> np.ndarray:
@@ -230,6 +221,87 @@ def _cmi_bits(counts: np.ndarray, n: int | None = None) -> np.ndarray:
 def _indicator(group: np.ndarray, groups: int) -> sp.csr_matrix:
     """groups x N sparse one-hot matrix: row g marks the samples in group g."""
     return sp.csr_matrix((np.ones(len(group), np.float32), (group, np.arange(len(group)))), shape=(groups, len(group)))
+
+
+class _MixedStates:
+    """Y_0's joint states in which X_in and X_out both vary (the only ones that can hold conditional
+    mutual information, before or after a refinement), with, for every candidate bit j, the (X_in, X_out)
+    counts of the samples of each such state that have bit j.
+
+    Attributes
+    ----------
+    label : np.ndarray
+        Per sample, its row in the arrays below, or -1 outside the mixed states.
+    totals : np.ndarray
+        S x 4 counts per state of the codes 2 X_in + X_out.
+    ones : np.ndarray
+        S x 4 x n: the same counts over the samples with bit j (float32: whole numbers below 2**24, exact).
+    terms : np.ndarray
+        S x n: N I(X_in; X_out | state, bit j) summed over the state's two halves, in bits.
+    """
+
+    def __init__(self, bits: np.ndarray, x_in: np.ndarray, x_out: np.ndarray, state: np.ndarray):
+        self.bits, self.code = bits, x_in * 2 + x_out
+        self.xlx = _x_log_x(len(bits))
+        mixed = _mixed(x_in, x_out, state)
+        rows = np.full(len(mixed), -1)
+        rows[mixed] = np.arange(mixed.sum())
+        self.label = rows[state]
+        inside = np.flatnonzero(self.label >= 0)
+        self.totals = np.bincount(self.label[inside] * 4 + self.code[inside], minlength=4 * mixed.sum()).reshape(-1, 4)
+        self.ones = self._counts(inside, self.label[inside], len(self.totals))
+        self.terms = self._terms(self.ones, self.totals)
+
+    def scores(self) -> np.ndarray:
+        """I(X_in; X_out | Y_0, bit j) in bits for every column j."""
+        return self.terms.sum(axis=0) / len(self.bits)
+
+    def move(self, j: int) -> None:
+        """Refine Y_0 by bit j: every mixed state it splits is replaced by its halves that still mix."""
+        with_j = self.ones[:, :, j].astype(np.int64)  # S x 4: the codes of each state's samples with bit j
+        size, size_j = self.totals.sum(axis=1), with_j.sum(axis=1)
+        split = np.flatnonzero((size_j > 0) & (size_j < size))
+        if not len(split):
+            return
+        # the smaller half of each split state is counted from its samples, the other is the rest
+        small = (size_j[split] <= size[split] - size_j[split]).astype(int)  # the bit value of the smaller half
+        which = np.full(len(size) + 1, -1)  # a state's position in `split`; the last entry serves label -1
+        which[split] = np.arange(len(split))
+        bit = self.bits[:, j]
+        at = which[self.label]
+        counted = np.flatnonzero((at >= 0) & (bit == small[np.maximum(at, 0)]))
+        smaller = self._counts(counted, at[counted], len(split))
+        parent = self.ones[split]
+        halves = [np.where((small == v)[:, None, None], smaller, parent - smaller) for v in (0, 1)]
+        half_totals = [self.totals[split] - with_j[split], with_j[split]]
+        kept = np.setdiff1d(np.arange(len(size)), split)
+        still = [_mixed_counts(t) for t in half_totals]
+        ones = [self.ones[kept]] + [h[m] for h, m in zip(halves, still)]
+        totals = [self.totals[kept]] + [t[m] for t, m in zip(half_totals, still)]
+        terms = [self.terms[kept]] + [self._terms(o, t) for o, t in zip(ones[1:], totals[1:])]
+        # new rows: the kept states first, then the mixed halves with bit 0, then those with bit 1
+        into = [np.full(len(size) + 1, -1) for _ in (0, 1)]
+        for v in (0, 1):
+            into[v][kept] = np.arange(len(kept))
+            into[v][split[still[v]]] = len(kept) + sum(len(o) for o in ones[1 : 1 + v]) + np.arange(still[v].sum())
+        self.label = np.where(bit, into[1][self.label], into[0][self.label])
+        self.ones, self.totals, self.terms = np.concatenate(ones), np.concatenate(totals), np.concatenate(terms)
+
+    def _counts(self, samples: np.ndarray, rows: np.ndarray, n_rows: int) -> np.ndarray:
+        """n_rows x 4 x n counts of the codes of `samples` (in rows `rows`) that have bit j, for every j."""
+        block = self.bits[samples].astype(np.float32)
+        return (_indicator(rows * 4 + self.code[samples], n_rows * 4) @ block).reshape(n_rows, 4, block.shape[1])
+
+    def _terms(self, ones: np.ndarray, totals: np.ndarray) -> np.ndarray:
+        """S x n: the summand of N I(X_in; X_out | state, bit j) over both halves of each state."""
+        return self._half(ones) + self._half(totals[:, :, None] - ones)
+
+    def _half(self, c: np.ndarray) -> np.ndarray:
+        """sum_ab c_ab log c_ab + c log c - sum_a c_a log c_a - sum_b c_b log c_b (codes a * 2 + b)."""
+        c = c.astype(np.intp)
+        xlx = self.xlx
+        in0, in1, out0, out1 = c[:, 0] + c[:, 1], c[:, 2] + c[:, 3], c[:, 0] + c[:, 2], c[:, 1] + c[:, 3]
+        return xlx[c].sum(axis=1) + xlx[in0 + in1] - xlx[in0] - xlx[in1] - xlx[out0] - xlx[out1]
 
 
 @dataclass
@@ -286,12 +358,14 @@ def greedy_relay(
     Notes
     -----
     Every step moves to Y_0 the neuron whose move leaves the largest I_R(Y_R) = I(X_in; X_out | Y_0)
-    - I(X_in; X_out | L) (ties to 1e-12 bits: the lowest index), as the reference code's ``max``. Y_0's
-    joint state is refined by the moved bit, and all candidates are scored by one sparse product over the
-    samples whose state still mixes both values of X_in and of X_out (`refined_cmi`): a step costs at most
-    O(N x candidates), and less as Y_0's states fragment (10 classes of a 128-unit layer on 1,797 samples: 3 s).
-    A move that splits none of those states (a dead neuron, or one constant within each of them) leaves
-    every other candidate's score as it was, so the scores are kept, not recomputed (exact states only).
+    - I(X_in; X_out | L) (ties to 1e-12 bits: the lowest index), as the reference code's ``max``. Only
+    the states of Y_0 in which X_in and X_out both vary can hold conditional information, before or after
+    a refinement, and a refinement never makes a state mix again; so the greedy keeps, per such state,
+    the (X_in, X_out) counts of its samples with each candidate bit (`_MixedStates`), and every
+    candidate's score is a sum over those states of N I = sum c log c terms, read from a table. A move
+    recounts only the smaller half of each state it splits (the other half is the rest); a state it does
+    not split, and a move that splits none (a dead neuron, or one constant within each state), costs
+    nothing. With coarse-grained states (`max_states`), Y_0 is re-clustered and recounted after every move.
 
     References
     ----------
@@ -300,37 +374,22 @@ def greedy_relay(
     n = bits.shape[1]
     floor = conditional_mi(x_in, x_out, joint_states(bits, max_states, seed))[0]  # I(X_in; X_out | L)
     state = np.zeros(len(bits), dtype=np.int64)
-    remaining, order, kept = np.arange(n), [], None
+    mixed, moved, order = _MixedStates(bits, x_in, x_out, state), np.zeros(n, dtype=bool), []
     curve = [conditional_mi(x_in, x_out, state)[0] - floor]
-    while len(remaining):
-        if kept is None:
-            kept = refined_cmi(x_in, x_out, state, bits, remaining) - floor
-        best = int(np.argmax(np.round(kept, TIE)))
-        order.append(remaining[best])
-        remaining, curve = np.delete(remaining, best), curve + [kept[best]]
-        if max_states is not None or _splits_mixed(x_in, x_out, state, bits[:, order[-1]]):
-            kept = None
-        else:  # the mixed states are as they were: every other candidate scores the same
-            kept = np.delete(kept, best)
-        state = _moved_state(bits, state, order, max_states, seed)
+    for _ in range(n):
+        kept = mixed.scores() - floor
+        best = int(np.argmax(np.where(moved, -np.inf, np.round(kept, TIE))))
+        order.append(best)
+        moved[best], curve = True, curve + [kept[best]]
+        if max_states is None:
+            mixed.move(best)
+        else:
+            coarse = joint_states(bits[:, np.sort(order)], max_states, seed)
+            mixed = _MixedStates(bits, x_in, x_out, coarse)
     order, curve = np.asarray(order), np.asarray(curve)
     curve[-1] = 0.0  # Y_0 = L: zero by definition, not the rounding of two equal sums
     module = np.sort(order[n - module_size(curve, essential, noise) :])
     return RelaySearch(order=order, curve=curve, module=module, score=relay_score(order, curve))
-
-
-def _splits_mixed(x_in: np.ndarray, x_out: np.ndarray, state: np.ndarray, bit: np.ndarray) -> bool:
-    """Whether `bit` takes both values within some state in which X_in and X_out both vary."""
-    mixed = _mixed(x_in, x_out, state)[state]
-    n, ones = np.bincount(state[mixed]), np.bincount(state[mixed], weights=bit[mixed])
-    return bool(((ones > 0) & (ones < n)).any())
-
-
-def _moved_state(bits, state, order, max_states, seed) -> np.ndarray:
-    """Y_0's joint state after moving order[-1]: exact (refined by one bit), or coarse-grained afresh."""
-    if max_states is None:
-        return np.unique(state * 2 + bits[:, order[-1]], return_inverse=True)[1].ravel()
-    return joint_states(bits[:, np.sort(order)], max_states, seed)
 
 
 def module_size(curve: np.ndarray, essential: float = ESSENTIAL, noise: float = NOISE) -> int:

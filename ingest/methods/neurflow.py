@@ -33,6 +33,7 @@ rather than a split model, tau capped by the layer width.
 import dataclasses
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import torch
@@ -207,6 +208,7 @@ class _Circuit:
         self.rows = np.flatnonzero(a.predictions[concepts.sample] == c)
         self.concepts = concepts  # read through `rows`, not copied: the concepts of images are large
         self.explained: dict[tuple[int, int], Explanation] = {}
+        self._circuits: dict[int, dict[int, list[int]]] = {}  # tau: `_walk(tau)` once built
 
     def build(self, advance) -> None:
         """Explain from the class logit down to the first hidden layer, deep enough for the circuit's
@@ -223,7 +225,9 @@ class _Circuit:
         """The neurons of `layer` in the circuit with core sets of `core_size(tau, width)`: the class
         logit at the output, else the union of the core sets, within `layer`, of the circuit's
         neurons in the layers it feeds."""
-        return self._walk(tau).get(layer, [])
+        if tau not in self._circuits:
+            self._circuits[tau] = self._walk(tau)
+        return self._circuits[tau].get(layer, [])
 
     def _walk(self, tau: int, explain=None) -> dict[int, list[int]]:
         """The circuit's neurons of every layer, from the class logit down the layer DAG (layers are
@@ -234,7 +238,7 @@ class _Circuit:
             units = todo[layer] = sorted(todo.get(layer, ()))
             if explain is not None:
                 explain(layer, units)
-            size = core_size(tau, self._below(layer).shape[1])
+            size = core_size(tau, sum(self.a.layers[lower].width for lower in self.a.layers[layer].inputs))
             core = {int(v) for u in units for v in self.explained[(layer, u)].order[:size]}
             for lower, v in map(self.locate(layer), core):
                 todo.setdefault(lower, set()).add(v)
@@ -303,14 +307,15 @@ class _Circuit:
         batched computation, averaged over space: (units x k) x width of `_below(layer)`."""
         upper = self.a.layers[layer]
         lowers = [self.a.layers[lower] for lower in upper.inputs]
-        x = torch.from_numpy(np.ascontiguousarray(self.concepts.inputs[self.rows[np.concatenate(tops)]]))
-        x = x.to(device_of(self.model))
+        picked = self.rows[np.concatenate(tops)]  # units share many of their concept inputs
+        distinct, copies = np.unique(picked, return_inverse=True)
+        x = torch.from_numpy(np.ascontiguousarray(self.concepts.inputs[distinct])).to(device_of(self.model))
         targets = torch.as_tensor(np.repeat(units, [len(t) for t in tops]), device=x.device)
-        between = _Between(self.model, lowers, upper, x, targets, self.options.top_k)
-        forward, starts = between.forward, between.starts
+        between = _Between(self.model, lowers, upper, x, torch.as_tensor(copies.ravel(), device=x.device), targets)
+        x = between.x
+        starts, steps = between.starts, self.options.steps
         sizes = [start[0].numel() for start in starts]
-        flat = torch.cat([start.reshape(len(x), -1) for start in starts], dim=1)
-        ig = integrated_gradients(forward, flat, targets, self.options.steps, self.options.top_k * self.options.steps)
+        ig = between.integrated_gradients(steps, self.options.top_k * steps)
         per_layer = [
             part.reshape(len(x), -1)
             if lower.kind == "input"
@@ -322,29 +327,34 @@ class _Circuit:
 
 class _Between:
     """The `forward` of `integrated_gradients` from the layers `lowers` to `upper`'s neurons, for the
-    rows `x` explaining `targets`, and `starts`, the lower layers' values on x (batch first; the
-    forward scales them side by side).
+    rows x = `distinct[copies]` explaining `targets`, and `starts`, the lower layers' values on x
+    (batch first; the forward scales them side by side), computed once per distinct row.
 
     The forward runs through the whole model, or on the segment of the model between the layers
-    (`ingest.segments`) where there is one and it agrees with the whole model on the first
-    `rows_checked` rows (its values of the lower layers, and `upper` at half scale; checked once per
+    (`ingest.segments`) where there is one and it agrees with the whole model on the rows of the
+    first target (its values of the lower layers, and `upper` at half scale; checked once per
     segment). On a segment whose rows all explain one unit of a Linear or Conv layer read after
     channel-wise operations only, just that unit is computed (`ingest.segments.OneChannel`): the
-    other outputs, which IG does not read, stay 0."""
+    other outputs, which IG does not read, stay 0. `integrated_gradients` takes the closed form of
+    such a unit where its module reads the lower layer itself, and a merge unit's own channels alone."""
 
-    def __init__(self, model, lowers, upper, x: torch.Tensor, targets: torch.Tensor, rows_checked: int):
-        self.model, self.lowers, self.upper, self.x, self.targets = model, lowers, upper, x, targets
-        check = slice(0, min(len(x), rows_checked))
+    def __init__(self, model, lowers, upper, distinct: torch.Tensor, copies: torch.Tensor, targets: torch.Tensor):
+        self.model, self.lowers, self.upper, self.targets = model, lowers, upper, targets
+        self.x = distinct[copies]
+        check = slice(0, int((targets == targets[0]).sum()))
         self.piece = self.narrow = None
         if all(lower.kind == "input" or lower.layout.batch_axis == 0 for lower in lowers):
             points = [None if lower.kind == "input" else lower.point for lower in lowers]
-            self.piece = segment(model, points, upper.point, x[check])
+            self.piece = segment(model, points, upper.point, self.x[check])
         with torch.no_grad():
             if self.piece is not None:
                 self._check(check)
             trusted = self.piece is not None and self.piece.agrees
-            kept = self.piece.prefix(x) if trusted else None
-        self.starts = [kept[node] for node in self.piece.starts] if trusted else self._eager_starts(x)
+            if trusted:
+                kept = self.piece.prefix(distinct)
+                self.starts = [kept[node][copies] for node in self.piece.starts]
+            else:
+                self.starts = [start[copies] for start in self._eager_starts(distinct)]
         self._take_shapes(self.starts)
         self.forward = self.segmented if trusted else self.whole
 
@@ -379,6 +389,90 @@ class _Between:
         given = dict(zip(piece.starts, self._parts(scaled)))
         return piece.run(kept, len(scaled) // (rows.stop - rows.start), given=given)
 
+    def integrated_gradients(self, steps: int, rows_per_pass: int) -> torch.Tensor:
+        """IG of each row's target w.r.t. the lower layers, side by side (rows x their sizes): in
+        closed form where there is one (`closed_form`), else by `integrated_gradients` on the forward."""
+        if self.closed_form:
+            return self.closed_form_integrated_gradients(steps).reshape(len(self.x), -1)
+        if self.channel_wise:
+            return self._per_channel(steps)
+        flat = torch.cat([start.reshape(len(self.x), -1) for start in self.starts], dim=1)
+        return integrated_gradients(self.forward, flat, self.targets, steps, rows_per_pass)
+
+    @property
+    def channel_wise(self) -> bool:
+        """Whether each unit is a function of its own channel of the lower layers alone (a residual
+        merge and the activation after it: `ingest.segments.Segment.channel_wise`), checked once
+        against the segment."""
+        return self.piece is not None and bool(self.piece.agrees) and bool(self.piece.channels_agree)
+
+    def _per_channel(self, steps: int) -> torch.Tensor:
+        """IG of every row's unit, side by side over the lower layers: the IG of the unit's own channel
+        of each lower layer (`_channel_integrated_gradients`; every other channel's is 0)."""
+        ig = [torch.zeros_like(start) for start in self.starts]
+        for unit, rows in self._unit_rows():
+            for whole, part in zip(ig, self._channel_integrated_gradients(rows, unit, steps)):
+                whole[rows, unit : unit + 1] = part
+        return torch.cat([part.reshape(len(self.x), -1) for part in ig], dim=1)
+
+    def _channel_integrated_gradients(self, rows: slice, unit: int, steps: int) -> list[torch.Tensor]:
+        """IG of `unit` on `rows` w.r.t. the unit's own channel of each lower layer."""
+        channels = [start[rows, unit : unit + 1] for start in self.starts]
+        shapes = [channel.shape[1:] for channel in channels]
+        sizes = [shape.numel() for shape in shapes]
+        flat = torch.cat([channel.reshape(len(channel), -1) for channel in channels], dim=1)
+
+        def forward(scaled: torch.Tensor, _rows: slice) -> torch.Tensor:
+            parts = [part.reshape(len(scaled), *shape) for part, shape in zip(scaled.split(sizes, 1), shapes)]
+            return self.upper.layout.neurons(self.piece.channel(parts, unit))
+
+        picked = torch.zeros(len(flat), dtype=torch.long, device=flat.device)
+        ig = integrated_gradients(forward, flat, picked, steps, len(flat) * steps)
+        return [part.reshape(len(flat), *shape) for part, shape in zip(ig.split(sizes, 1), shapes)]
+
+    def _unit_rows(self) -> list[tuple[int, slice]]:
+        """Each explained unit and its rows (a unit's rows are together)."""
+        units, counts = torch.unique_consecutive(self.targets, return_counts=True)
+        ends = np.cumsum(counts.tolist())
+        return [
+            (unit, slice(int(end) - count, int(end))) for unit, count, end in zip(units.tolist(), counts.tolist(), ends)
+        ]
+
+    @property
+    def closed_form(self) -> bool:
+        """Whether IG has the closed form of `closed_form_integrated_gradients`: one lower layer, read
+        by the Linear or Conv module of the one-unit shortcut itself or through a positively homogeneous
+        head (pooling, ReLU)."""
+        return self.narrow is not None and self.narrow.homogeneous_head
+
+    def closed_form_integrated_gradients(self, steps: int) -> torch.Tensor:
+        """IG (as `integrated_gradients`, baseline 0, Gauss-Legendre points a_i, weights w_i) of each
+        row's unit u = phi(W_u g(h) + b) (W_u: the module's output channel u, linear; g: the head,
+        positively homogeneous with a Jacobian J constant along rays; phi: the channel-wise operations
+        and the spatial mean) with respect to the lower layer h, in closed form: g(a h) = a g(h) and
+        grad_h u(a h) = J(h)^T W_u^T phi'(a W_u g(h) + b), so
+            IG(h) = h * J(h)^T W_u^T sum_i w_i phi'(a_i W_u g(h) + b),
+        one forward and one backward pass of the unit's channel instead of one per point."""
+        h, ig = self.starts[0], torch.empty_like(self.starts[0])
+        for unit, rows in self._unit_rows():
+            ig[rows] = self._closed_form(h[rows], unit, steps)
+        return ig
+
+    def _closed_form(self, h: torch.Tensor, unit: int, steps: int) -> torch.Tensor:
+        narrow = self.narrow
+        alphas, weights = quadrature(steps, h)
+        with torch.no_grad():
+            response = narrow.response(narrow.head_value(h), unit)  # W_u g(h): rows x 1 (x positions)
+        bias = 0.0 if narrow.module.bias is None else narrow.module.bias[unit].detach()
+        shape = (-1,) + (1,) * response.ndim
+        at = (alphas.view(shape) * response + bias).requires_grad_(True)  # every point's pre-activation
+        value = self.upper.layout.neurons(narrow.after(at.flatten(0, 1), unit))
+        (slope,) = torch.autograd.grad(value.sum(), at)
+        leaf = h.detach().requires_grad_(True)
+        summed = (weights.view(shape) * slope).sum(dim=0)
+        (grad,) = torch.autograd.grad(narrow.response(narrow.head_value(leaf), unit), leaf, summed)
+        return h * grad
+
     def _parts(self, scaled: torch.Tensor) -> list[torch.Tensor]:
         """Each lower layer's part of the scaled rows, shaped as its tensor."""
         return [part.reshape(len(scaled), *shape) for part, shape in zip(scaled.split(self.sizes, dim=1), self.shapes)]
@@ -397,7 +491,8 @@ class _Between:
 
     def _check(self, check: slice) -> None:
         """Compare the segment (once), and its one-unit shortcut (once), with the whole model on the
-        rows `check`; nothing runs when both were compared before."""
+        rows `check`, and a channel-wise segment's one-channel run with the segment (once); nothing
+        runs when all were compared before."""
         piece, unit = self.piece, self.targets[check].unique()
         if piece.agrees is None or self._unchecked_narrow(unit):
             checked = self._eager_starts(self.x[check])
@@ -415,6 +510,12 @@ class _Between:
                 self.narrow.agrees = torch.allclose(alone, expected[:, unit[0]], rtol=1e-4, atol=1e-5)
         narrow = piece.one_channel if piece.agrees else None
         self.narrow = narrow if narrow is not None and narrow.agrees else None
+        if piece.agrees and piece.channel_wise and piece.channels_agree is None and len(unit) == 1:
+            kept, c = piece.prefix(self.x[check]), int(unit[0])
+            halves = [kept[node] / 2 for node in piece.starts]
+            ours = self.upper.layout.neurons(piece.channel([half[:, c : c + 1] for half in halves], c))[:, 0]
+            theirs = self.upper.layout.neurons(piece.run({}, 1, given=dict(zip(piece.starts, halves))))[:, c]
+            piece.channels_agree = torch.allclose(ours, theirs, rtol=1e-4, atol=1e-5)
 
     def _unchecked_narrow(self, unit: torch.Tensor) -> bool:
         """Whether the segment's one-unit shortcut exists, is not compared yet, and can be on rows
@@ -452,9 +553,7 @@ def integrated_gradients(
     ----------
     .. [1] Sundararajan, Taly, Yan, "Axiomatic Attribution for Deep Networks", arXiv:1703.01365.
     """
-    nodes, weights = np.polynomial.legendre.leggauss(steps)
-    alphas = torch.as_tensor((nodes + 1) / 2, dtype=start.dtype, device=start.device)
-    weights = torch.as_tensor(weights / 2, dtype=start.dtype, device=start.device)
+    alphas, weights = quadrature(steps, start)
     scale = (-1,) + (1,) * start.ndim
     total = torch.zeros_like(start)
     chunk = max(1, rows_per_pass // steps)
@@ -465,6 +564,18 @@ def integrated_gradients(
         (grad,) = torch.autograd.grad(picked, scaled)
         total[rows] = (weights.view(scale) * grad.view(steps, -1, *start.shape[1:])).sum(dim=0)
     return start.detach() * total
+
+
+def quadrature(steps: int, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Gauss-Legendre points on [0, 1] and their weights (summing to 1), as `like`'s dtype and device."""
+    nodes, weights = _gauss_legendre(steps)
+    alphas = torch.as_tensor((nodes + 1) / 2, dtype=like.dtype, device=like.device)
+    return alphas, torch.as_tensor(weights / 2, dtype=like.dtype, device=like.device)
+
+
+@lru_cache(maxsize=8)
+def _gauss_legendre(steps: int) -> tuple[np.ndarray, np.ndarray]:
+    return np.polynomial.legendre.leggauss(steps)
 
 
 class _Captured(Exception):
@@ -560,10 +671,10 @@ def _groups(a, circuits: list[_Circuit]) -> tuple[list[Community], dict]:
         for k in range(a.n_classes)
     ]
     held: dict = {}  # (class, layer, u, sub-concept): group
+    explanations = [circuit.circuit() for circuit in circuits]
     for layer in range(1, last):
         index = 0
-        for circuit in circuits:
-            explained = circuit.circuit()
+        for circuit, explained in zip(circuits, explanations):
             keys = [(u, j) for (lay, u), e in sorted(explained.items()) if lay == layer for j in range(len(e.vectors))]
             if not keys:
                 continue
