@@ -376,11 +376,13 @@ def greedy_relay(
     state = np.zeros(len(bits), dtype=np.int64)
     mixed, moved, order = _MixedStates(bits, x_in, x_out, state), np.zeros(n, dtype=bool), []
     curve = [conditional_mi(x_in, x_out, state)[0] - floor]
-    for _ in range(n):
+    for step in range(n):
         kept = mixed.scores() - floor
         best = int(np.argmax(np.where(moved, -np.inf, np.round(kept, TIE))))
         order.append(best)
         moved[best], curve = True, curve + [kept[best]]
+        if step == n - 1:  # Y_0 = L: nothing left to score
+            break
         if max_states is None:
             mixed.move(best)
         else:

@@ -46,6 +46,7 @@ class Segment:
         read = [node for node in nodes if node in used and node not in body and node.op != "get_attr"]
         self.kept = list(dict.fromkeys(read + starts))
         self._head = _ancestors(nodes, self.kept)  # what the prefix runs: the kept values and what they need
+        self._body, self._inside = body, set(body)
         self._tail = [node for node in nodes if node in used and node.op == "get_attr"] + body  # read again
         self._interpreter = fx.Interpreter(traced, garbage_collect_values=False)
 
@@ -68,36 +69,34 @@ class Segment:
     def dense_readers(self) -> dict[fx.Node, nn.Module]:
         """The Linear and Conv modules (one group) of the segment whose one input is the first start's
         value: a change of a few of its channels changes their output by those channels' share alone."""
-        start, tail = self.starts[0], set(self._tail)
-        readers = [node for node in start.users if node in tail and node.op == "call_module"]
+        start = self.starts[0]
+        readers = [node for node in start.users if node in self._inside and node.op == "call_module"]
         readers = [node for node in readers if node.args == (start,) and not node.kwargs]
         return {node: m for node in readers if _is_dense(m := self.traced.get_submodule(node.target))}
 
-    @property
+    @cached_property
     def start_read_elsewhere(self) -> bool:
         """Whether any node but the `dense_readers` reads the first start's value."""
-        tail = set(self._tail)
-        return any(node in tail and node not in self.dense_readers for node in self.starts[0].users)
+        return any(node in self._inside and node not in self.dense_readers for node in self.starts[0].users)
 
     @cached_property
     def channel_wise(self) -> bool:
         """Whether every node from the starts to the stop maps channel c of its inputs to channel c
         alone (channel-wise operations, and sums, differences or products of such values, as a residual
         merge): then the stop's channel c is a function of the starts' channel c alone (`channel`)."""
-        body = [node for node in self._tail if node.op != "get_attr"]
-        merges = all(_is_channel_op(self.traced, node) or _is_channel_merge(node) for node in body)
-        return self.stop is not None and self.reads_only_starts and bool(body) and merges
+        merges = all(_is_channel_op(self.traced, node) or _is_channel_merge(node) for node in self._body)
+        return self.stop is not None and self.reads_only_starts and bool(self._body) and merges
 
     def channel(self, starts: list[torch.Tensor], channel: int) -> torch.Tensor:
         """The stop's channel `channel` alone from each start's channel `channel` (batch x 1 x ...),
         for a `channel_wise` segment."""
         keep = slice(channel, channel + 1)
         env = {node: value.clone() for node, value in zip(self.starts, starts)}  # in-place operations leave them
-        for node in self._tail:
+        for node in self._body:
             if _is_channel_merge(node):
                 arguments = [env[arg] if isinstance(arg, fx.Node) else arg for arg in node.args]
                 env[node] = _MERGES[node.target](*arguments)
-            elif node.op != "get_attr":
+            else:
                 env[node] = _channel_op(self.traced, node, env[node.args[0]], keep)
         return env[self.stop]
 
@@ -260,7 +259,7 @@ class OneChannel:
         return (
             len(head.starts) == 1
             and head.reads_only_starts
-            and all(_is_homogeneous(self.traced, n) for n in head._tail)
+            and all(_is_homogeneous(self.traced, n) for n in head._body)
         )
 
     def head_value(self, h: torch.Tensor) -> torch.Tensor:

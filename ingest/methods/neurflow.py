@@ -208,7 +208,7 @@ class _Circuit:
         self.rows = np.flatnonzero(a.predictions[concepts.sample] == c)
         self.concepts = concepts  # read through `rows`, not copied: the concepts of images are large
         self.explained: dict[tuple[int, int], Explanation] = {}
-        self._circuits: dict[int, dict[int, list[int]]] = {}  # tau: `_walk(tau)` once built
+        self._walks: dict[int, dict[int, list[int]]] = {}  # tau: `_walk(tau)`, once built
 
     def build(self, advance) -> None:
         """Explain from the class logit down to the first hidden layer, deep enough for the circuit's
@@ -225,9 +225,9 @@ class _Circuit:
         """The neurons of `layer` in the circuit with core sets of `core_size(tau, width)`: the class
         logit at the output, else the union of the core sets, within `layer`, of the circuit's
         neurons in the layers it feeds."""
-        if tau not in self._circuits:
-            self._circuits[tau] = self._walk(tau)
-        return self._circuits[tau].get(layer, [])
+        if tau not in self._walks:
+            self._walks[tau] = self._walk(tau)
+        return self._walks[tau].get(layer, [])
 
     def _walk(self, tau: int, explain=None) -> dict[int, list[int]]:
         """The circuit's neurons of every layer, from the class logit down the layer DAG (layers are
