@@ -12,12 +12,12 @@ import numpy as np
 import torch
 
 from ingest.analysis import analyze
+from ingest.attribution import integrated_gradients
 from ingest.closing import closable_layers, masked_predictions
 from ingest.data import load_data
 from ingest.demo import train
 from ingest.demo_models import cnn
 from ingest.information import discretize, mutual_information
-from ingest.methods.neurflow import integrated_gradients
 from ingest.neuronize import ClassScores, record
 
 

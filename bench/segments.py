@@ -16,11 +16,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ingest import analyze
+from ingest import analyze, attribution
 from ingest import closing as closing_module
 from ingest.closing import masked_predictions
-from ingest.methods import neurflow
-from ingest.methods.neurflow import _Between
 from ingest.neuronize import ClassScores
 
 RESNET = runpy.run_path(str(Path(__file__).with_name("resnet.py")))
@@ -29,14 +27,14 @@ SAMPLES, MASKS, ROWS, STEPS = 512, 32, 50, 16
 
 def timed(whole: bool, work, *args):
     """`work(*args)` and its seconds, with segments (the default) or on the whole model only."""
-    saved = closing_module.segment, neurflow.segment
+    saved = closing_module.segment, attribution.segment
     if whole:
-        closing_module.segment = neurflow.segment = lambda *ignored: None
+        closing_module.segment = attribution.segment = lambda *ignored: None
     try:
         started = time.perf_counter()
         return work(*args), time.perf_counter() - started
     finally:
-        closing_module.segment, neurflow.segment = saved
+        closing_module.segment, attribution.segment = saved
 
 
 def gradients(model, a, layer, X: np.ndarray) -> torch.Tensor:
@@ -44,7 +42,7 @@ def gradients(model, a, layer, X: np.ndarray) -> torch.Tensor:
     lowers = [a.layers[i] for i in layer.inputs]
     x = torch.from_numpy(X[: 2 * ROWS])
     targets = torch.arange(len(x)) // ROWS
-    between = _Between(model, lowers, layer, x, torch.arange(len(x)), targets)
+    between = attribution.Between(model, lowers, layer, x, torch.arange(len(x)), targets)
     return between.integrated_gradients(STEPS, STEPS * ROWS)
 
 

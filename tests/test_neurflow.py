@@ -9,7 +9,8 @@ from specialists import CLASS_NAMES, SPECIALISTS
 from ingest import analyze, write
 from ingest.debug import debug_sample
 from ingest.demo import trained
-from ingest.methods.neurflow import Options, _Circuit, _Concepts, concept_inputs, core_size, group_labels
+from ingest.methods.neurflow import Options, _Concepts, concept_inputs, core_size, group_labels
+from ingest.neuronize import ClassScores, record
 from queries import connect
 
 
@@ -41,22 +42,37 @@ def test_concept_inputs_are_crops_resized_back(digits):
     assert concept_inputs(X, None) is X
 
 
+def test_a_class_s_concepts_are_its_rows_of_the_whole_probe_set_s(digits, home):
+    """One class's concept inputs and activations, made for it alone, are the rows of the whole probe
+    set's concept inputs that come from the samples predicted as the class, in the same order."""
+    model, _ = trained("digits-cnn", home / "demo")
+    X = digits.X[:120]
+    a = analyze(model, X, digits.y[:120], name="nf-rows", image_shape=(8, 8), methods=(), deletion=False)
+    every = concept_inputs(X, (8, 8))
+    whole = record(ClassScores(model), every)
+    rows = np.flatnonzero(a.predictions[np.arange(len(every)) % len(X)] == 2)
+    concepts = _Concepts(ClassScores(model), a, X, 2, Options())
+    np.testing.assert_array_equal(concepts.inputs, every[rows])
+    for ours, theirs in zip(concepts.acts, [whole.inputs, *whole.hidden, whole.outputs]):
+        np.testing.assert_allclose(ours, theirs[rows], rtol=1e-5, atol=1e-6)
+
+
 def test_integrated_gradients_of_a_logit_over_a_linear_layer(digits, home):
     """For logit = W a + b, IG from baseline 0 is exactly W[c] * a; units are batched in one call."""
     model, _ = trained("digits-mlp", home / "demo")
     X = digits.X[:200]
     a = analyze(model, X, digits.y[:200], name="nf-mlp", methods=(), deletion=False)
-    circuit = _Circuit(model, a, _Concepts(model, a, X, a.options), 4, Options())
+    concepts = _Concepts(model, a, X, 4, Options())
+    np.testing.assert_array_equal(concepts.inputs, X[a.predictions == 4])  # the class's own samples only
     tops = [np.arange(5), np.arange(3)]
-    ig = circuit._integrated_gradients(3, [4, 7], tops)
-    x = circuit.concepts.inputs[circuit.rows]
+    ig = concepts.integrated_gradients(3, [4, 7], tops)
+    x = concepts.inputs
     with torch.no_grad():
         hidden = model.relu2(model.fc2(model.relu1(model.fc1(torch.from_numpy(x)))))
     w = model.fc3.weight.detach()
     expected = np.concatenate([(w[4] * hidden[:5]).numpy(), (w[7] * hidden[:3]).numpy()])
     np.testing.assert_allclose(ig, expected, rtol=1e-4, atol=1e-5)
     assert Options().steps == 50
-    assert (circuit.a.predictions[circuit.rows % 200] == 4).all()  # the class's own samples only
 
 
 def test_tau_follows_the_layer_width():
@@ -125,8 +141,7 @@ def test_groups_weights_and_storage(store, stored_cnn):
 
 def test_sub_concept_weights_are_exactly_l1_normalised(cnn, digits):
     model, a = cnn
-    circuit = _Circuit(model, a, _Concepts(model, a, digits.X[:300], a.options), 3, Options())
-    (e,) = circuit._explain(4, [3])
+    (e,) = _Concepts(model, a, digits.X, 3, Options()).explain(4, [3])
     assert 2 <= len(e.weights) <= 5 and len(e.core) <= 16
     np.testing.assert_allclose(np.abs(e.weights).sum(axis=1), 1.0, rtol=1e-12)
 
@@ -168,7 +183,7 @@ def test_integrated_gradients_match_captum(digits, home):
     ReLU network, one target per row."""
     from captum.attr import IntegratedGradients
 
-    from ingest.methods.neurflow import integrated_gradients
+    from ingest.attribution import integrated_gradients
 
     model, _ = trained("digits-mlp", home / "demo")
     x = torch.from_numpy(digits.X[:12])

@@ -9,10 +9,9 @@ import torch
 import zoo
 from torch import nn
 
-from ingest import analyze, closing
+from ingest import analyze, attribution, closing
+from ingest.attribution import Between, integrated_gradients
 from ingest.closing import closable_layers, masked_predictions
-from ingest.methods import neurflow
-from ingest.methods.neurflow import _Between, integrated_gradients
 from ingest.neuronize import ClassScores, record
 from ingest.segments import segment
 
@@ -135,8 +134,8 @@ def test_integrated_gradients_between_two_layers_equal_the_whole_model(zoo_model
         for way in ("segment", "whole"):
             with monkeypatch.context() as patch:
                 if way == "whole":
-                    patch.setattr(neurflow, "segment", lambda *args: None)
-                between = _Between(model, lowers, upper, x, torch.arange(len(x)), targets)
+                    patch.setattr(attribution, "segment", lambda *args: None)
+                between = Between(model, lowers, upper, x, torch.arange(len(x)), targets)
                 forward, starts = between.forward, between.starts
                 flat = torch.cat([start.reshape(len(x), -1) for start in starts], dim=1)
                 found[way] = [flat] + [integrated_gradients(forward, flat, targets, 8, 8 * rows) for rows in (10, 15)]
