@@ -26,7 +26,7 @@ as c:
   layer zeroed, against as many random neurons of the layer (seeded draws).
 
 Differences from the reference code: exact L1 normalisation (it normalises in place and drifts),
-IG on the lower layers' activations (replaced where they are read in the forward pass, `ingest.taps`)
+IG on the lower layers' activations (replaced where they are read in the forward pass, `ingest.attribution`)
 rather than a split model, tau capped by the layer width.
 """
 
