@@ -14,12 +14,11 @@ from itertools import combinations
 import numpy as np
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from queries.progress import progress_bar
 from queries.schema import ROLE_THRESHOLD
 
-from .segments import Segment, segment
+from .segments import Segment, dense, segment
 from .taps import Layout, device_of, rows, watching
 
 
@@ -45,11 +44,9 @@ def closable_layers(recording) -> list[ReadPoint]:
     """The layers of a recording (`ingest.neuronize.record`: input, hidden, output), as closings
     take them: for closing communities of a reloaded model outside an analysis."""
     hidden = [ReadPoint(t.kind, t.point, t.layout, h.shape[1]) for t, h in zip(recording.taps, recording.hidden)]
-    ends = [
-        ReadPoint(kind, layout=Layout(), width=width)
-        for kind, width in (("input", recording.inputs.shape[1]), ("output", recording.outputs.shape[1]))
-    ]
-    return [ends[0], *hidden, ends[1]]
+    inputs = ReadPoint("input", layout=Layout(), width=recording.inputs.shape[1])
+    outputs = ReadPoint("output", layout=Layout(), width=recording.outputs.shape[1])
+    return [inputs, *hidden, outputs]
 
 
 def role(drop: float) -> str:
@@ -258,11 +255,7 @@ def _closed_output(module: nn.Module, h: torch.Tensor, keep: torch.Tensor, fill:
             outputs.append(opened)
             continue
         change = row_fill[closed].view(1, -1, *([1] * (h.ndim - 2))) - h[:, closed]
-        weight = module.weight[:, closed]
-        response = (
-            F.linear(change, weight) if isinstance(module, nn.Linear) else module._conv_forward(change, weight, None)
-        )
-        outputs.append(opened + response)
+        outputs.append(opened + dense(module, change, module.weight[:, closed]))
     return torch.cat(outputs)
 
 

@@ -91,8 +91,9 @@ class _Coded:
     def __init__(self, codes: torch.Tensor, counts: np.ndarray):
         n, bins = counts.shape
         self.counts = torch.as_tensor(counts, dtype=torch.float64, device=codes.device)  # n x bins
-        self.last = torch.as_tensor(bins - 1 - np.argmax(counts[:, ::-1] > 0, axis=1), device=codes.device)
-        taken = (counts > 0) & (np.arange(bins) != self.last.cpu().numpy()[:, None])
+        last = bins - 1 - np.argmax(counts[:, ::-1] > 0, axis=1)  # each neuron's last code it takes
+        self.last = torch.as_tensor(last, device=codes.device)
+        taken = (counts > 0) & (np.arange(bins) != last[:, None])
         self.cells = torch.as_tensor(np.flatnonzero(taken), device=codes.device)  # column -> neuron * bins + code
         column = torch.full((n * bins + 1,), len(self.cells), device=codes.device)  # untaken cells: a spare column
         column[self.cells] = torch.arange(len(self.cells), device=codes.device)

@@ -185,14 +185,7 @@ def set_relay_bits(
     return relay_information(bits[:, inside], bits[:, ~inside], x_in, x_out, max_states=max_states)
 
 
-def _mixed(x_in: np.ndarray, x_out: np.ndarray, state: np.ndarray) -> np.ndarray:
-    """Per state, whether both X_in and X_out take both values in it."""
-    n = np.bincount(state)
-    ones_in, ones_out = np.bincount(state, weights=x_in), np.bincount(state, weights=x_out)
-    return (ones_in > 0) & (ones_in < n) & (ones_out > 0) & (ones_out < n)
-
-
-def _mixed_counts(totals: np.ndarray) -> np.ndarray:
+def _mixed(totals: np.ndarray) -> np.ndarray:
     """Per row of S x 4 code counts (2 X_in + X_out), whether both X_in and X_out take both values."""
     n, ones_in, ones_out = totals.sum(axis=1), totals[:, 2] + totals[:, 3], totals[:, 1] + totals[:, 3]
     return (ones_in > 0) & (ones_in < n) & (ones_out > 0) & (ones_out < n)
@@ -243,12 +236,13 @@ class _MixedStates:
     def __init__(self, bits: np.ndarray, x_in: np.ndarray, x_out: np.ndarray, state: np.ndarray):
         self.bits, self.code = bits, x_in * 2 + x_out
         self.xlx = _x_log_x(len(bits))
-        mixed = _mixed(x_in, x_out, state)
+        every = np.bincount(state * 4 + self.code, minlength=4 * (int(state.max()) + 1)).reshape(-1, 4)
+        mixed = _mixed(every)
         rows = np.full(len(mixed), -1)
         rows[mixed] = np.arange(mixed.sum())
         self.label = rows[state]
         inside = np.flatnonzero(self.label >= 0)
-        self.totals = np.bincount(self.label[inside] * 4 + self.code[inside], minlength=4 * mixed.sum()).reshape(-1, 4)
+        self.totals = every[mixed]  # S x 4, the mixed states in the order of their rows
         self.ones = self._counts(inside, self.label[inside], len(self.totals))
         self.terms = self._terms(self.ones, self.totals)
 
@@ -275,7 +269,7 @@ class _MixedStates:
         halves = [np.where((small == v)[:, None, None], smaller, parent - smaller) for v in (0, 1)]
         half_totals = [self.totals[split] - with_j[split], with_j[split]]
         kept = np.setdiff1d(np.arange(len(size)), split)
-        still = [_mixed_counts(t) for t in half_totals]
+        still = [_mixed(t) for t in half_totals]
         ones = [self.ones[kept]] + [h[m] for h, m in zip(halves, still)]
         totals = [self.totals[kept]] + [t[m] for t, m in zip(half_totals, still)]
         terms = [self.terms[kept]] + [self._terms(o, t) for o, t in zip(ones[1:], totals[1:])]

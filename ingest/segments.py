@@ -45,7 +45,10 @@ class Segment:
         used = {value for node in body for value in node.all_input_nodes} | ({stop} if stop is not None else set())
         read = [node for node in nodes if node in used and node not in body and node.op != "get_attr"]
         self.kept = list(dict.fromkeys(read + starts))
-        self._head = _ancestors(nodes, self.kept)  # what the prefix runs: the kept values and what they need
+        needed = _upstream(self.kept)
+        self._head = [
+            node for node in nodes if node in needed
+        ]  # what the prefix runs: the kept values and their inputs
         self._body, self._inside = body, set(body)
         self._tail = [node for node in nodes if node in used and node.op == "get_attr"] + body  # read again
         self._interpreter = fx.Interpreter(traced, garbage_collect_values=False)
@@ -161,12 +164,7 @@ def _between(nodes: list[fx.Node], starts: list[fx.Node], stop: fx.Node) -> list
     """The nodes (in graph order) that depend on a start and lead to `stop` other than through a
     start: what a change of the starts' values changes on the way to the stop (a skip connection's
     pooling after an earlier start included)."""
-    leading, todo = set(), [stop]
-    while todo:
-        node = todo.pop()
-        if node not in leading and node not in starts:
-            leading.add(node)
-            todo.extend(node.all_input_nodes)
+    leading = _upstream([stop], bound=set(starts))
     depending = set(starts)
     for node in nodes:  # in graph (topological) order
         if any(value in depending for value in node.all_input_nodes):
@@ -174,15 +172,15 @@ def _between(nodes: list[fx.Node], starts: list[fx.Node], stop: fx.Node) -> list
     return [node for node in nodes if node in leading and node in depending and node not in starts]
 
 
-def _ancestors(nodes: list[fx.Node], wanted: list[fx.Node]) -> list[fx.Node]:
-    """`wanted` and every node they are computed from, in graph order."""
+def _upstream(wanted: list[fx.Node], bound: set[fx.Node] = frozenset()) -> set[fx.Node]:
+    """`wanted` and every node they are computed from, not reaching past (nor including) `bound`."""
     found, todo = set(), list(wanted)
     while todo:
         node = todo.pop()
-        if node not in found:
+        if node not in found and node not in bound:
             found.add(node)
             todo.extend(node.all_input_nodes)
-    return [node for node in nodes if node in found]
+    return found
 
 
 def segment(model, starts: list[Point | None], stop: Point | None, x: torch.Tensor) -> Segment | None:
@@ -239,10 +237,7 @@ class OneChannel:
         linear in z)."""
         keep = slice(channel, channel + 1)
         module = self.module
-        added = module.bias[keep] if bias and module.bias is not None else None
-        if isinstance(module, nn.Linear):
-            return F.linear(z, module.weight[keep], added)
-        return module._conv_forward(z, module.weight[keep], added)
+        return dense(module, z, module.weight[keep], module.bias[keep] if bias and module.bias is not None else None)
 
     def after(self, out: torch.Tensor, channel: int) -> torch.Tensor:
         """The channel-wise operations from the module's output channel `channel` to the stop."""
@@ -265,6 +260,12 @@ class OneChannel:
     def head_value(self, h: torch.Tensor) -> torch.Tensor:
         """The module's input from the head's one start h (a copy of h where there is no head)."""
         return self.head.run({}, 1, given={self.head.starts[0]: h.clone()})
+
+
+def dense(module: nn.Module, z: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+    """A Linear or Conv module's operation on z with `weight` and `bias` in place of its own (slices
+    of them: some output or input channels)."""
+    return F.linear(z, weight, bias) if isinstance(module, nn.Linear) else module._conv_forward(z, weight, bias)
 
 
 def _is_dense(module: nn.Module | None) -> bool:
@@ -290,8 +291,13 @@ def _is_homogeneous(traced: fx.GraphModule, node: fx.Node) -> bool:
     if node.op == "call_module":
         module = traced.get_submodule(node.target)
         return isinstance(module, _HOMOGENEOUS) or (isinstance(module, nn.Dropout) and not module.training)
+    return _calls(node, _HOMOGENEOUS_FUNCTIONS)
+
+
+def _calls(node: fx.Node, names: set[str]) -> bool:
+    """Whether `node` calls a method or function named in `names`."""
     name = node.target if node.op == "call_method" else getattr(node.target, "__name__", "")
-    return node.op in ("call_method", "call_function") and name in _HOMOGENEOUS_FUNCTIONS
+    return node.op in ("call_method", "call_function") and name in names
 
 
 _MERGES = {operator.add: operator.add, operator.iadd: operator.add, torch.add: torch.add}
@@ -315,8 +321,7 @@ def _is_channel_op(traced: fx.GraphModule, node: fx.Node) -> bool:
             return not module.training and module.running_mean is not None
         channel_local = isinstance(module, _ELEMENT_WISE + _POOLS)
         return channel_local or (isinstance(module, nn.Dropout) and not module.training)
-    name = node.target if node.op == "call_method" else getattr(node.target, "__name__", "")
-    return node.op in ("call_method", "call_function") and name in _ELEMENT_WISE_FUNCTIONS
+    return _calls(node, _ELEMENT_WISE_FUNCTIONS)
 
 
 def _channel_op(traced: fx.GraphModule, node: fx.Node, out: torch.Tensor, keep: slice) -> torch.Tensor:
