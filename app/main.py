@@ -6,6 +6,7 @@ needed; a material page icon would be fetched from Google, so the tab icon is an
 import streamlit as st
 
 from app.explorer import forget
+from queries.errors import UserError
 
 st.set_page_config(page_title="neurocypher", page_icon="🧠", layout="wide")
 page = st.navigation(
@@ -19,4 +20,8 @@ page = st.navigation(
 )
 if st.sidebar.button("Refresh", help="read the store again (after an ingest or a drop elsewhere)"):
     forget()
-page.run()
+try:  # every store read of every page: a spinner while it reads, one line (no traceback) when it fails
+    with st.spinner(f"{page.title}: reading the store…", show_time=True):
+        page.run()
+except UserError as error:
+    st.error(str(error))

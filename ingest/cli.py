@@ -64,6 +64,7 @@ def ingest(
     ] = None,
     close_to_mean: Annotated[bool, typer.Option(help=_help("close_to_mean"))] = DEFAULT.close_to_mean,
     close_pairs: Annotated[bool, typer.Option(help=_help("close_pairs"))] = DEFAULT.close_pairs,
+    chain_draws: Annotated[int, typer.Option(min=0, help=_help("chain_draws"))] = DEFAULT.chain_draws,
     relay_states: Annotated[int, typer.Option(min=0, help=_help("relay_states"))] = DEFAULT.relay_states,
     binarization: Annotated[str, typer.Option(help=_help("binarization"))] = DEFAULT.binarization,
 ) -> None:
@@ -90,6 +91,7 @@ def ingest(
         methods=_split(methods),
         close_to_mean=close_to_mean,
         close_pairs=close_pairs,
+        chain_draws=chain_draws,
         relay_states=relay_states,
         binarization=binarization,
     )

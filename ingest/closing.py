@@ -18,6 +18,7 @@ from torch import nn
 from queries.progress import progress_bar
 from queries.schema import ROLE_THRESHOLD
 
+from .communities import specificity
 from .segments import Segment, dense, segment
 from .taps import Layout, device_of, rows, watching
 
@@ -64,7 +65,8 @@ def evaluate_closing(
     pairs: bool = False,
     batch_size: int = 256,
 ) -> dict[str, float]:
-    """Fill each community's `acc_drop`, `class_acc_drop` and `role` (and `pair_acc_drop` with
+    """Fill each community's `acc_drop`, `class_acc_drop`, `closing_specificity` (per class k, the
+    accuracy class k loses minus the most another class loses) and `role` (and `pair_acc_drop` with
     `pairs`); return the accuracy after closing all noise communities of each method. The closings
     of one layer run together, as copies of the probe set in each forward pass."""
     n_classes = layers[-1].width
@@ -85,7 +87,12 @@ def evaluate_closing(
     with progress_bar(len(communities), "closing communities") as advance:
         for layer_index, group in _grouped(communities, lambda c: c.layer).items():
             for c, (overall, per_class) in zip(group, drops(layers[layer_index], [c.members for c in group])):
-                c.props.update(acc_drop=overall, class_acc_drop=per_class, role=role(overall))
+                c.props.update(
+                    acc_drop=overall,
+                    class_acc_drop=per_class,
+                    closing_specificity=specificity(per_class),
+                    role=role(overall),
+                )
             advance(len(group))
     if pairs:
         for group in _grouped(communities, lambda c: (c.method, c.layer)).values():
@@ -96,18 +103,22 @@ def evaluate_closing(
             for (a, b), (overall, _) in zip(both, found):
                 a.props["pair_acc_drop"][b.index] = b.props["pair_acc_drop"][a.index] = overall
 
-    def closing(c):
-        layer = layers[c.layer]
-        values = layer.acts[:, c.members].mean(axis=0) if to_mean else np.zeros(len(c.members))
-        return Closing(layer, c.members, values)
-
     pruned = {}
     for method in dict.fromkeys(c.method for c in communities):
-        noise = [closing(c) for c in communities if c.method == method and c.props["role"] == "noise"]
+        noise = [
+            closing_of(layers[c.layer], c.members, to_mean)
+            for c in communities
+            if c.method == method and c.props["role"] == "noise"
+        ]
         pruned[f"prune_accuracy_{method}"] = class_accuracies(
             predict_closed(model, X, noise, batch_size), labels, n_classes
         )[0]
     return pruned
+
+
+def closing_of(layer, members: np.ndarray, to_mean: bool = False) -> Closing:
+    """The closing of `members` of `layer`: set to 0, or to their mean over the probe set."""
+    return Closing(layer, members, layer.acts[:, members].mean(axis=0) if to_mean else np.zeros(len(members)))
 
 
 def _grouped(communities, key) -> dict:
@@ -144,7 +155,7 @@ def closed_logits(model: nn.Module, X: np.ndarray, closed: list[Closing], batch_
         elif c.layer.kind == "output":
             outputs.append(c)
         else:
-            closers[c.layer.point] = _closer(c, device, closers.get(c.layer.point))
+            closers[c.layer.point] = _closer([c], device, closers.get(c.layer.point))
     with watching(model, closers) if closers else nullcontext(), torch.no_grad():
         logits = torch.cat([model(rows(X, i, i + batch_size, device)).cpu() for i in range(0, len(X), batch_size)])
     for c in outputs:
@@ -152,21 +163,49 @@ def closed_logits(model: nn.Module, X: np.ndarray, closed: list[Closing], batch_
     return logits
 
 
-def _closer(c: Closing, device, before=None):
-    """What replaces the tensor a closed community's layer is read from (after `before`, another
-    closing at the same point)."""
-    keep = torch.ones(1, c.layer.width, device=device)
-    fill = torch.zeros(1, c.layer.width, device=device)
-    keep[0, c.members] = 0
-    fill[0, c.members] = torch.as_tensor(c.values, dtype=torch.float32, device=device)
+def _closer(closings: list[Closing], device, before=None):
+    """What replaces the tensor a layer is read from when it holds len(closings) copies of a batch
+    (copy-major), each closed by its own closing of that layer (after `before`, another closer at
+    the same point)."""
+    layer = closings[0].layer
+    keep = torch.ones(len(closings), layer.width, device=device)
+    fill = torch.zeros(len(closings), layer.width, device=device)
+    for row, c in enumerate(closings):
+        keep[row, c.members] = 0
+        fill[row, c.members] = torch.as_tensor(c.values, dtype=torch.float32, device=device)
 
     def close(output):
-        return c.layer.layout.masked(output if before is None else before(output), keep, fill)
+        return layer.layout.masked(output if before is None else before(output), keep, fill)
 
     return close
 
 
+def predict_chains(model: nn.Module, X: np.ndarray, chains: list[list[Closing]], batch_size: int = 256) -> np.ndarray:
+    """Predicted classes of every sample of X with each chain's closings (of hidden layers, the same
+    layers in the same order in every chain): len(chains) x len(X). Several chains share a forward
+    pass of the whole model, each on its own copy of the batch (at most CHAIN_ROWS rows a pass)."""
+    device = device_of(model)
+    predicted = np.zeros((len(chains), len(X)), dtype=np.int64)
+    copies = max(1, min(len(chains), CHAIN_ROWS // batch_size))
+    with torch.no_grad():
+        for first in range(0, len(chains), copies):
+            group = chains[first : first + copies]
+            closers = {}
+            for closings in zip(*group):  # one layer, closed in every chain
+                point = closings[0].layer.point
+                closers[point] = _closer(list(closings), device, closers.get(point))
+            with watching(model, closers):
+                for start in range(0, len(X), batch_size):
+                    x = rows(X, start, start + batch_size, device)
+                    scores = model(x.repeat(len(group), *([1] * (x.ndim - 1))))
+                    predicted[first : first + len(group), start : start + len(x)] = (
+                        scores.argmax(dim=1).view(len(group), -1).cpu().numpy()
+                    )
+    return predicted
+
+
 MASKS_PER_PASS = 32  # closings run together in one forward pass (each on a copy of the batch)
+CHAIN_ROWS = 8192  # most rows (samples x chains) of one forward pass of `predict_chains`
 PASS_BYTES = 256 * 2**20  # at most this much of live values repeated for the copies of one pass
 
 

@@ -84,6 +84,11 @@ class CommunityFlow:
     edges: np.ndarray
     props: dict[str, np.ndarray] = field(default_factory=dict)  # a method's own values per link (`Found.link_props`)
 
+    @property
+    def mean(self) -> np.ndarray:
+        """Bits per member edge of each link (0 for a link without member flow)."""
+        return np.divide(self.bits, self.edges, out=np.zeros(len(self.bits)), where=self.edges > 0)
+
     def attach(self, name: str, values: dict[tuple[int, int], float]) -> None:
         """Set property `name` of every link from `values` keyed by (source, target), 0 where absent;
         pairs not yet linked become links without member flow."""

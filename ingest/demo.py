@@ -8,6 +8,7 @@ import torch
 from sklearn.model_selection import train_test_split
 from torch import nn
 
+from queries.chains import DEFAULT_SCORE, SCORE_MEANING, fidelity_text
 from queries.progress import progress_bar
 from queries.series import chain_changes, settled_step
 from queries.store import Store
@@ -97,7 +98,8 @@ def trained(name: str, cache: Path) -> tuple[nn.Module, float]:
 
 def relay_answers(store: Store, model: str, c: int, methods: list[str]) -> list[str]:
     """The stored answers to "which communities relay class c from input to output" (relay-path),
-    one line per method: the top chain, each community with its relay bits for c."""
+    one line per method: the top chain, its score and its fidelity (the accuracy class c and the
+    most-hurt other class lose when the chain is closed, and class c's loss with random chains)."""
     lines = []
     for method in methods:
         chains = store.ask("relay-path", model=model, method=method, **{"class": c}, limit=1)
@@ -105,11 +107,11 @@ def relay_answers(store: Store, model: str, c: int, methods: list[str]) -> list[
             lines.append(f"relay-path, class {c}, {method}: no chain")
             continue
         top = chains[0]
-        steps = " -> ".join(
-            f"{uid.rsplit('/', 2)[-2]}/{uid.rsplit('/', 1)[-1]} ({bits:.2f} bits)"
-            for uid, bits in zip(top["chain"], top["bits"])
+        steps = " -> ".join(f"{uid.rsplit('/', 2)[-2]}/{uid.rsplit('/', 1)[-1]}" for uid in top["chain"])
+        lines.append(
+            f"relay-path, class {c}, {method}: {steps}; score {top['score']:+.3g} ({SCORE_MEANING[DEFAULT_SCORE]}); "
+            + fidelity_text(top, c)
         )
-        lines.append(f"relay-path, class {c}, {method}: {steps}, score {top['score']:.2f}")
     return lines
 
 

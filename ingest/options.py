@@ -60,8 +60,17 @@ class Options:
         default=2000,
     )
     methods: tuple[str, ...] = _help("community methods", default_factory=default_methods)
-    close_to_mean: bool = _help("close communities to their mean instead of 0", default=False)
+    close_to_mean: bool = _help(
+        "close communities (and relay-path chains) by setting their members to their mean over the probe set "
+        "(mean ablation); --no-close-to-mean sets them to 0",
+        default=True,
+    )
     close_pairs: bool = _help("also close every pair of communities within a layer", default=False)
+    chain_draws: int = _help(
+        "random chains of the same sizes that each method's top relay-path chain for each class is compared with "
+        "when it is closed (its fidelity); 0: no chain fidelity check",
+        default=20,
+    )
     relay_states: int = _help(
         "coarse-grain joint states for relay information to at most this many (0: exact binary states, as the "
         "paper; the relay method's samples_per_state option caps them relative to the samples)",
@@ -76,10 +85,10 @@ class Options:
         unknown = [m for m in self.methods if m not in METHODS]
         if unknown:
             raise UserError(f"unknown community method {clip(', '.join(unknown))}; choose from {', '.join(METHODS)}")
-        if self.bins < 2 or self.top_k < 1 or self.batch_size < 1 or self.deletion_samples < 0:
+        if self.bins < 2 or self.top_k < 1 or self.batch_size < 1 or min(self.deletion_samples, self.chain_draws) < 0:
             raise UserError(
-                f"bins must be at least 2, top_k and batch_size at least 1, deletion_samples at least 0, got "
-                f"{self.bins}, {self.top_k}, {self.batch_size} and {self.deletion_samples}"
+                f"bins must be at least 2, top_k and batch_size at least 1, deletion_samples and chain_draws at least "
+                f"0, got {self.bins}, {self.top_k}, {self.batch_size}, {self.deletion_samples} and {self.chain_draws}"
             )
         if self.memory_budget < 0:
             raise UserError(f"memory_budget must be at least 0 GiB (0: a quarter of memory), got {self.memory_budget}")

@@ -18,6 +18,7 @@ from .closing import evaluate_closing
 from .communities import Community, community_flows, specificity
 from .concepts import label_communities
 from .deletion import deletion_check, stratified_subset
+from .fidelity import measure_chains
 from .flow import betweenness, layer_flow, path_flow, shared, weight_coupling
 from .information import discretize, entropy_bits
 from .methods import METHODS
@@ -254,6 +255,26 @@ def closing_stage(run: Run) -> None:
     )
 
 
+def chain_fidelity_stage(run: Run) -> None:
+    """Needs the closing and community flows. Adds the causal check of each method's top relay-path
+    chain for each class (`ingest.fidelity`): on the class's output community, the accuracy each
+    class loses when the chain is closed against random chains of the same sizes; on the Model, per
+    method, the share of classes whose chain is specific and beats chance (metrics). Skipped with
+    `chain_draws` 0."""
+    options = run.options
+    if options.chain_draws:
+        run.analysis.metrics.update(
+            measure_chains(
+                run.model,
+                run.X,
+                run.analysis,
+                draws=options.chain_draws,
+                to_mean=options.close_to_mean,
+                batch_size=options.batch_size,
+            )
+        )
+
+
 def knockout_stage(run: Run) -> None:
     """Needs relay bits and closing. Adds the Spearman rho between a community's relay bits for a
     class and the accuracy that class loses when it is closed, over community x class (metrics)."""
@@ -280,10 +301,11 @@ STAGES = (
     ("relay information", relay_information_stage),
     ("community flow", community_flow_stage),
     ("closing", closing_stage),
+    ("chain fidelity", chain_fidelity_stage),
     ("knockout", knockout_stage),
     ("labels", label_stage),
 )
-COMMUNITY_STAGES = {"relay information", "community flow", "closing", "knockout", "labels"}  # need communities
+COMMUNITY_STAGES = {"relay information", "community flow", "closing", "chain fidelity", "knockout", "labels"}
 
 
 def run_stages(run: Run) -> Analysis:

@@ -4,6 +4,8 @@ from collections import Counter
 
 import numpy as np
 
+from queries.chains import FAITHFUL_RATIO
+
 from .analysis import Analysis
 
 
@@ -39,6 +41,7 @@ def summary(a: Analysis) -> str:
             f"random ones; retention lost, core / random: {m['fidelity_ratio']:.1f}x"
         )
         lines += fidelity_table(a)
+    lines += chain_lines(a)
     if "relay_knockout_rho" in m:
         lines.append(
             f"  knockout check: Spearman rho between relay bits and accuracy lost on closing, over "
@@ -50,6 +53,23 @@ def summary(a: Analysis) -> str:
         "  stage times: " + ", ".join(f"{stage} {seconds:.1f} s" for stage, seconds in a.stage_seconds.items())
     )
     return "\n".join(lines)
+
+
+def chain_lines(a: Analysis) -> list[str]:
+    """Per method, how many classes' top relay-path chains survive the causal check (`ingest.fidelity`)."""
+    m = a.metrics
+    measured = [method for method in a.methods if f"chain_specificity_{method}" in m]
+    if not measured:
+        return []
+    return [
+        f"  chain fidelity (closing each class's top relay-path chain: class k loses >= {FAITHFUL_RATIO:g}x "
+        "what the most-hurt other class loses / >= that many times random chains of the same sizes), "
+        "share of classes: "
+        + ", ".join(
+            f"{method} {m[f'chain_specificity_{method}']:.0%} / {m[f'chain_vs_random_{method}']:.0%}"
+            for method in measured
+        )
+    ]
 
 
 TOKEN_WORDS = {"mean": "mean over tokens", "max": "max over tokens", "first": "first step", "last": "last step"}

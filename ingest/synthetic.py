@@ -18,13 +18,20 @@ def synthetic_analysis(
     communities: int = 0,
     classes: int = 10,
     samples: int = 16,
+    skip: int = 0,
     seed: int = 0,
 ) -> Analysis:
     """`layers` layers of `width` neurons, at least `edges` flow edges in all (distinct random pairs,
-    as many between each two adjacent layers), and `communities` innersight communities per layer (neuron i in
+    as many along each edge of the layer DAG), and `communities` innersight communities per layer (neuron i in
     community i % communities): each class is relayed strongly (0.2..0.5 bits) by 2 of a layer's
-    communities and weakly (below 0.1) by the others; community c of the last layer is class c's output."""
+    communities and weakly (below 0.1) by the others; community c of the last layer is class c's output.
+    Each layer is fed by the one below it and, with `skip`, every `skip`-th layer also by the layer
+    `skip` below (a residual skip)."""
     rng = np.random.default_rng(seed)
+    inputs = [
+        () if i == 0 else (i - 1,) + ((i - skip,) if skip > 1 and i >= skip and i % skip == 0 else ())
+        for i in range(layers)
+    ]
     labels = rng.integers(0, classes, samples)
     stack = [
         Layer(
@@ -33,7 +40,7 @@ def synthetic_analysis(
             module="",
             point=None,
             layout=Layout(),
-            inputs=(i - 1,) if i else (),
+            inputs=inputs[i],
             kind="linear",
             activation="",
             acts=rng.random((samples, width), dtype=np.float32),
@@ -43,12 +50,13 @@ def synthetic_analysis(
         )
         for i in range(layers)
     ]
-    per_pair = edges // (layers - 1) + 1
+    feeds = [(lower, upper) for upper in range(layers) for lower in inputs[upper]]
+    per_pair = edges // len(feeds) + 1
     flows = []
-    for lower in range(layers - 1):
+    for lower, upper in feeds:
         pairs = np.sort(rng.choice(width * width, min(per_pair, width * width), replace=False))
         bits = rng.random(len(pairs))
-        flows.append(Flow(lower, lower + 1, pairs // width, pairs % width, bits, bits / 10, 0.01, (width, width)))
+        flows.append(Flow(lower, upper, pairs // width, pairs % width, bits, bits / 10, 0.01, (width, width)))
     a = Analysis(
         name=name,
         arch="synthetic",
@@ -62,6 +70,7 @@ def synthetic_analysis(
     if communities:
         strong = rng.random((layers, communities, classes)).argsort(axis=1) < 2
         bits = np.where(strong, rng.uniform(0.2, 0.5, strong.shape), rng.uniform(0, 0.1, strong.shape))
+        drops = rng.uniform(0, 0.1, (layers, communities, classes))
         a.communities = [
             Community(
                 "innersight",
@@ -71,7 +80,8 @@ def synthetic_analysis(
                 {
                     "relay_bits": bits[layer, c],
                     "relay_specificity": specificity(bits[layer, c]),
-                    "class_acc_drop": rng.uniform(0, 0.1, classes),
+                    "class_acc_drop": drops[layer, c],
+                    "closing_specificity": specificity(drops[layer, c]),
                     "role": "key",
                     "label": f"community {c}",
                 }

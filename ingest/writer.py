@@ -110,8 +110,7 @@ def community_rels(a: Analysis, first: np.ndarray) -> list[RelSet]:
         )
     ]
     for f in a.community_flows:
-        mean = np.divide(f.bits, f.edges, out=np.zeros(len(f.bits)), where=f.edges > 0)
-        props = {"bits": f.bits, "edges": f.edges, "mean": mean, **f.props}
+        props = {"bits": f.bits, "edges": f.edges, "mean": f.mean, **f.props}
         rels.append(
             RelSet(
                 "FLOWS_TO",

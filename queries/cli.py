@@ -130,7 +130,7 @@ def query(
 
     if list_queries:
         for named in QUERIES.values():
-            print(named.describe())
+            print(f"{named.describe()}\n    reads: {named.bound}")
         return
     if bool(name) == bool(cypher):
         raise UserError('give a query name (see `neurocypher query --list`) or --cypher "...", not both or neither')

@@ -1,14 +1,11 @@
 """The named query library: the questions users ask of stored models, as portable Cypher.
 
 Each query has a name, a one-line description, typed parameters with defaults, and its Cypher;
-`ask(store, name, **params)` checks the parameters and returns a list of dicts. On layered graphs
-the Cypher spells out one hop per layer (portable and fast on both backends), so `relay-path` and
-`flow-between` have one text per number of hops; a model's layers form a DAG (`(:Layer)-[:FEEDS]->
-(:Layer)`: skips and merges), so `ask` runs the text of every path length the DAG has between the
-two layers and merges the rows; `texts()` lists every text for the linter.
-
-relay-path score: the sum of the chain's relay bits for the class plus the sum of the mean flow
-(bits per member edge) of its links; both are in bits.
+`ask(store, name, **params)` checks the parameters and returns a list of dicts. `relay-path` and
+`flow-between` are best-path searches on a DAG (`queries.paths`: communities linked layer to layer,
+or neurons), computed from paged reads of the links they need, so their work does not grow with the
+number of paths, (width)^depth, but with the links read. Every other query states its bound in its
+description. `texts()` lists every text for the linter.
 """
 
 import math
@@ -16,13 +13,15 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from .chains import DEFAULT_SCORE, SCORES, Node, top_chains
 from .errors import UserError, clip, no_such_model, shown
+from .paths import Link, best_paths
 from .schema import ROLE_THRESHOLD, on_complete_model
 from .series import MIN_OVERLAP
 
 REQUIRED = object()
-MAX_HOPS = 32  # longest layer path that relay-path and flow-between spell out
 LIMIT_MAX = 1000
+ANSWER_ROWS = 500_000  # most communities, and most links, that relay-path or flow-between read
 
 
 @dataclass(frozen=True)
@@ -33,6 +32,7 @@ class Param:
     help: str = ""
     minimum: float | None = None
     maximum: float | None = None
+    choices: tuple[str, ...] = ()
 
     def parse(self, value):
         """The value converted to `kind` and checked, or a UserError naming the parameter."""
@@ -52,6 +52,8 @@ class Param:
             raise UserError(f"parameter {self.name} must be a finite number, got {value}")
         if self.minimum is not None and value < self.minimum or self.maximum is not None and value > self.maximum:
             raise UserError(f"parameter {self.name} must be between {self.minimum} and {self.maximum}, got {value}")
+        if self.choices and value not in self.choices:
+            raise UserError(f"parameter {self.name} must be one of {', '.join(self.choices)}, got {shown(value)}")
         return value
 
 
@@ -60,9 +62,11 @@ class NamedQuery:
     name: str
     description: str
     params: tuple[Param, ...]
-    cypher: str | Callable[[int], str]  # a text, or a text per number of hops
+    cypher: str | tuple[str, ...]  # a text, or the reads of an answer computed in Python
     order: tuple[str, bool] | None = None  # (column, descending): the order of rows merged from several graphs
     per_model: bool = True  # runs on the graph of parameter `model` (else on every stored model)
+    answer: Callable[..., list[dict]] | None = None  # (store, params) -> rows, from the reads in `cypher`
+    bound: str = ""  # how much the query reads and returns, as the model grows
 
     def describe(self) -> str:
         params = ", ".join(p.name if p.default is REQUIRED else f"{p.name}={p.default}" for p in self.params)
@@ -90,58 +94,94 @@ def _method():
     )
 
 
-def relay_path_cypher(hops: int) -> str:
-    """Chains c0 -> ... -> c_hops of one method's communities, one per layer of the dataflow and
-    linked by community FLOWS_TO, from the input layer to class $class's own output community; a
-    community made for one class (a relay module, a NeurFlow group: property `class`) only in that
-    class's chains; every hidden community relays the class with at least $min_bits.
+RELAY_PATH_COMMUNITIES = on_complete_model("""
+MATCH (c:Community {generation: m.generation, method: $method})
+WHERE c.class IS NULL OR c.class = $class
+RETURN c.uid AS uid, c.layer AS layer, c.class AS made_for, c.relay_bits[$class] AS bits, c.label AS label,
+       c.relay_specificity[$class] AS relay, c.closing_specificity[$class] AS closing, m.n_layers AS n_layers
+LIMIT $most""")
+RELAY_PATH_LINKS = on_complete_model("""
+MATCH (a:Community {generation: m.generation, method: $method})-[f:FLOWS_TO]->(b:Community)
+WHERE (a.class IS NULL OR a.class = $class) AND (b.class IS NULL OR b.class = $class)
+RETURN a.uid AS source, b.uid AS target, f.mean AS mean
+LIMIT $most""")
+CHAIN_FIDELITY = on_complete_model("""
+MATCH (c:Community {generation: m.generation, method: $method, class: $class})
+WHERE c.layer = m.n_layers - 1
+RETURN c.chain AS chain, c.chain_score AS score_kind, c.chain_drop AS drop_class, c.chain_other_drop AS drop_other,
+       c.chain_random_drop AS drop_random, c.chain_specificity AS specificity, c.chain_vs_random AS vs_random""")
+FIDELITY_COLUMNS = ("drop_class", "drop_other", "drop_random", "specificity", "vs_random")
 
-    Score: the sum over the hidden communities of their relay specificity for the class (its
-    conditional relay bits minus the most any other class gets, `relay_specificity`), so a chain
-    of communities that relay this class and no other ranks first; ties by the links' mean flow.
-    The filters read the communities' lists (the same numbers as their RELAYS relationships): on
-    FalkorDB this ran 5x faster than a RELAYS hop per layer (bench/query.py)."""
-    hidden = range(1, hops)
-    bits = [f"c{i}.relay_bits[$class]" for i in range(hops + 1)]
-    mine = "(c{i}.class IS NULL OR c{i}.class = $class)"
-    lines = ["MATCH (c0:Community {generation: m.generation, method: $method, layer: 0})\n"]
-    for i in hidden:
-        lines.append(
-            f"MATCH (c{i - 1})-[f{i}:FLOWS_TO]->(c{i}:Community) "
-            f"WHERE c{i}.layer < m.n_layers - 1 AND {mine.format(i=i)} AND {bits[i]} >= $min_bits\n"
+
+def relay_path(store, params: dict) -> list[dict]:
+    """The relay-path answer (`queries.chains.top_chains`) from one read of the method's communities
+    and one of their links (each at most ANSWER_ROWS rows, unsorted: paging by ORDER BY and SKIP
+    would sort them once per page): O(communities + links) read, O(limit (V + E) log limit) search,
+    whatever the depth. The chain whose fidelity the analysis measured (stored on the class's output
+    community) gets its numbers; other chains get None there."""
+    model, score = params["model"], params["score"]
+    read = {"model": model, "method": params["method"], "class": params["class"], "most": ANSWER_ROWS + 1}
+    rows = store.read(RELAY_PATH_COMMUNITIES, read, model=model)
+    if not rows:
+        return []
+    links = store.read(RELAY_PATH_LINKS, read, model=model)
+    if max(len(rows), len(links)) > ANSWER_ROWS:
+        raise UserError(f"relay-path reads at most {ANSWER_ROWS} communities and links of one method; {model} has more")
+    nodes = [
+        Node(r["uid"], r["layer"], r["made_for"], r["bits"] or 0.0, r[score] or 0.0, r["label"] or "") for r in rows
+    ]
+    found = top_chains(
+        nodes,
+        [(r["source"], r["target"], r["mean"]) for r in links],
+        params["class"],
+        rows[0]["n_layers"],
+        min_bits=params["min_bits"],
+        limit=params["limit"],
+    )
+    measured = store.read(CHAIN_FIDELITY, read, model=model)
+    measured = measured[0] if measured else {}
+    for row in found:
+        same = measured.get("chain") == row["chain"] and measured.get("score_kind") == score
+        row.update({column: measured.get(column) if same else None for column in FIDELITY_COLUMNS})
+    return found
+
+
+FLOWS_INTO = on_complete_model("""
+MATCH (b:Neuron {generation: m.generation}) WHERE b.uid IN $frontier
+MATCH (a)-[r:FLOWS_TO]->(b)
+WHERE a.layer > $bottom OR a.uid = $source
+RETURN a.uid AS source, a.layer AS layer, b.uid AS target, r.share AS share, r.bits AS bits
+LIMIT $most""")
+
+
+def flow_between(store, params: dict) -> list[dict]:
+    """The strongest neuron paths from $source to $target by the product of flow shares: the best
+    paths on log share (`queries.paths.best_paths`) over the flow edges into the neurons that reach
+    the target, read one step of the walk back from the target at a time (a neuron keeps at most
+    `top_k` incoming edges, so each step reads at most top_k x the neurons it reached), down to the
+    source's layer. The read starts from the frontier's neurons by their uid index; the neuron at
+    the edge's other end has no label, so the server walks the frontier's incoming edges instead of
+    scanning every neuron's outgoing ones (FalkorDB: 15 ms against 1.3 s on 1M edges)."""
+    model, source, target = params["model"], params["source"], params["target"]
+    bottom = _layer_of(source, model, "source")
+    layer_of, edges, frontier = {target: _layer_of(target, model, "target")}, {}, [target]
+    while frontier:
+        read = {"model": model, "frontier": frontier, "bottom": bottom, "source": source, "most": ANSWER_ROWS + 1}
+        rows = store.read(FLOWS_INTO, read, model=model)
+        frontier = sorted({r["source"] for r in rows if r["source"] not in layer_of and r["source"] != source})
+        for r in rows:
+            layer_of[r["source"]] = r["layer"]
+            edges[(r["source"], r["target"])] = r
+        if len(edges) >= ANSWER_ROWS:
+            raise UserError(f"flow-between reads at most {ANSWER_ROWS} flow edges; ask for neurons fewer layers apart")
+    links = [Link(a, b, math.log(r["share"]) if r["share"] > 0 else -math.inf) for (a, b), r in edges.items()]
+    rows = []
+    for path in best_paths([source], target, links, layer_of.get, params["limit"]):
+        hops = [edges[pair] for pair in zip(path.nodes, path.nodes[1:])]
+        rows.append(
+            {"path": list(path.nodes), "flow": math.prod(r["share"] for r in hops), "bits": [r["bits"] for r in hops]}
         )
-    lines.append(
-        f"MATCH (c{hops - 1})-[f{hops}:FLOWS_TO]->(c{hops}:Community) "
-        f"WHERE c{hops}.layer = m.n_layers - 1 AND c{hops}.class = $class\n"
-    )
-    steps = range(hops + 1)
-    score = " + ".join(f"c{i}.relay_specificity[$class]" for i in hidden) or "0.0"
-    lines.append(
-        "RETURN [" + ", ".join(f"c{i}.uid" for i in steps) + "] AS chain, "
-        "[" + ", ".join(f"c{i}.layer" for i in steps) + "] AS layers, "
-        "[" + ", ".join(bits) + "] AS bits, "
-        "[" + ", ".join(f"c{i}.label" for i in steps) + "] AS labels, "
-        f"{score} AS score, " + " + ".join(f"f{i}.mean" for i in range(1, hops + 1)) + " AS flow\n"
-        "ORDER BY score DESC, flow DESC LIMIT $limit"
-    )
-    return on_complete_model("".join(lines))
-
-
-def flow_between_cypher(hops: int) -> str:
-    """Neuron paths from $source to $target along FLOWS_TO, ranked by the product of their shares."""
-    nodes = ["(n0:Neuron {generation: m.generation, uid: $source})"]
-    for i in range(1, hops + 1):
-        nodes.append(f"-[r{i}:FLOWS_TO]->(n{i}:Neuron" + (" {uid: $target})" if i == hops else ")"))
-    return on_complete_model(
-        "MATCH " + "".join(nodes) + "\n"
-        "RETURN ["
-        + ", ".join(f"n{i}.uid" for i in range(hops + 1))
-        + "] AS path, "
-        + " * ".join(f"r{i}.share" for i in range(1, hops + 1))
-        + " AS flow, "
-        "[" + ", ".join(f"r{i}.bits" for i in range(1, hops + 1)) + "] AS bits\n"
-        "ORDER BY flow DESC LIMIT $limit"
-    )
+    return rows
 
 
 MODEL_SHAPE = on_complete_model("""
@@ -164,18 +204,24 @@ RETURN m.model_id AS model, m.arch AS arch, m.dataset AS dataset, m.accuracy AS 
 ORDER BY created DESC""",
             order=("created", True),
             per_model=False,
+            bound="one row per stored model; reads only Model nodes",
         ),
         NamedQuery(
             "relay-path",
-            "which communities relay class k from input to output: ranked chains, one community per layer",
+            "which communities relay class k from input to output: ranked chains, one community per layer, "
+            "with the measured fidelity of the analysis's top chain",
             (
                 _model(),
                 _class(),
                 _method(),
-                Param("min_bits", float, 0.0, "least relay bits of every community"),
+                Param("score", str, DEFAULT_SCORE, "what ranks chains: " + ", ".join(SCORES), choices=tuple(SCORES)),
+                Param("min_bits", float, None, "least relay bits of every hidden community (default: no limit)"),
                 _limit(5),
             ),
-            relay_path_cypher,
+            (RELAY_PATH_COMMUNITIES, RELAY_PATH_LINKS, CHAIN_FIDELITY),
+            answer=relay_path,
+            bound="reads every community and community link of one method once (paged, at most ANSWER_ROWS); "
+            "the search is O(limit (V + E) log limit), whatever the depth",
         ),
         NamedQuery(
             "top-relays",
@@ -186,6 +232,7 @@ MATCH (c:Community {generation: m.generation, method: $method})-[r:RELAYS]->(:Cl
 RETURN c.uid AS community, c.layer AS layer, c.size AS size, r.bits AS bits, r.acc_drop AS acc_drop,
        c.role AS role, c.label AS label
 ORDER BY bits DESC, community LIMIT $limit"""),
+            bound="one method's communities with a RELAYS link to the class; at most `limit` rows",
         ),
         NamedQuery(
             "community",
@@ -208,6 +255,7 @@ WITH c, members, relays, flows_out,
      collect(CASE WHEN e IS NULL THEN null ELSE {community: e.uid, bits: i.bits, edges: i.edges} END) AS flows_in
 RETURN c.uid AS community, c.method AS method, c.layer AS layer, c.size AS size, c.role AS role,
        c.acc_drop AS acc_drop, c.label AS label, members, relays, flows_in, flows_out"""),
+            bound="one community: its primary members (up to its size), its relays (one per class) and its links",
         ),
         NamedQuery(
             "neuron",
@@ -231,6 +279,7 @@ WITH n, memberships, flows_in,
 RETURN n.uid AS neuron, n.layer AS layer, n.kind AS kind, n.mean AS mean, n.std AS std, n.entropy AS entropy,
        n.betweenness AS betweenness, n.relay_score AS relay_score, n.class_means AS class_means,
        memberships, flows_in, flows_out"""),
+            bound="one neuron: its memberships, and the `limit` strongest of its flows in and out",
         ),
         NamedQuery(
             "flow-between",
@@ -241,7 +290,10 @@ RETURN n.uid AS neuron, n.layer AS layer, n.kind AS kind, n.mean AS mean, n.std 
                 Param("target", str, help="neuron uid in a higher layer"),
                 _limit(5),
             ),
-            flow_between_cypher,
+            (FLOWS_INTO,),
+            answer=flow_between,
+            bound="the flow edges into the neurons that reach the target, down to the source's layer (a neuron "
+            "keeps at most top_k incoming edges; at most ANSWER_ROWS read); at most `limit` paths",
         ),
         NamedQuery(
             "key-communities",
@@ -253,6 +305,7 @@ WHERE ($class IS NULL AND k.index = 0 AND c.role = 'key') OR (k.index = $class A
 RETURN c.uid AS community, c.layer AS layer, c.size AS size,
        CASE WHEN $class IS NULL THEN c.acc_drop ELSE r.acc_drop END AS acc_drop, c.label AS label
 ORDER BY acc_drop DESC, community LIMIT $limit"""),
+            bound="one method's communities x classes; at most `limit` rows",
         ),
         NamedQuery(
             "noise-communities",
@@ -262,6 +315,7 @@ ORDER BY acc_drop DESC, community LIMIT $limit"""),
 MATCH (c:Community {generation: m.generation, method: $method}) WHERE c.role = 'noise'
 RETURN c.uid AS community, c.layer AS layer, c.size AS size, c.acc_drop AS acc_drop, c.label AS label
 ORDER BY acc_drop, community LIMIT $limit"""),
+            bound="one method's communities; at most `limit` rows",
         ),
         NamedQuery(
             "attribution",
@@ -271,6 +325,7 @@ ORDER BY acc_drop, community LIMIT $limit"""),
 MATCH (n:Neuron {generation: m.generation})-[a:ATTRIBUTES]->(:Class {generation: m.generation, index: $class})
 RETURN n.uid AS feature, n.index AS index, a.score AS score, a.rank AS rank
 ORDER BY score DESC, index LIMIT $limit"""),
+            bound="the stored attributions of one class (32 features); at most `limit` rows",
         ),
         NamedQuery(
             "evolution",
@@ -293,6 +348,7 @@ RETURN k.step AS step, c.layer AS layer, c.uid AS community, c.label AS label, s
        CASE WHEN k.index = 0 THEN 'first' WHEN size(sources) = 0 THEN 'appeared'
             WHEN size(sources) > 1 THEN 'merged' WHEN most_targets > 1 THEN 'split' ELSE 'continued' END AS event
 ORDER BY step, layer, community"""),
+            bound="the series' communities on a chain of the class, one per checkpoint and layer, with their matches",
         ),
         NamedQuery(
             "compare",
@@ -308,16 +364,17 @@ RETURN m.model_id AS model, m.accuracy AS accuracy,
        m.deletion_auc_attribution AS deletion_attribution, m.deletion_auc_random AS deletion_random,
        m.relay_knockout_rho AS knockout_rho, m.fidelity_ratio AS fidelity""",
             per_model=False,
+            bound="one row per listed model, plus one relay-path answer (limit 1) per model",
         ),
     ]
 }
 
 
 def texts() -> list[str]:
-    """Every Cypher text the library can send (one per hop count for the layered queries)."""
+    """Every Cypher text the library can send."""
     found = [MODEL_SHAPE]
     for q in QUERIES.values():
-        found += [q.cypher(h) for h in range(1, MAX_HOPS + 1)] if callable(q.cypher) else [q.cypher]
+        found += list(q.cypher) if isinstance(q.cypher, tuple) else [q.cypher]
     return found
 
 
@@ -326,15 +383,10 @@ def ask(store, name: str, **given) -> list[dict]:
     query, params, cyphers = _prepared(store, name, given)
     if name == "compare":
         return _compare(store, params)
-    rows = [
-        row
-        for cypher in cyphers
-        for row in store.read(cypher, params, model=params["model"] if query.per_model else None)
-    ]
-    if len(cyphers) > 1:  # one text per path length: merge in the texts' own order
-        score = "score" if name == "relay-path" else "flow"
-        rows.sort(key=lambda row: [-row[score]] + ([-row["flow"]] if name == "relay-path" else []))
-        rows = rows[: params["limit"]]
+    if query.answer is not None:
+        return query.answer(store, params)
+    (cypher,) = cyphers
+    rows = store.read(cypher, params, model=params["model"] if query.per_model else None)
     if query.order:
         column, descending = query.order
         rows.sort(key=lambda row: (row[column] is None, row[column]), reverse=descending)
@@ -342,8 +394,8 @@ def ask(store, name: str, **given) -> list[dict]:
 
 
 def cypher_text(store, name: str, **given) -> str:
-    """The Cypher that `ask` runs for these parameters (the layered queries' texts depend on them:
-    one per path length, separated by blank lines)."""
+    """The Cypher that `ask` runs for these parameters (for relay-path and flow-between, the reads
+    their answer is computed from), separated by blank lines."""
     return "\n\n".join(_prepared(store, name, given)[2])
 
 
@@ -356,9 +408,9 @@ def _prepared(store, name: str, given: dict) -> tuple[NamedQuery, dict, list[str
     shape = _shape(store, params["model"]) if query.per_model else None
     if shape and params.get("class") is not None and params["class"] >= shape["classes"]:
         raise UserError(f"class {params['class']} is not a class of {params['model']}: use 0..{shape['classes'] - 1}")
-    if not callable(query.cypher):
-        return query, params, [query.cypher]
-    return query, params, [query.cypher(hops) for hops in _hops(name, params, shape)]
+    if name == "flow-between":
+        _check_reachable(params, shape)
+    return query, params, list(query.cypher) if isinstance(query.cypher, tuple) else [query.cypher]
 
 
 def _checked(query: NamedQuery, given: dict) -> dict:
@@ -389,34 +441,22 @@ def _shape(store, model: str) -> dict:
     return rows[0]
 
 
-def _hops(name: str, params: dict, shape: dict) -> list[int]:
-    """The lengths of the layer DAG's paths that the question spans: from the input to the class
-    scores, or from the source neuron's layer to the target's."""
+def _check_reachable(params: dict, shape: dict) -> None:
+    """A UserError unless a path of the layer DAG leads from the source neuron's layer up to the
+    target's."""
+    lower, upper = (_layer_of(params[end], params["model"], end) for end in ("source", "target"))
+    if upper <= lower:
+        raise UserError(f"target {params['target']} must be in a higher layer than source {params['source']}")
     last = shape["layers"] - 1
-    lower, upper = 0, last
-    if name == "flow-between":
-        lower, upper = (_layer_of(params[end], params["model"], end) for end in ("source", "target"))
-        if upper <= lower:
-            raise UserError(f"target {params['target']} must be in a higher layer than source {params['source']}")
     feeds = [tuple(edge) for edge in shape["feeds"] if None not in edge] or [(i, i + 1) for i in range(last)]
-    lengths = path_lengths(feeds, lower, upper)
-    if not lengths:
+    reached = {lower}
+    for a, b in sorted(feeds, key=lambda edge: edge[1]):  # layers are numbered in dataflow order
+        if a in reached:
+            reached.add(b)
+    if upper not in reached:
         raise UserError(
             f"no path of the layer DAG leads from {params['source']} to {params['target']} (parallel branches)"
         )
-    if max(lengths) > MAX_HOPS:
-        raise UserError(f"{name} spells out at most {MAX_HOPS} hops; this question needs {max(lengths)}")
-    return sorted(lengths)
-
-
-def path_lengths(feeds: list[tuple[int, int]], lower: int, upper: int) -> set[int]:
-    """The lengths of all paths from layer `lower` to layer `upper` along the DAG's edges (layers are
-    numbered in dataflow order, so every edge goes up)."""
-    lengths: dict[int, set[int]] = {lower: {0}}
-    for a, b in sorted(feeds, key=lambda edge: edge[1]):
-        if a in lengths and b <= upper:
-            lengths.setdefault(b, set()).update(n + 1 for n in lengths[a])
-    return lengths.get(upper, set()) if upper != lower else set()
 
 
 def _layer_of(uid: str, model: str, what: str) -> int:
@@ -435,11 +475,13 @@ def _compare(store, params: dict) -> list[dict]:
     result = []
     for model in params["models"]:
         chain = ask(store, "relay-path", model=model, **{"class": params["class"]}, method=params["method"], limit=1)
+        top = chain[0] if chain else {}
         result.append(
             {
                 **rows[model],
-                "top_chain": chain[0]["chain"] if chain else None,
-                "top_chain_score": chain[0]["score"] if chain else None,
+                "top_chain": top.get("chain"),
+                "top_chain_score": top.get("score"),
+                **{f"top_chain_{column}": top.get(column) for column in FIDELITY_COLUMNS},
             }
         )
     return result

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
+import streamlit as st
 from pages import MAIN, graph, open_page
 from specialists import SPECIALISTS, WIDTH
 from streamlit.testing.v1 import AppTest
@@ -15,7 +16,8 @@ from streamlit.testing.v1 import AppTest
 from app import graphs
 from ingest import analyze, write
 from ingest.demo_models import mlp
-from queries import explore
+from queries import connect, explore
+from queries.server import EmbeddedServer
 
 
 def graph_nodes(app: AppTest, index: int = 0) -> dict[str, dict]:
@@ -216,7 +218,7 @@ def test_questions_page_runs_relay_path_and_shows_its_cypher(store, stored):
     answer = app.dataframe[0].value
     assert list(answer["chain"]) == [" → ".join(graphs.short(u) for u in row["chain"]) for row in expected]
     assert highlighted(app) == set(expected[0]["chain"])
-    assert "MATCH (c0:Community" in app.code[0].value and "$class" in app.code[0].value
+    assert "MATCH (a:Community {generation: m.generation, method: $method})-[f:FLOWS_TO]" in app.code[0].value
 
 
 def test_questions_page_community_dropdown_lists_the_stored_communities(store, stored):
@@ -338,3 +340,20 @@ def test_edges_are_read_a_page_at_a_time(store, stored):
     assert len(whole) > 7
     assert explore.pages(store, explore.MEMBER_FLOWS_OUT, "q-spec", 7, size=3, uid=uid) == whole[:7]
     assert explore.pages(store, explore.MEMBER_FLOWS_OUT, "q-spec", 10_000, size=4, uid=uid) == whole
+
+
+def test_every_page_shows_a_lost_store_as_one_line(home, stored):
+    """With the server stopped under the app, every page says so in one line (no traceback) and
+    names what to do; the next visit after a restart reads again."""
+    app = open_page("communities", model="q-spec", method="relay")
+    assert EmbeddedServer(home).stop()
+    try:
+        for page in ("models", "communities", "neuron", "questions", "compare"):
+            st.cache_data.clear()
+            app.switch_page(f"views/{page}.py").run()
+            assert not app.exception, (page, app.exception)
+            assert [e.value for e in app.error if "neurocypher db start" in e.value], page
+    finally:
+        with connect():  # starts the server again
+            pass
+    assert not open_page("communities", model="q-spec", method="relay").error

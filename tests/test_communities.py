@@ -61,9 +61,9 @@ def test_pairs_prune_and_closing_to_the_mean(specialists, analysis):
     for method in ("innersight", "flow", "weights"):
         assert 0 <= analysis.metrics[f"prune_accuracy_{method}"] <= 1
     s = specialists
-    to_mean = analyze(s.model, s.X, s.y, name="mean", methods=("flow",), close_to_mean=True, deletion=False)
-    zero = [c.props["acc_drop"] for c in analysis.communities if c.method == "flow"]
-    assert [c.props["acc_drop"] for c in to_mean.communities] != zero
+    zero = analyze(s.model, s.X, s.y, name="zero", methods=("flow",), close_to_mean=False, deletion=False)
+    to_mean = [c.props["acc_drop"] for c in analysis.communities if c.method == "flow"]  # the default
+    assert [c.props["acc_drop"] for c in zero.communities] != to_mean
     assert [role(d) for d in (0.01, -0.01, 0.001)] == ["key", "noise", "irrelevant"]
 
 

@@ -129,7 +129,7 @@ def unscoped_matches(cypher: str) -> list[str]:
 
 def test_every_read_starts_from_the_stored_generation_of_its_model():
     statements = read_statements()
-    assert len(statements) > 2 * library.MAX_HOPS + 20
+    assert len(statements) > len(library.QUERIES) + 20
     assert schema.SCOPE == "generation: m.generation"
     assert {q: unscoped_matches(q) for q in statements if unscoped_matches(q)} == {}
     assert unscoped_matches("MATCH (m:Model {model_id: $model}) MATCH (n:Neuron) RETURN n")  # the check can fail

@@ -18,15 +18,15 @@ def find(a, uid):
     return next(c for c in a.communities if a.community_uid(c) == uid)
 
 
-def python_relay_paths(a, c, method="innersight", min_bits=0.0):
+def python_relay_paths(a, c, method="innersight", min_bits=None, score="closing_specificity"):
     """All chains from the input layer to class c's output, scored as documented, best first."""
     last = len(a.layers) - 1
     graph = nx.DiGraph()
     for x in a.communities:
         hidden = 0 < x.layer < last
         mine = x.props.get("class") in (None, c) if hidden else x.layer == 0 or x.props["class"] == c
-        if x.method == method and mine and (not hidden or x.props["relay_bits"][c] >= min_bits):
-            graph.add_node(a.community_uid(x), layer=x.layer, score=x.props["relay_specificity"][c] if hidden else 0.0)
+        if x.method == method and mine and (not hidden or min_bits is None or x.props["relay_bits"][c] >= min_bits):
+            graph.add_node(a.community_uid(x), layer=x.layer, score=x.props[score][c] if hidden else 0.0)
     for f in a.community_flows:
         if f.method == method:
             for i, j, bits, edges in zip(f.source, f.target, f.bits, f.edges):
@@ -58,12 +58,17 @@ def test_relay_path_returns_the_specialist_chain_first(store, stored, specialist
     assert find(a, chain[-1]).members.tolist() == [c] and rows[0]["layers"] == [0, 1, 2, 3]
 
 
-def test_relay_path_min_bits_and_other_methods(store, stored):
+def test_relay_path_min_bits_scores_and_other_methods(store, stored):
     a, _ = stored
-    for method, min_bits in (("flow", 0.0), ("innersight", 0.2), ("weights", 0.05)):
-        rows = store.ask("relay-path", model="q-spec", **{"class": 1}, method=method, min_bits=min_bits, limit=1000)
-        assert [r["chain"] for r in rows] == [p for _, p in python_relay_paths(a, 1, method, min_bits)]
-        assert all(min(r["bits"][1:-1]) >= min_bits for r in rows)  # the hidden communities
+    for method, min_bits in (("flow", 0.0), ("innersight", 0.2), ("weights", 0.05), ("weights", None)):
+        for score in ("closing", "relay"):
+            rows = store.ask(
+                "relay-path", model="q-spec", **{"class": 1}, method=method, min_bits=min_bits, score=score, limit=1000
+            )
+            expected = python_relay_paths(a, 1, method, min_bits, f"{score}_specificity")
+            assert [r["score"] for r in rows] == pytest.approx([s for s, _ in expected])
+            assert [r["chain"] for r in rows] == [p for _, p in expected]
+            assert min_bits is None or all(min(r["bits"][1:-1]) >= min_bits for r in rows)  # the hidden communities
 
 
 def test_top_relays_key_noise_and_attribution(store, stored):
@@ -203,7 +208,8 @@ def test_query_side_needs_no_torch(stored):
 
 def test_cli_lists_and_asks(stored):
     listed = cli("query", "--list")
-    assert listed.returncode == 0 and len(listed.stdout.splitlines()) == len(QUERIES)
+    assert listed.returncode == 0 and len(listed.stdout.splitlines()) == 2 * len(QUERIES)  # each, and what it reads
+    assert all(q.bound and f"    reads: {q.bound}" in listed.stdout for q in QUERIES.values())
     asked = cli(
         "query", "relay-path", "--model", "q-spec", "--param", "class=2", "--param", "limit=1", "--format", "json"
     )

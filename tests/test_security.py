@@ -130,6 +130,7 @@ def _sentinel_params(query, model):
         "class": 1,
         "method": "innersight",
         "min_bits": 0.0,
+        "score": "closing",
         "min_overlap": 0.3,
         "limit": LIMIT,
     }

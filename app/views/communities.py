@@ -27,6 +27,7 @@ from app.graphs import community_elements, draw, name_of, neuron_elements
 from app.pictures import crisp, grid, heatmap, pixels
 from app.tables import show_table
 from queries import explore
+from queries.chains import DEFAULT_SCORE, SCORE_MEANING, fidelity_text
 
 OWN_CLASS = {"relay": "modules", "neurflow": "circuit"}  # methods whose communities are made for one class
 
@@ -102,8 +103,9 @@ with legend:
         st.markdown(
             f"**Relay chain for class {relay_class} ({names[relay_class]})**: "
             + " → ".join(f"`{name_of(uid, last_layer)}`" for uid in chain)
-            + f" (score {chain_rows[0]['score']:.2f} bits: the chain's relay specificity for the class)"
+            + f" (score {chain_rows[0]['score']:+.3g}: {SCORE_MEANING[DEFAULT_SCORE]})"
         )
+        st.caption("Causal check: " + fidelity_text(chain_rows[0], relay_class))
     else:
         st.caption(f"No chain of {method} communities relays class {relay_class} through every layer.")
     st.caption(

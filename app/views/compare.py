@@ -24,6 +24,7 @@ from app.explorer import (
 from app.graphs import draw, name_of, path_elements, short
 from app.tables import show_table
 from queries import explore
+from queries.chains import fidelity_text
 from queries.matching import match_communities, store_matches
 
 EVENTS = {  # evolution's events, in words, and their colours
@@ -141,8 +142,9 @@ for row in rows:  # one under the other: each graph gets the full width, so its 
     if chain:
         last = layers_of(row["model"])[-1]["index"]
         st.markdown(
-            " → ".join(f"`{name_of(u, last)}` ({b:.2f} bits)" for u, b in zip(chain[0]["chain"], chain[0]["bits"]))
+            " → ".join(f"`{name_of(u, last)}` ({b:.3g} bits)" for u, b in zip(chain[0]["chain"], chain[0]["bits"]))
         )
+        st.caption("Causal check: " + fidelity_text(chain[0], relay_class))
         opened = draw(path_elements([chain[0]["chain"]], layers_of(row["model"])), key=f"chain-{row['model']}")
         if opened:
             open_uid(opened)
