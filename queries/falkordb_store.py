@@ -117,6 +117,8 @@ class FalkorStore(Store):
 
 
 def _plain_falkor(value):
+    if value is None or isinstance(value, (str, int, float)):  # most values: returned as they are, at once
+        return value
     from falkordb import Edge, Node, Path
 
     if isinstance(value, (Node, Edge)):

@@ -103,6 +103,8 @@ LIMIT $most""")
 RELAY_PATH_LINKS = on_complete_model("""
 MATCH (a:Community {generation: m.generation, method: $method})-[f:FLOWS_TO]->(b:Community)
 WHERE (a.class IS NULL OR a.class = $class) AND (b.class IS NULL OR b.class = $class)
+  AND ($min_bits IS NULL OR ((a.layer = 0 OR a.relay_bits[$class] >= $min_bits)
+                             AND (b.layer = m.n_layers - 1 OR b.relay_bits[$class] >= $min_bits)))
 RETURN a.uid AS source, b.uid AS target, f.mean AS mean
 LIMIT $most""")
 CHAIN_FIDELITY = on_complete_model("""
@@ -120,7 +122,7 @@ def relay_path(store, params: dict) -> list[dict]:
     whatever the depth. The chain whose fidelity the analysis measured (stored on the class's output
     community) gets its numbers; other chains get None there."""
     model, score = params["model"], params["score"]
-    read = {"model": model, "method": params["method"], "class": params["class"], "most": ANSWER_ROWS + 1}
+    read = {"model": model, **{key: params[key] for key in ("method", "class", "min_bits")}, "most": ANSWER_ROWS + 1}
     rows = store.read(RELAY_PATH_COMMUNITIES, read, model=model)
     if not rows:
         return []

@@ -10,10 +10,10 @@ chain in Cypher grows as (width)^depth.
 import heapq
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 
-@dataclass(frozen=True)
-class Link:
+class Link(NamedTuple):  # a tuple: made by the hundred thousand per question
     """One edge of the DAG: `gain` is added to a path's score and `tie` to its tie-break when the
     path takes it."""
 
