@@ -97,21 +97,19 @@ def trained(name: str, cache: Path) -> tuple[nn.Module, float]:
 
 
 def relay_answers(store: Store, model: str, c: int, methods: list[str]) -> list[str]:
-    """The stored answers to "which communities relay class c from input to output" (relay-path),
-    one line per method: the top chain, its score and its fidelity (the accuracy class c and the
-    most-hurt other class lose when the chain is closed, and class c's loss with random chains)."""
-    lines = []
+    """The stored answers to "which communities relay class c from input to output" (relay-path):
+    what the score means, then one line per method: the top chain, its score and its fidelity (the
+    accuracy class c and the most-hurt other class lose when the chain is closed, and class c's loss
+    with random chains)."""
+    lines = [f"relay-path, class {c} (score: {SCORE_MEANING[DEFAULT_SCORE]}):"]
     for method in methods:
         chains = store.ask("relay-path", model=model, method=method, **{"class": c}, limit=1)
         if not chains:
-            lines.append(f"relay-path, class {c}, {method}: no chain")
+            lines.append(f"  {method}: no chain")
             continue
         top = chains[0]
         steps = " -> ".join(f"{uid.rsplit('/', 2)[-2]}/{uid.rsplit('/', 1)[-1]}" for uid in top["chain"])
-        lines.append(
-            f"relay-path, class {c}, {method}: {steps}; score {top['score']:+.3g} ({SCORE_MEANING[DEFAULT_SCORE]}); "
-            + fidelity_text(top, c)
-        )
+        lines.append(f"  {method}: {steps}; score {top['score']:+.3g}; {fidelity_text(top, c)}")
     return lines
 
 
