@@ -20,7 +20,12 @@ SCORES = {  # the models' headline numbers, in words
     "knocked out (closer to 1: relay bits predict importance)",
     "fidelity": "NeurFlow fidelity: retention lost zeroing a class's core neurons over that lost zeroing as "
     "many random neurons (above 1: the core neurons matter more)",
-    "top_chain_score": "the top relay chain's relay specificity for the class (bits)",
+    "top_chain_score": "the top relay chain's score for the class: accuracy it loses minus the most another class "
+    "loses, summed over the chain's communities closed one at a time (negative: they hurt another class more)",
+    "top_chain_specificity": "accuracy the class loses with the whole chain closed over the most another class "
+    "loses (faithful from 3)",
+    "top_chain_vs_random": "accuracy the class loses with the chain closed over its median loss with random "
+    "chains of the same sizes (faithful from 3)",
 }
 FRESH_SECONDS = 60  # cached reads are at most this old; the sidebar's Refresh forgets them at once
 

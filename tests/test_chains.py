@@ -10,9 +10,10 @@ import networkx as nx
 import numpy as np
 import pytest
 import torch
+from helpers import python_relay_paths
 from specialists import SPECIALISTS
 
-from ingest import analyze
+from ingest import analyze, write
 from ingest.closing import class_accuracies, closing_of, predict_chains, predict_closed
 from ingest.demo import trained
 from ingest.fidelity import measure_chains, top_chain
@@ -142,6 +143,22 @@ def test_trained_mlp_chains_ranked_by_closing_beat_chains_ranked_by_relay_bits(m
     relay = measure_chains(ClassScores(model, ""), digits.X, copy.deepcopy(a), score="relay")
     assert closing["chain_specificity_innersight"] >= relay["chain_specificity_innersight"] + 0.3
     assert closing["chain_vs_random_innersight"] >= 0.8
+
+
+def test_relay_path_is_the_best_of_every_chain_on_a_trained_model(mlp, store):
+    """The stored demo MLP, every method, class and score: relay-path's top 5 have the scores of the
+    top 5 of every chain enumerated by networkx, and each is one of the enumerated chains at least as
+    good as the fifth (chains whose scores tie within rounding may come in either order)."""
+    _, a = mlp
+    write(store, a, replace=True)
+    for method in a.methods:
+        for k in range(a.n_classes):
+            for score in ("closing", "relay"):
+                rows = store.ask("relay-path", model=a.name, method=method, score=score, **{"class": k})
+                every = python_relay_paths(a, k, method, score=f"{score}_specificity")
+                assert [r["score"] for r in rows] == pytest.approx([s for s, _ in every[:5]]), (method, k, score)
+                good = {tuple(path): s for s, path in every if s >= every[min(4, len(every) - 1)][0] - 1e-9}
+                assert all(good.get(tuple(r["chain"])) == pytest.approx(r["score"]) for r in rows)
 
 
 def output_community(a, method, k):

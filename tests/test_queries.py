@@ -8,7 +8,7 @@ import sys
 import networkx as nx
 import numpy as np
 import pytest
-from helpers import cli, snapshot
+from helpers import cli, python_relay_paths, snapshot
 from specialists import SPECIALISTS
 
 from queries.library import QUERIES
@@ -16,32 +16,6 @@ from queries.library import QUERIES
 
 def find(a, uid):
     return next(c for c in a.communities if a.community_uid(c) == uid)
-
-
-def python_relay_paths(a, c, method="innersight", min_bits=None, score="closing_specificity"):
-    """All chains from the input layer to class c's output, scored as documented, best first."""
-    last = len(a.layers) - 1
-    graph = nx.DiGraph()
-    for x in a.communities:
-        hidden = 0 < x.layer < last
-        mine = x.props.get("class") in (None, c) if hidden else x.layer == 0 or x.props["class"] == c
-        if x.method == method and mine and (not hidden or min_bits is None or x.props["relay_bits"][c] >= min_bits):
-            graph.add_node(a.community_uid(x), layer=x.layer, score=x.props[score][c] if hidden else 0.0)
-    for f in a.community_flows:
-        if f.method == method:
-            for i, j, bits, edges in zip(f.source, f.target, f.bits, f.edges):
-                u, v = (f"{a.name}/{method}/L{f.lower + d}/c{k}" for d, k in ((0, i), (1, j)))
-                if u in graph and v in graph:
-                    graph.add_edge(u, v, mean=bits / edges)
-    chains = []
-    for start in [n for n, d in graph.nodes(data=True) if d["layer"] == 0]:
-        for end in [n for n, d in graph.nodes(data=True) if d["layer"] == last]:
-            for path in nx.all_simple_paths(graph, start, end, cutoff=last):
-                if len(path) == last + 1:
-                    score = sum(graph.nodes[n]["score"] for n in path)
-                    flow = sum(graph.edges[u, v]["mean"] for u, v in zip(path, path[1:]))
-                    chains.append((score, flow, path))
-    return [(score, path) for score, flow, path in sorted(chains, key=lambda sfp: (-sfp[0], -sfp[1]))]
 
 
 @pytest.mark.parametrize("c", range(SPECIALISTS))
