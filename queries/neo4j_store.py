@@ -16,7 +16,7 @@ from . import schema
 from .errors import UserError
 from .graph import ModelGraph
 from .readonly import scoped_to_generation
-from .server import pid_alive
+from .server import STATEMENT_SECONDS, pid_alive
 from .store import Store, already_stored, plain_params, query_error, timed_out
 
 BATCH_ROWS = 10_000  # rows per write transaction
@@ -59,6 +59,9 @@ class Neo4jStore(Store):
             raise neo4j_error(exc, uri, database) from exc
 
     def read(self, cypher, params=None, *, model=None, timeout=None):
+        """As `Store.read`; a read that asks for no timeout is stopped after STATEMENT_SECONDS, as on
+        the embedded server."""
+        timeout = STATEMENT_SECONDS if timeout is None else timeout
         return self._execute(cypher, params, self._neo4j.RoutingControl.READ, timeout)
 
     def write(self, cypher, params=None, *, model):
@@ -179,7 +182,11 @@ def unreachable(uri: str, exc: Exception) -> UserError:
     )
 
 
-MEMORY_CODES = ("Neo.TransientError.General.MemoryPoolOutOfMemoryError", "Neo.TransientError.General.OutOfMemoryError")
+MEMORY_CODES = (  # over the transaction memory of one transaction, of all of them, and out of heap
+    "Neo.ClientError.General.TransactionOutOfMemoryError",
+    "Neo.TransientError.General.MemoryPoolOutOfMemoryError",
+    "Neo.TransientError.General.OutOfMemoryError",
+)
 
 
 def neo4j_error(exc: Exception, uri: str, database: str | None, timeout: float | None = None) -> UserError:
@@ -196,8 +203,9 @@ def neo4j_error(exc: Exception, uri: str, database: str | None, timeout: float |
         return UserError(f"Neo4j at {uri} has no database {database!r}: set NEO4J_DATABASE to one it has")
     if code in MEMORY_CODES:
         return UserError(
-            "Neo4j ran out of transaction memory: raise dbms.memory.transaction.total.max and the heap "
-            "(server.memory.heap.max_size; see docker-compose.yml)"
+            "Neo4j ran out of memory for the statement and stopped it: narrow it (one model, labels, a LIMIT), "
+            "or raise db.memory.transaction.max (one transaction), dbms.memory.transaction.total.max (all) "
+            "and the heap, server.memory.heap.max_size (see docker-compose.yml)"
         )
     if code == "Neo.ClientError.Schema.ConstraintValidationFailed":
         return UserError(

@@ -1,8 +1,9 @@
 """What of the Neo4j path can be checked without a server: the compose file the image will accept,
 the batched write plan of a hidden generation, the generation filter in every read, the console's
 scoping, relationship values refused before any write, the order in which a model's nodes are
-deleted, and the one-line errors for the driver's and the server's failures (built as the driver
-builds them). `tests/test_neo4j.py` runs all of it against a server when NEO4J_URI is set."""
+deleted, the timeout on every read, and the one-line errors for the driver's and the server's
+failures (built as the driver builds them). `tests/test_neo4j.py` runs all of it against a server
+when NEO4J_URI is set."""
 
 import re
 from pathlib import Path
@@ -15,8 +16,9 @@ from neo4j import graph as neo4j_graph
 
 from queries import UserError, library, schema
 from queries.graph import RelSet
-from queries.neo4j_store import neo4j_batches, neo4j_error, plain_neo4j
+from queries.neo4j_store import Neo4jStore, neo4j_batches, neo4j_error, plain_neo4j
 from queries.readonly import READ_PROCEDURES, scoped_to_generation
+from queries.server import STATEMENT_SECONDS
 
 ROOT = Path(__file__).parent.parent
 SETTINGS = {  # the Neo4j 5 settings the compose file sets, as the image spells them in the environment
@@ -172,8 +174,20 @@ def test_no_deprecated_procedure_is_offered_to_the_console():
             "has no database 'nc': set NEO4J_DATABASE",
         ),
         (
-            server_error("Neo.TransientError.General.MemoryPoolOutOfMemoryError", "m"),
-            "raise dbms.memory.transaction.total.max",
+            server_error(
+                "Neo.TransientError.General.MemoryPoolOutOfMemoryError",
+                "The allocation of an extra 2.0 MiB would use more than the limit 1.5 GiB. "
+                "Currently using 1.5 GiB. dbms.memory.transaction.total.max threshold reached",
+            ),
+            "raise db.memory.transaction.max (one transaction), dbms.memory.transaction.total.max (all)",
+        ),
+        (
+            server_error(
+                "Neo.ClientError.General.TransactionOutOfMemoryError",
+                "The allocation of an extra 2.0 MiB would use more than the limit 1.0 GiB. "
+                "Currently using 1.0 GiB. db.memory.transaction.max threshold reached",
+            ),
+            "Neo4j ran out of memory for the statement and stopped it: narrow it",
         ),
         (
             server_error("Neo.ClientError.Schema.ConstraintValidationFailed", "m"),
@@ -200,3 +214,24 @@ def test_no_deprecated_procedure_is_offered_to_the_console():
 def test_driver_and_server_errors_become_one_line_by_class_and_code(error, said):
     message = str(neo4j_error(error, "bolt://h:7687", "nc", timeout=30.0))
     assert said in message and "\n" not in message
+
+
+class RecordingDriver:
+    """Stands in for the driver: records each `execute_query` and answers one stored model's row."""
+
+    def __init__(self):
+        self.queries = []
+
+    def execute_query(self, query, params, routing_, database_):
+        self.queries.append(query)
+        return [{"model_id": "m", "generation": "g"}], None, None
+
+
+def test_every_read_on_neo4j_has_a_timeout():
+    import neo4j
+
+    store = Neo4jStore.__new__(Neo4jStore)  # no server: the driver is the recording one
+    store._neo4j, store._driver, store._database, store._uri = neo4j, RecordingDriver(), None, "bolt://h:7687"
+    store.read(schema.LIST_MODELS)
+    store.console("MATCH (n:Neuron) RETURN n", timeout=2.5)  # reads the stored generations, then the query
+    assert [q.timeout for q in store._driver.queries] == [STATEMENT_SECONDS, STATEMENT_SECONDS, 2.5]
