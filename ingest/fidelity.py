@@ -1,8 +1,8 @@
 """Chain fidelity: the causal check of a relay-path answer.
 
 For an answer "chain c_1 .. c_m relays class k", every hidden community of the chain is closed at
-once (members set to 0, or to their mean with `close_to_mean`) and each class's accuracy on the
-probe set is measured. The answer is *specific* when class k loses at least FAITHFUL_RATIO times
+once (members set to their mean over the probe set, or to 0 without `close_to_mean`) and each
+class's accuracy on the probe set is measured. The answer is *specific* when class k loses at least FAITHFUL_RATIO times
 what the most-hurt other class loses, and *beats chance* when class k loses at least FAITHFUL_RATIO
 times the median of what it loses over random chains of the same sizes in the same layers: the
 analogue of NeurFlow's fidelity (core against random neurons, Cao et al. 2025) for whole chains.
@@ -53,7 +53,7 @@ def measure_chains(
     *,
     score: str = DEFAULT_SCORE,
     draws: int = 20,
-    to_mean: bool = False,
+    to_mean: bool = True,
     batch_size: int = 256,
 ) -> dict:
     """Close each method's top chain for each class and store its fidelity on the class's output

@@ -3,9 +3,10 @@
 Each query has a name, a one-line description, typed parameters with defaults, and its Cypher;
 `ask(store, name, **params)` checks the parameters and returns a list of dicts. `relay-path` and
 `flow-between` are best-path searches on a DAG (`queries.paths`: communities linked layer to layer,
-or neurons), computed from paged reads of the links they need, so their work does not grow with the
-number of paths, (width)^depth, but with the links read. Every other query states its bound in its
-description. `texts()` lists every text for the linter.
+or neurons), computed from bounded reads of the links they need, so their work does not grow with
+the number of paths, (width)^depth, but with the links read. Every query states what it reads as
+the model grows (`bound`, listed by `neurocypher query --list`). `texts()` lists every text for the
+linter.
 """
 
 import math

@@ -2,9 +2,9 @@
 
 `relay-path` (a chain of communities from an input community to a class's output community) and
 `flow-between` (a chain of neurons ranked by the product of flow shares, a sum of log shares) are
-both k-best path questions on a layered DAG, so both are answered by `best_paths` after one bounded
-read of the graph: the work grows as k (V + E) log k, whatever the depth, where spelling out every
-chain in Cypher grows as (width)^depth.
+both k-best path questions on a layered DAG, so both are answered by `best_paths` after bounded
+reads of the links they need: the work grows as k (V + E) log k, whatever the depth, where spelling
+out every chain in Cypher grows as (width)^depth.
 """
 
 import heapq
@@ -66,14 +66,24 @@ def best_paths(sources: Iterable[Hashable], target: Hashable, links: Iterable[Li
     into: dict[Hashable, list[Link]] = {}
     for link in links:
         into.setdefault(link.target, []).append(link)
-    best: dict[Hashable, list[tuple[float, float, tuple]]] = {s: [(0.0, 0.0, (s,))] for s in sources}
+    # a partial path is (score, tie, its last node, the partial path before it): no copy per step
+    best: dict[Hashable, list[tuple]] = {s: [(0.0, 0.0, s, None)] for s in sources}
     for node in sorted(set(into) - set(best), key=order):
         candidates = (
-            (score + link.gain, tie + link.tie, nodes + (node,))
+            (path[0] + link.gain, path[1] + link.tie, node, path)
             for link in into[node]
-            for score, tie, nodes in best.get(link.source, ())
+            for path in best.get(link.source, ())
         )
         kept = heapq.nlargest(k, candidates, key=lambda path: (path[0], path[1]))
         if kept:
             best[node] = kept
-    return [Path(nodes, score, tie) for score, tie, nodes in best.get(target, [])]
+    return [Path(_nodes(path), path[0], path[1]) for path in best.get(target, [])]
+
+
+def _nodes(path: tuple) -> tuple:
+    """The nodes of a partial path, first to last."""
+    nodes = []
+    while path is not None:
+        nodes.append(path[2])
+        path = path[3]
+    return tuple(reversed(nodes))

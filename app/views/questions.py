@@ -90,12 +90,17 @@ def field(param, model, chosen):
         return neuron_field(model, "neuron", f"{model}/L1/0", param.help)
     if param.name in ("source", "target") and model:
         return neuron_field(model, param.name, defaults(model)[param.name], param.help)
+    if param.choices:
+        return st.selectbox(
+            param.name, param.choices, key=key, index=param.choices.index(param.default), help=param.help
+        )
     if param.kind is int:
         low = int(param.minimum) if param.minimum is not None else 0
         start = low if param.default in (REQUIRED, None) else int(param.default)
         return st.number_input(param.name, low, int(param.maximum or 10**6), start, key=key, help=param.help)
-    if param.kind is float:
-        return st.number_input(param.name, value=float(param.default or 0.0), key=key, help=param.help)
+    if param.kind is float:  # an optional number (default None) stays empty unless given
+        value = None if param.default is None else float(param.default)
+        return st.number_input(param.name, value=value, key=key, help=param.help, placeholder="none")
     return st.text_input(param.name, "" if param.default is REQUIRED else str(param.default), key=key, help=param.help)
 
 
