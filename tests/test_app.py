@@ -325,6 +325,12 @@ def test_compare_page_sets_models_side_by_side(store, stored):
     assert heat["encoding"]["x"]["sort"] == order and order == sorted(order, key=lambda u: (int(u[1]), u))
 
 
+def test_compare_address_naming_a_model_twice_compares_it_once(stored):
+    app = open_page("compare", models="q-spec,q-spec,q-spec2")
+    assert sorted(app.dataframe[0].value["model"]) == ["q-spec", "q-spec2"]
+    assert [c.value for c in app.caption if c.value.startswith("Causal check: ")], "each chain's fidelity"
+
+
 def test_edges_are_read_a_page_at_a_time(store, stored):
     """The explorer's edge statements are paged, and walking the pages gives the whole answer."""
     paged = [

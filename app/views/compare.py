@@ -87,7 +87,7 @@ if series and st.radio("Compare", VIEWS, index=int("series" in st.query_params),
     st.stop()
 st.query_params.pop("series", None)
 ids = model_ids()
-linked = [m for m in st.query_params.get("models", "").split(",") if m in ids]
+linked = list(dict.fromkeys(m for m in st.query_params.get("models", "").split(",") if m in ids))  # once each
 chosen = st.multiselect(
     "Models", ids, default=linked or st.session_state.get("compare_models") or ids[:2], key="compared"
 )
