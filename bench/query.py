@@ -9,7 +9,8 @@ became a best-path search), in the same run:
   (attention and feed-forward outputs merged with the stream), 30 communities per layer.
 
 For each: relay-path's median time (score=relay and min_bits=0.1, the earlier query's ranking, so
-both answer the same question), the spelled-out text's where its chains are few enough to finish
+both answer the same question; and asked with its defaults, every link read), the spelled-out
+text's where its chains are few enough to finish
 (2 of a layer's communities pass min_bits for a class, so it enumerates about 2^hops chains per path
 length: run up to SPELLED_OUT_HOPS), whether the top 5 agree, flow-between's median over 2 hops, and
 the server's resident memory before and after.
@@ -101,8 +102,8 @@ def main() -> None:
     from ingest.writer import write
     from queries import scratch_store
 
-    print(f"{'model':<6} {'layers':>6} {'links':>8}  relay-path  spelled-out text             top 5 agree  "
-          "flow-between  server GiB before/after")  # fmt: skip
+    print(f"{'model':<6} {'layers':>6} {'links':>8}  relay-path  defaults    spelled-out text             "
+          "top 5 agree  flow-between  server GiB before/after")  # fmt: skip
     worst = 0.0
     with scratch_store() as store:
         pid = store._db.connection.info("server")["process_id"]
@@ -114,14 +115,15 @@ def main() -> None:
             relay = median_ms(lambda ask=ask: store.ask("relay-path", **ask))
             worst = max(worst, relay)
             top = [row["chain"] for row in store.ask("relay-path", **ask)]
+            default = median_ms(lambda name=name: store.ask("relay-path", model=name, **{"class": 3}))
             baseline, spelled = spelled_out_answer(store, a, name)
             ends = {"source": f"{name}/L0/1", "target": f"{name}/L2/2"}
             between = median_ms(lambda ends=ends, name=name: store.ask("flow-between", model=name, **ends))
             links = sum(len(f.source) for f in a.community_flows)
             agree = "n/a" if spelled is None else str(spelled == top)
             print(
-                f"{name:<6} {len(a.layers):>6} {links:>8}  {relay:>7.1f} ms  {baseline:<28} {agree:<12} "
-                f"{between:>8.1f} ms   {before:.2f} / {resident_gib(pid):.2f}"
+                f"{name:<6} {len(a.layers):>6} {links:>8}  {relay:>7.1f} ms  {default:>7.1f} ms  {baseline:<28} "
+                f"{agree:<12} {between:>8.1f} ms   {before:.2f} / {resident_gib(pid):.2f}"
             )
     print(f"query: relay_path_worst_median_ms={worst:.1f}")
 
