@@ -79,10 +79,9 @@ def measure_chains(
     """
     last = len(a.layers) - 1
 
-    def drops(chains: list[list[tuple[int, np.ndarray]]]) -> list[np.ndarray]:
+    def predicted(rows: np.ndarray, chains: list[list[tuple[int, np.ndarray]]]) -> np.ndarray:
         closings = [[closing_of(a.layers[layer], members, to_mean) for layer, members in sets] for sets in chains]
-        predicted = predict_chains(model, X, closings, batch_size)
-        return [a.class_accuracy - class_accuracies(p, a.labels, a.n_classes)[1] for p in predicted]
+        return predict_chains(model, X[rows], closings, batch_size)
 
     metrics = {}
     with progress_bar(len(a.methods) * a.n_classes, "chain fidelity") as advance:
@@ -92,8 +91,12 @@ def measure_chains(
                 chain = top_chain(a, method, k, score)
                 if chain:
                     hidden = [(c.layer, c.members) for c in chain if 0 < c.layer < last]
-                    closed, *random = drops([hidden] + _random_chains(a, hidden, draws, np.random.default_rng([m, k])))
-                    found.append(_fidelity(a, chain, k, closed, [d[k] for d in random]) | {"chain_score": score})
+                    (closed,) = predicted(np.arange(len(X)), [hidden])
+                    drops = a.class_accuracy - class_accuracies(closed, a.labels, a.n_classes)[1]
+                    own = np.flatnonzero(a.labels == k)  # a random chain's drop for k needs class k's samples only
+                    random = _random_chains(a, hidden, draws, np.random.default_rng([m, k])) if len(own) else []
+                    random_drops = [a.class_accuracy[k] - (p == k).mean() for p in predicted(own, random)]
+                    found.append(_fidelity(a, chain, k, drops, random_drops) | {"chain_score": score})
                     chain[-1].props.update(found[-1])
                 advance()
             for summary in ("chain_specificity", "chain_vs_random") if found else ():
