@@ -61,7 +61,7 @@ def evaluate_closing(
     layers,
     communities,
     *,
-    to_mean: bool = False,
+    to_mean: bool = True,
     pairs: bool = False,
     batch_size: int = 256,
 ) -> dict[str, float]:
@@ -116,7 +116,7 @@ def evaluate_closing(
     return pruned
 
 
-def closing_of(layer, members: np.ndarray, to_mean: bool = False) -> Closing:
+def closing_of(layer, members: np.ndarray, to_mean: bool) -> Closing:
     """The closing of `members` of `layer`: set to 0, or to their mean over the probe set."""
     return Closing(layer, members, layer.acts[:, members].mean(axis=0) if to_mean else np.zeros(len(members)))
 
