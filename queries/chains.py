@@ -6,13 +6,16 @@ for one class (relay modules, NeurFlow groups: property `class`) are only in tha
 A chain's score is the sum of its hidden communities' scores for k (`SCORES`), ties broken by the
 sum of its links' mean flow (bits per member edge). The top chains are the k best paths of the
 community DAG (`queries.paths.best_paths`), so the analysis (which measures the top chain's
-fidelity) and the stored model's `relay-path` answer it with the same function.
+fidelity, `ingest.fidelity`) and the stored model's `relay-path` (`relay_path`: one read of the
+method's communities and one of their links) answer it with the same function.
 """
 
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from .errors import UserError
 from .paths import Link, best_paths
+from .schema import on_complete_model
 
 SCORES = {
     "closing": "closing_specificity",
@@ -36,6 +39,7 @@ SCORE_MEANING = {
     "chain's communities (negative: they relay another class more)",
 }
 FAITHFUL_RATIO = 3.0  # a closed chain is specific / beats chance when class k loses at least this many times more
+ANSWER_ROWS = 500_000  # most communities, and most links, that relay-path (or flow-between) reads
 
 
 @dataclass(frozen=True)
@@ -114,6 +118,61 @@ def _row(chain: list[Node], score: float, flow: float) -> dict:
         "score": score,
         "flow": flow,
     }
+
+
+RELAY_PATH_COMMUNITIES = on_complete_model("""
+MATCH (c:Community {generation: m.generation, method: $method})
+WHERE c.class IS NULL OR c.class = $class
+RETURN c.uid AS uid, c.layer AS layer, c.class AS made_for, c.relay_bits[$class] AS bits, c.label AS label,
+       c.relay_specificity[$class] AS relay, c.closing_specificity[$class] AS closing, m.n_layers AS n_layers
+LIMIT $most""")
+RELAY_PATH_LINKS = on_complete_model("""
+MATCH (a:Community {generation: m.generation, method: $method})-[f:FLOWS_TO]->(b:Community)
+WHERE (a.class IS NULL OR a.class = $class) AND (b.class IS NULL OR b.class = $class)
+  AND ($min_bits IS NULL OR ((a.layer = 0 OR a.relay_bits[$class] >= $min_bits)
+                             AND (b.layer = m.n_layers - 1 OR b.relay_bits[$class] >= $min_bits)))
+RETURN a.uid AS source, b.uid AS target, f.mean AS mean
+LIMIT $most""")
+CHAIN_FIDELITY = on_complete_model("""
+MATCH (c:Community {generation: m.generation, method: $method, class: $class})
+WHERE c.layer = m.n_layers - 1
+RETURN c.chain AS chain, c.chain_score AS score_kind, c.chain_drop AS drop_class, c.chain_other_drop AS drop_other,
+       c.chain_random_drop AS drop_random, c.chain_specificity AS specificity, c.chain_vs_random AS vs_random""")
+FIDELITY_COLUMNS = ("drop_class", "drop_other", "drop_random", "specificity", "vs_random")
+RELAY_PATH_READS = (RELAY_PATH_COMMUNITIES, RELAY_PATH_LINKS, CHAIN_FIDELITY)
+
+
+def relay_path(store, params: dict) -> list[dict]:
+    """The relay-path answer (`top_chains`) from one read of the method's communities
+    and one of their links (each at most ANSWER_ROWS rows, unsorted: paging by ORDER BY and SKIP
+    would sort them once per page): O(communities + links) read, O(limit (V + E) log limit) search,
+    whatever the depth. The chain whose fidelity the analysis measured (stored on the class's output
+    community) gets its numbers; other chains get None there."""
+    model, score = params["model"], params["score"]
+    read = {"model": model, **{key: params[key] for key in ("method", "class", "min_bits")}, "most": ANSWER_ROWS + 1}
+    rows = store.read(RELAY_PATH_COMMUNITIES, read, model=model)
+    if not rows:
+        return []
+    links = store.read(RELAY_PATH_LINKS, read, model=model)
+    if max(len(rows), len(links)) > ANSWER_ROWS:
+        raise UserError(f"relay-path reads at most {ANSWER_ROWS} communities and links of one method; {model} has more")
+    nodes = [
+        Node(r["uid"], r["layer"], r["made_for"], r["bits"] or 0.0, r[score] or 0.0, r["label"] or "") for r in rows
+    ]
+    found = top_chains(
+        nodes,
+        [(r["source"], r["target"], r["mean"]) for r in links],
+        params["class"],
+        rows[0]["n_layers"],
+        min_bits=params["min_bits"],
+        limit=params["limit"],
+    )
+    measured = store.read(CHAIN_FIDELITY, read, model=model)
+    measured = measured[0] if measured else {}
+    for row in found:
+        same = measured.get("chain") == row["chain"] and measured.get("score_kind") == score
+        row.update({column: measured.get(column) if same else None for column in FIDELITY_COLUMNS})
+    return found
 
 
 def fidelity_text(row: dict, k: int) -> str:
