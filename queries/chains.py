@@ -11,7 +11,7 @@ method's communities and one of their links) answer it with the same function.
 """
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from .errors import UserError
 from .paths import Link, best_paths
@@ -42,8 +42,7 @@ FAITHFUL_RATIO = 3.0  # a closed chain is specific / beats chance when class k l
 ANSWER_ROWS = 500_000  # most communities, and most links, that relay-path (or flow-between) reads
 
 
-@dataclass(frozen=True)
-class Node:
+class Node(NamedTuple):  # a tuple, as `queries.paths.Link`: made by the ten thousand per question
     """A community as the chain search reads it: its uid, layer, the class it is made for (None if
     any), its relay bits and score for the class asked, and its label."""
 

@@ -28,9 +28,9 @@ _SOCKET_PATH_MAX = 107  # sun_path holds 108 bytes including the terminating NUL
 # on answering. GRAPH.BULK, which loads a model, is no query: no limit applies to it. Measured with
 # bench/limits.py on a model of 100k neurons, 1M flow edges and 4 communities a layer: the package's
 # heaviest statement (an export page) needs 77 MB, the slowest takes 1-2 s with the client (0.4 s on
-# the server); relay-path with min_bits 0 needs 1,554 MB over 10 such layers, 6,671 MB over 11 (one
-# of 24 GB ended the server).
-QUERY_MEMORY_MB = 1024  # 13x the heaviest statement; relay-path's blow-up is stopped at it within 2 s
+# the server); the earlier relay-path text (one MATCH per hop) needed 1,554 MB with min_bits 0 over 10
+# such layers, 6,671 MB over 11 (one of 24 GB ended the server).
+QUERY_MEMORY_MB = 1024  # 13x the heaviest statement; that text's blow-up was stopped at it within 2 s
 STATEMENT_SECONDS = 10  # a statement that asks for no timeout: 5-10x the slowest of the package's
 LIMITS = {  # FalkorDB's module arguments; TIMEOUT_MAX first, as TIMEOUT_DEFAULT may not exceed it
     "QUERY_MEM_CAPACITY": QUERY_MEMORY_MB * 2**20,
