@@ -22,18 +22,17 @@ def close_live(store, model: str, layer: int, members: list[int], means: list[fl
     """Per-class accuracy of `model` with the neurons `members` of `layer` closed (set to 0, or to
     their stored means when the model was analysed with `--close-to-mean`), next to none closed:
     `before` and `after`, fractions of each class's samples."""
+    from ingest.analysis import runnable
     from ingest.closing import Closing, class_accuracies, closable_layers, predict_closed
-    from ingest.neuronize import ClassScores, record
+    from ingest.neuronize import record
     from ingest.options import Options
 
     params = model_params(store, model)
     module, data = reloaded(tuple(sorted(model_source(params, model, "close it live").items())))
     options = Options.reading(params)
-    net = ClassScores(module, options.logits)
-    rec = record(net, data.X[:2], layers=options.layers, batch_size=2, token_reduce=options.token_reduce)
+    net, X = runnable(module, data.X, data.mask, data.vocab, options.logits)
+    rec = record(net, X[:2], layers=options.layers, batch_size=2, token_reduce=options.token_reduce)
     values = np.asarray(means) if params.get("close_to_mean") else np.zeros(len(members))
     closed = Closing(closable_layers(rec)[layer], np.asarray(members), values)
-    before, after = (
-        class_accuracies(predict_closed(net, data.X, shut), data.y, n_classes)[1] for shut in ([], [closed])
-    )
+    before, after = (class_accuracies(predict_closed(net, X, shut), data.y, n_classes)[1] for shut in ([], [closed]))
     return {"before": before, "after": after}

@@ -20,8 +20,10 @@ from queries.errors import UserError, first_line, shown
 from .communities import Community, CommunityFlow, Membership
 from .data import check_features, check_labels
 from .flow import Flow, layer_offsets, path_flow
+from .neuronize import ClassScores
 from .options import Options
 from .taps import Layout, Point
+from .tokens import Tokens, pack
 
 MODEL_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
@@ -29,7 +31,7 @@ MODEL_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
 @dataclass
 class Layer:
     index: int
-    name: str  # the module it belongs to, a merge's name ("input" and "output" for the ends)
+    name: str  # short and unique: the tail of `path` (see `ingest.neuronize`; "input" and "output" for the ends)
     module: str  # that module's name in the model, "" for the input and a merge
     point: Point | None  # where its tensor is read in a forward pass, None at the ends
     layout: Layout  # where its neurons are in that tensor
@@ -41,6 +43,7 @@ class Layer:
     entropy: np.ndarray  # bits, Miller-Madow corrected
     class_means: np.ndarray  # C x width
     props: dict[str, np.ndarray] = field(default_factory=dict)  # more per-neuron values, stored as is
+    path: str = ""  # the full module path (a merge: CONTAINER.add), "" at the ends
 
     @property
     def width(self) -> int:
@@ -166,6 +169,8 @@ def analyze(
     class_names: list[str] | None = None,
     image_shape: tuple[int, int] | None = None,
     feature_names: list[str] | None = None,
+    mask: np.ndarray | None = None,
+    vocab: list[str] | None = None,
     options: Options | None = None,
     **settings,
 ) -> Analysis:
@@ -182,6 +187,10 @@ def analyze(
         The model id in the store.
     dataset, class_names, image_shape, feature_names
         Facts about the data (see `ingest.data.Dataset.analyze_kwargs`).
+    mask, vocab
+        Token data: the attention mask (samples x positions) and the token strings by id. Integer X
+        is token ids (`ingest.tokens`) when either is given or the model has an `nn.Embedding`;
+        other X is cast to float32.
     options : Options, optional
         The analysis settings; `**settings` override single fields (e.g. `methods=("flow",)`).
         The model runs on `options.device` during the analysis and is moved back after it.
@@ -202,7 +211,7 @@ def analyze(
         ) from None
     if not isinstance(model, nn.Module):
         raise UserError(f"model must be a torch.nn.Module, got a {type(model).__name__}")
-    X = check_features(X)
+    X, tokens = _samples(model, check_features(X), mask, vocab)
     y = check_labels(y, len(X))
     analysis = Analysis(
         name=name,
@@ -210,13 +219,40 @@ def analyze(
         class_names=list(class_names) if class_names else None,
         labels=y,
         options=options,
-        image_shape=tuple(image_shape) if image_shape else None,
-        feature_names=feature_names,
+        image_shape=tuple(image_shape) if image_shape and tokens is None else None,
+        feature_names=tokens.names if tokens is not None else feature_names,
     )
     device, home = options.torch_device(), next((p.device for p in model.parameters()), None)
     analysis.notes["ran_on"] = device.type
     try:
-        return run_stages(Run(model=model.to(device), X=X, y=y, options=options, analysis=analysis))
+        return run_stages(Run(model=model.to(device), X=X, y=y, options=options, analysis=analysis, tokens=tokens))
     finally:
         if home is not None:
             model.to(home)
+
+
+def runnable(model: nn.Module, X, mask=None, vocab=None, logits: str = "") -> tuple[ClassScores, np.ndarray]:
+    """The model as the analysis runs it (`ingest.neuronize.ClassScores`) and the probe samples as it
+    takes them (token data packed with its mask), for running a stored model's model and data again."""
+    X, tokens = _samples(model, check_features(X), mask, vocab)
+    return ClassScores(model, logits, tokens), X
+
+
+def _samples(model: nn.Module, X: np.ndarray, mask, vocab) -> tuple[np.ndarray, Tokens | None]:
+    """The probe samples as the analysis runs them, and their tokens for token data (integer X with a
+    mask or a vocabulary, or for a model with an `nn.Embedding`): packed with the mask (`ingest.tokens`)."""
+    embeds = any(isinstance(m, nn.Embedding) for m in model.modules())
+    if X.dtype.kind != "i" or not (mask is not None or vocab is not None or embeds):
+        if mask is not None or vocab is not None:
+            raise UserError("an attention mask or a vocabulary comes with integer token ids; X is not integer")
+        return X.astype(np.float32, copy=False), None
+    if X.ndim != 2 or X.min() < 0:
+        raise UserError(f"token ids must be non-negative integers, samples x positions; got shape {X.shape}")
+    packed = pack(X, mask)
+    return packed, Tokens.of(packed, vocab, pad=_pad_id(model))
+
+
+def _pad_id(model: nn.Module) -> int:
+    """The id that replaces a deleted token: the model config's `pad_token_id` (Hugging Face), else 0."""
+    pad = getattr(getattr(model, "config", None), "pad_token_id", None)
+    return pad if isinstance(pad, int) else 0

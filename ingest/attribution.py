@@ -19,6 +19,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from queries.errors import UserError
+
+from .neuronize import token_input, valid_positions
 from .segments import segment
 from .taps import Point, watching
 
@@ -45,27 +48,59 @@ class Between:
             points = [None if lower.kind == "input" else lower.point for lower in lowers]
             self.piece = segment(model, points, upper.point, self.x[check])
         with torch.no_grad():
-            if self.piece is not None:
-                self._check(check)
-            trusted = self.piece is not None and self.piece.agrees
-            if trusted:
-                kept = self.piece.prefix(distinct)
-                self.starts = [kept[node][copies] for node in self.piece.starts]
-            else:
-                self.starts = [start[copies] for start in self._eager_starts(distinct)]
+            starts = self._segment_starts(distinct, copies, check) if self.piece is not None else None
+            if starts is None:
+                self.piece = self.narrow = None
+                starts = [start[copies] for start in self._eager_starts(distinct)]
+        self.starts = starts
         self._take_shapes(self.starts)
-        self.forward = self.segmented if trusted else self.whole
+        self.forward = self.whole if self.piece is None else self.segmented
+
+    def _segment_starts(self, distinct: torch.Tensor, copies: torch.Tensor, check: slice) -> list | None:
+        """The lower layers' values on x from the segment, where it gives the whole model's values on
+        the rows `check` (`_check`); None where it does not, or fails."""
+        try:
+            self._check(check)
+            if not self.piece.agrees:
+                return None
+            kept = self.piece.prefix(distinct)
+            return [kept[node][copies] for node in self.piece.starts]
+        except Exception:  # noqa: BLE001 (a shortcut that fails is not taken: the whole model runs)
+            self.piece.agrees = False
+            return None
+
+    def _without_shortcuts(self) -> None:
+        """From now on, run the whole model: a shortcut failed on the way."""
+        self.piece = self.narrow = None
+        self.starts = self._eager_starts(self.x)
+        self._take_shapes(self.starts)
+        self.forward = self.whole
 
     def whole(self, scaled: torch.Tensor, rows: slice) -> torch.Tensor:
         """`upper`'s neurons from the scaled lower layers, through the whole model."""
         inputs = self.x[rows].repeat(len(scaled) // (rows.stop - rows.start), *([1] * (self.x.ndim - 1)))
         replace = {}
         for lower, part in zip(self.lowers, self._parts(scaled)):
-            if lower.kind == "input":
+            at = self._read_at(lower)
+            if at is None:
                 inputs = part
             else:
-                replace[lower.point] = part.movedim(0, lower.layout.batch_axis)
-        return self.upper.layout.neurons(_run(self.model, inputs, replace=replace, capture=self.upper.point))
+                replace[at] = part.movedim(0, lower.layout.batch_axis)
+        out = _run(self.model, inputs, replace=replace, capture=self.upper.point)
+        return self.upper.layout.neurons(out, valid_positions(self.model, inputs))
+
+    def _read_at(self, lower) -> Point | None:
+        """Where a lower layer's values are read and replaced: None for the model's input itself;
+        token inputs at the output of the `nn.Embedding` that reads them (`ingest.tokens`)."""
+        if lower.kind != "input":
+            return lower.point
+        tokens = token_input(self.model)
+        if tokens is not None and tokens.embedding is None:
+            raise UserError(
+                "Integrated Gradients on token inputs needs an nn.Embedding module that reads the token ids; "
+                "this model embeds them otherwise: leave out the neurflow method (--methods)"
+            )
+        return None if tokens is None else tokens.embedding
 
     def segmented(self, scaled: torch.Tensor, rows: slice) -> torch.Tensor:
         """`upper`'s neurons from the scaled lower layers, on the segment (one unit alone where the
@@ -89,7 +124,17 @@ class Between:
 
     def integrated_gradients(self, steps: int, rows_per_pass: int) -> torch.Tensor:
         """IG of each row's target w.r.t. the lower layers, side by side (rows x their sizes): in
-        closed form where there is one (`closed_form`), else by `integrated_gradients` on the forward."""
+        closed form where there is one (`closed_form`), else by `integrated_gradients` on the forward;
+        through the whole model where a shortcut fails on the way."""
+        if self.piece is None:
+            return self._integrated_gradients(steps, rows_per_pass)
+        try:
+            return self._integrated_gradients(steps, rows_per_pass)
+        except Exception:  # noqa: BLE001 (a shortcut that fails is not taken: the whole model runs)
+            self._without_shortcuts()
+            return self._integrated_gradients(steps, rows_per_pass)
+
+    def _integrated_gradients(self, steps: int, rows_per_pass: int) -> torch.Tensor:
         if self.closed_form:
             return self.closed_form_integrated_gradients(steps).reshape(len(self.x), -1)
         if self.channel_wise:
@@ -179,8 +224,8 @@ class Between:
         with torch.no_grad():
             return [
                 x
-                if lower.kind == "input"
-                else _run(self.model, x, capture=lower.point).movedim(lower.layout.batch_axis, 0)
+                if (at := self._read_at(lower)) is None
+                else _run(self.model, x, capture=at).movedim(lower.layout.batch_axis, 0)
                 for lower in self.lowers
             ]
 

@@ -2,9 +2,10 @@
 accuracy lost, overall and per class.
 
 A closed community's members are set to 0 (or to their mean over the probe set) where its layer is
-read in the forward pass (`ingest.taps.watching`); input features are replaced in the data, class
-outputs in the class scores. Roles follow the overall accuracy drop d (in accuracy units, 0..1):
-**key** when d > 0.005, **noise** when d < -0.005 (closing it helps), **irrelevant** otherwise.
+read in the forward pass (`ingest.taps.watching`); input features are replaced in the data (input
+tokens are deleted, `ingest.tokens`), class outputs in the class scores. Roles follow the overall
+accuracy drop d (in accuracy units, 0..1): **key** when d > 0.005, **noise** when d < -0.005
+(closing it helps), **irrelevant** otherwise.
 """
 
 from contextlib import nullcontext
@@ -19,6 +20,7 @@ from queries.progress import progress_bar
 from queries.schema import ROLE_THRESHOLD
 
 from .communities import specificity
+from .neuronize import token_input
 from .segments import Segment, dense, segment
 from .taps import Layout, device_of, rows, watching
 
@@ -146,18 +148,25 @@ def predict_closed(model: nn.Module, X: np.ndarray, closed: list[Closing], batch
 def closed_logits(model: nn.Module, X: np.ndarray, closed: list[Closing], batch_size: int = 256) -> torch.Tensor:
     """The model's class scores (on the CPU) with the given communities closed."""
     device = device_of(model)
-    X = X.copy()
-    flat = X.reshape(len(X), -1)
     outputs, closers = [], {}
+    inputs = [c for c in closed if c.layer.kind == "input"]
+    keep = torch.ones(1, inputs[0].layer.width if inputs else 0, device=device)
+    fill = torch.zeros_like(keep)
     for c in closed:
         if c.layer.kind == "input":
-            flat[:, c.members] = c.values
+            keep[0, c.members] = 0
+            fill[0, c.members] = torch.as_tensor(c.values, dtype=torch.float32, device=device)
         elif c.layer.kind == "output":
             outputs.append(c)
         else:
             closers[c.layer.point] = _closer([c], device, closers.get(c.layer.point))
+
+    def batch(start):
+        x = rows(X, start, start + batch_size, device)
+        return closed_inputs(model, x, keep, fill) if inputs else x
+
     with watching(model, closers) if closers else nullcontext(), torch.no_grad():
-        logits = torch.cat([model(rows(X, i, i + batch_size, device)).cpu() for i in range(0, len(X), batch_size)])
+        logits = torch.cat([model(batch(i)).cpu() for i in range(0, len(X), batch_size)])
     for c in outputs:
         logits[:, c.members] = torch.as_tensor(c.values, dtype=logits.dtype)
     return logits
@@ -232,7 +241,8 @@ def masked_predictions(
         suffix = _checked_suffix(model, layer, rows(X, 0, batch_size, device), keep[:1], fill[:1])
         for start in range(0, len(X), batch_size):
             x = rows(X, start, start + batch_size, device)
-            kept = suffix.prefix(x) if suffix is not None else None
+            kept = _prefix(suffix, x)
+            suffix = suffix if kept is not None else None
             scores = model(x) if layer.kind == "output" else None
             step = _masks_per_pass(kept)
             for i in range(0, len(masks), step):
@@ -240,9 +250,27 @@ def masked_predictions(
                 if scores is not None:  # the class outputs themselves are closed
                     closed = layer.layout.masked(scores.repeat(len(keep_i), 1), keep_i, fill_i)
                 else:
-                    closed = _chunk_scores(model, suffix, kept, x, layer, keep_i, fill_i)
+                    try:
+                        closed = _chunk_scores(model, suffix, kept, x, layer, keep_i, fill_i)
+                    except Exception:  # noqa: BLE001 (a shortcut that fails is not taken: the whole model runs)
+                        if suffix is None:
+                            raise
+                        suffix.agrees, suffix, kept = False, None, None
+                        closed = _chunk_scores(model, None, None, x, layer, keep_i, fill_i)
                 predicted[i : i + step, start : start + len(x)] = closed.argmax(dim=1).view(-1, len(x)).cpu().numpy()
     return predicted
+
+
+def _prefix(suffix: Segment | None, x: torch.Tensor) -> dict | None:
+    """The values a suffix reads for batch x; None without a suffix or where it fails (then it is
+    not used again)."""
+    if suffix is None:
+        return None
+    try:
+        return suffix.prefix(x)
+    except Exception:  # noqa: BLE001 (a shortcut that fails is not taken: the whole model runs)
+        suffix.agrees = False
+        return None
 
 
 def _masks_per_pass(kept) -> int:
@@ -260,8 +288,8 @@ def _chunk_scores(model, suffix, kept, x, layer, keep, fill) -> torch.Tensor:
     suffix, else by the whole model."""
 
     def close(output):  # copies x batch x neurons (x positions: a closed channel's whole map)
-        if layer.kind == "input":  # the features, flattened
-            return layer.layout.masked(output.reshape(len(output), -1), keep, fill).reshape(output.shape)
+        if layer.kind == "input":
+            return closed_inputs(model, output, keep, fill)
         return layer.layout.masked(output, keep, fill)
 
     copies = len(keep)
@@ -279,6 +307,15 @@ def _chunk_scores(model, suffix, kept, x, layer, keep, fill) -> torch.Tensor:
         return model(close(tiled))
     with watching(model, {layer.point: close}):
         return model(tiled)
+
+
+def closed_inputs(model, x: torch.Tensor, keep: torch.Tensor, fill: torch.Tensor) -> torch.Tensor:
+    """len(keep) copies of a batch of model inputs (copy-major), each with the input neurons where its
+    row of `keep` is 0 closed: features set to `fill` (flattened), tokens deleted (`ingest.tokens`)."""
+    tokens = token_input(model)
+    if tokens is not None:
+        return tokens.delete(x, (keep == 0).repeat_interleave(len(x) // len(keep), dim=0))
+    return Layout().masked(x.reshape(len(x), -1), keep, fill).reshape(x.shape)
 
 
 def _closed_output(module: nn.Module, h: torch.Tensor, keep: torch.Tensor, fill: torch.Tensor) -> torch.Tensor:
@@ -304,7 +341,10 @@ def _checked_suffix(model, layer, x, keep, fill) -> Segment | None:
     where the layer is read."""
     suffix = segment(model, [layer.point], None, x) if layer.kind != "output" and layer.layout is not None else None
     if suffix is not None and suffix.agrees is None:
-        ours = _chunk_scores(model, suffix, suffix.prefix(x), x, layer, keep, fill)
         whole = _chunk_scores(model, None, None, x, layer, keep, fill)
-        suffix.agrees = ours.shape == whole.shape and torch.allclose(ours, whole, rtol=1e-4, atol=1e-5)
+        try:
+            ours = _chunk_scores(model, suffix, suffix.prefix(x), x, layer, keep, fill)
+            suffix.agrees = ours.shape == whole.shape and torch.allclose(ours, whole, rtol=1e-4, atol=1e-5)
+        except Exception:  # noqa: BLE001 (a shortcut that fails is not taken: the whole model runs)
+            suffix.agrees = False
     return suffix if suffix is not None and suffix.agrees else None

@@ -1,6 +1,7 @@
-"""The deletion check of an attribution: delete input features (replace them by their mean) in
-decreasing attribution order, and in random order, and compare the areas under the accuracy curves.
-A good attribution loses accuracy faster, so its area is smaller.
+"""The deletion check of an attribution: delete input features (replace them by their mean; delete
+input tokens from the sequence, `ingest.tokens`) in decreasing attribution order, and in random
+order, and compare the areas under the accuracy curves. A good attribution loses accuracy faster,
+so its area is smaller.
 
 Each curve point is a forward pass over the samples (17 points, 6 curves), so on a probe set larger
 than `Options.deletion_samples` the check runs on a stratified subset of that size (stored as the
@@ -8,11 +9,13 @@ metric `deletion_samples`).
 """
 
 import numpy as np
+import torch
 from torch import nn
 
 from queries.progress import progress_bar
 
 from .closing import predict_closed
+from .neuronize import token_input
 
 
 def deletion_check(
@@ -29,21 +32,19 @@ def deletion_check(
 ) -> dict[str, float]:
     """Areas under the accuracy-vs-fraction-deleted curves. Each sample deletes features in the
     attribution order of the class the model predicted for it; random orders are averaged."""
-    flat = X.reshape(len(X), -1)
-    n_features = flat.shape[1]
+    n_features = attribution.shape[1]
     counts = np.unique(np.linspace(0, n_features, steps + 1).round().astype(int))
     by_attribution = _ranks(-attribution)[predictions]  # N x features: deletion position
     rng = np.random.default_rng(seed)
     with progress_bar(len(counts) * (1 + repeats), "deletion check") as advance:
-        ours = _curve(model, X, flat, labels, by_attribution, counts, batch_size, advance)
+        ours = _curve(model, X, labels, by_attribution, counts, batch_size, advance)
         random = np.mean(
             [
                 _curve(
                     model,
                     X,
-                    flat,
                     labels,
-                    np.broadcast_to(rng.permutation(n_features), flat.shape),
+                    np.broadcast_to(rng.permutation(n_features), by_attribution.shape),
                     counts,
                     batch_size,
                     advance,
@@ -80,11 +81,19 @@ def _ranks(scores: np.ndarray) -> np.ndarray:
     return ranks
 
 
-def _curve(model, X, flat, labels, ranks, counts, batch_size, advance) -> np.ndarray:
-    mean = flat.mean(axis=0)
+def _curve(model, X, labels, ranks, counts, batch_size, advance) -> np.ndarray:
     accuracy = []
     for k in counts:
-        deleted = np.where(ranks < k, mean, flat).astype(np.float32).reshape(X.shape)
-        accuracy.append((predict_closed(model, deleted, [], batch_size) == labels).mean())
+        accuracy.append((predict_closed(model, _deleted(model, X, ranks < k), [], batch_size) == labels).mean())
         advance()
     return np.asarray(accuracy)
+
+
+def _deleted(model, X: np.ndarray, drop: np.ndarray) -> np.ndarray:
+    """X with each sample's input neurons where `drop` is True deleted: features set to their mean,
+    tokens removed."""
+    tokens = token_input(model)
+    if tokens is not None:
+        return tokens.delete(torch.from_numpy(X), torch.from_numpy(drop)).numpy()
+    flat = X.reshape(len(X), -1)
+    return np.where(drop, flat.mean(axis=0), flat).astype(np.float32).reshape(X.shape)

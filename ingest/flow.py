@@ -117,15 +117,43 @@ def _couple(bits, weight, target, n_targets) -> np.ndarray:
 
 def weight_coupling(module: nn.Module, n_lower: int) -> np.ndarray | None:
     """|W| from each lower neuron to each output of `module` (n_lower x out), summed over kernel
-    positions and over the positions a flattened channel feeds; None when the shapes do not fit."""
-    weight = getattr(module, "weight", None)
-    if not isinstance(weight, torch.Tensor) or weight.ndim < 2:
+    positions and over the positions a flattened channel feeds; None when the shapes do not fit.
+
+    W is the matrix the module computes with: a plain `nn.Linear`'s or Conv's weight; for any other
+    module that is a layer (a Linear subclass that masks its weight, a parametrized or LoRA-wrapped
+    Linear, GPT-2's `Conv1D`), its response to each unit input, (f(e_i) - f(0)); None for a Conv
+    subclass (no such probe)."""
+    if type(module) in (nn.Conv1d, nn.Conv2d, nn.Conv3d) and not module._forward_pre_hooks:
+        magnitude = module.weight.detach().abs().flatten(2).sum(dim=2)
+    elif type(module) is nn.Linear and not module._forward_pre_hooks:
+        magnitude = module.weight.detach().abs()
+    elif isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
         return None
-    magnitude = weight.detach().abs().flatten(2).sum(dim=2) if weight.ndim > 2 else weight.detach().abs()
+    else:
+        magnitude = _probed_matrix(module, getattr(module, "in_features", n_lower))
+        if magnitude is None:
+            return None
     n_out, n_in = magnitude.shape
     if n_in % n_lower:
         return None
     return magnitude.view(n_out, n_lower, n_in // n_lower).sum(dim=2).T.cpu().double().numpy()
+
+
+def _probed_matrix(module: nn.Module, n_in: int) -> torch.Tensor | None:
+    """|W| (out x n_in) of a module that maps n_in features affinely: its output on each unit vector
+    less its output on 0; None where it does not take n_in features."""
+    parameter = next(module.parameters(), None)
+    if parameter is None:
+        return None
+    probe = torch.cat([torch.zeros(1, n_in), torch.eye(n_in)]).to(parameter)
+    try:
+        with torch.no_grad():
+            out = module(probe)
+    except Exception:  # noqa: BLE001 (a module that does not take n_in features has no such matrix)
+        return None
+    if not isinstance(out, torch.Tensor) or out.ndim != 2:
+        return None
+    return (out[1:] - out[:1]).abs().T
 
 
 def shared(flows: list[Flow]) -> list[Flow]:

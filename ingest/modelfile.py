@@ -13,9 +13,20 @@ from .data import BUILTIN_SPECS, is_file, load_pt_dict
 
 def load_model(spec: str, weights: str | Path | None = None) -> nn.Module:
     """Call FACTORY() from FILE.py and load `weights` (with `weights_only=True`) into the result."""
+    model = call_factory(spec, "--model")
+    path_text, _, factory_name = spec.rpartition(":")
+    if not isinstance(model, nn.Module):
+        raise UserError(f"{factory_name}() in {path_text} returned a {type(model).__name__}, not a torch.nn.Module")
+    if weights is not None:
+        _load_weights(model, Path(weights))
+    return model.eval()
+
+
+def call_factory(spec: str, option: str):
+    """What FACTORY() in FILE.py returns, for `spec` = FILE.py:FACTORY given as `option`."""
     path_text, sep, factory_name = spec.rpartition(":")
     if not sep or not path_text or not factory_name:
-        raise UserError(f"--model {shown(spec)} is not FILE.py:FACTORY, e.g. models.py:make_model")
+        raise UserError(f"{option} {shown(spec)} is not FILE.py:FACTORY, e.g. models.py:make_model")
     module = _import(Path(path_text))
     factory = getattr(module, factory_name, None)
     if not callable(factory):
@@ -25,14 +36,9 @@ def load_model(spec: str, weights: str | Path | None = None) -> nn.Module:
             f"it defines: {', '.join(defined) or 'nothing callable'}"
         )
     try:
-        model = factory()
+        return factory()
     except Exception as exc:
         raise UserError(f"{factory_name}() in {path_text} failed: {first_line(exc)}") from exc
-    if not isinstance(model, nn.Module):
-        raise UserError(f"{factory_name}() in {path_text} returned a {type(model).__name__}, not a torch.nn.Module")
-    if weights is not None:
-        _load_weights(model, Path(weights))
-    return model.eval()
 
 
 def _import(path: Path):
@@ -75,5 +81,11 @@ def source_of(model: str, weights: Path | None, data: str) -> dict:
     return {
         "model": f"{Path(path).resolve()}:{factory}",
         "weights": str(weights.resolve()) if weights else None,
-        "data": data if data in BUILTIN_SPECS else str(Path(data).resolve()),
+        "data": data if data in BUILTIN_SPECS else _absolute(data),
     }
+
+
+def _absolute(data: str) -> str:
+    """A data spec with its file made absolute (FILE.py:FACTORY keeps its factory)."""
+    path, sep, factory = data.rpartition(":") if ".py:" in data else (data, "", "")
+    return str(Path(path).resolve()) + sep + factory

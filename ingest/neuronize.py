@@ -4,18 +4,24 @@ activations over a probe set.
 One forward pass is traced (`ingest.taps.watching`: module hooks plus a torch function mode, so
 functional activations, residual adds and concatenations are seen). The layers are, by default:
 
-- every call of a Linear or Conv module, and every `MultiheadAttention` (its output features) and
-  LSTM / GRU / RNN (its hidden units);
-- every point where branches merge: an add (`x + y`, `torch.add`, `+=`) or a concatenation
-  (`torch.cat`, `torch.stack`) whose operands come from different layers (a ResNet block's output);
+- every call of a Linear or Conv module, of any other module with its own parameters that computes
+  an affine map of its one input (checked on the traced values: e.g. GPT-2's `Conv1D`), and every
+  `MultiheadAttention` (its output features) and LSTM / GRU / RNN (its hidden units);
+- every point where branches merge: an add (`x + y`, `torch.add`, `+=`) of operands of the output's
+  shape, or a concatenation (`torch.cat`, `torch.stack`), whose operands come from different layers
+  (a ResNet block's output, a transformer block's residual adds);
 
 each read after what directly and only consumes it: normalisations and dropout, then the first
-activation (a module such as `nn.ReLU`, or a function such as `F.relu`, `torch.relu`, `x.relu()`,
-`F.gelu`). A layer is fed by the nearest layers its input depends on (through any reshaping,
-pooling or indexing), which gives the DAG. Layers are numbered by depth (the longest path from the
+activation (a module such as `nn.ReLU` or Hugging Face's `ACT2FN` modules, or a function such as
+`F.relu`, `torch.relu`, `x.relu()`, `F.gelu`). A layer is fed by the nearest layers its input
+depends on (through any reshaping, pooling or indexing; the indices of a selection are no data),
+which gives the DAG. Layers are numbered by depth (the longest path from the
 input), then by where their module is declared, so the order of statements in `forward` does not
-change the numbering. The input (flattened) is layer 0 and the class scores are the last layer; a
-layer that does not lead to the class scores is left out and reported.
+change the numbering. A layer's name is the shortest tail of its module path (a merge: of the module
+it runs in) that no other layer shares; the full path is kept (`Tap.path`). The input (flattened; for
+token ids, one neuron per token, `ingest.tokens`) is layer 0 and the class scores are the last layer;
+a layer that does not lead to the class scores is left out and reported. The class scores are the
+model's output, or its item `logits` (a Hugging Face `ModelOutput`), or the item `--logits` names.
 
 A conv channel's value is its spatial mean. A feature of a tensor with token or step axes (N x T x D,
 or T x N x D in a sequence-first module: the batch axis is found by tracing two batch sizes) is
@@ -23,6 +29,7 @@ reduced over them by `token_reduce`: `auto` reads recurrent layers at their last
 layer as the mean over tokens.
 """
 
+import inspect
 import tempfile
 from dataclasses import dataclass, field
 
@@ -34,7 +41,8 @@ from queries.config import settings
 from queries.errors import UserError, clip, first_line
 from queries.progress import progress_bar
 
-from .taps import OPAQUE, REDUCE_RULES, Layout, Point, device_of, rows, watching
+from .taps import OPAQUE, REDUCE_RULES, Layout, Point, device_of, first_tensor, rows, watching
+from .tokens import Tokens, split
 
 _WEIGHTED = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 _NORMS = (
@@ -78,6 +86,8 @@ _ACTIVATION_FUNCTIONS = {
 }
 _MERGES = {"add": "add", "add_": "add", "__add__": "add", "__iadd__": "add", "__radd__": "add", "cat": "cat"}
 _MERGES |= {"concat": "cat", "concatenate": "cat", "stack": "stack"}
+_SELECTIONS = {"__getitem__", "index_select", "gather", "take", "take_along_dim", "masked_select"}
+_PICKS = _SELECTIONS | {"view", "reshape", "squeeze", "flatten", "contiguous", "select", "to", "float"}
 TOKEN_REDUCE = ("auto",) + REDUCE_RULES
 
 
@@ -85,7 +95,8 @@ TOKEN_REDUCE = ("auto",) + REDUCE_RULES
 class Tap:
     """A hidden layer: where it is read and what it is."""
 
-    name: str  # the module's name (with #call for a later call), or CONTAINER.add / .cat for a merge
+    name: str  # the shortest tail of `path` no other layer shares
+    path: str  # the module's name (with #call for a later call), or CONTAINER.add / .cat for a merge
     point: Point  # where its tensor is read
     layout: Layout
     kind: str  # linear | conv | attention | recurrent | merge | module (a module named with --layers)
@@ -106,17 +117,50 @@ class Recording:
 
 
 class ClassScores:
-    """`model` whose calls return its class scores: the output itself, or item `logits` (an index or
-    a key) of a tuple, list or dict output. Everything else is the model's."""
+    """`model` called as neurocypher runs it: on a batch of samples (token data: packed ids and mask,
+    `ingest.tokens`, given as the ids and `attention_mask=` where `forward` takes one), returning its
+    class scores: the output itself, item `logits` of a dict output (a Hugging Face `ModelOutput`)
+    that has one, or item `logits` (an index or a key) of a tuple, list or dict output. Everything
+    else is the model's."""
 
-    def __init__(self, model: nn.Module, logits: str = ""):
-        self.model, self.logits = model, logits
+    def __init__(self, model: nn.Module, logits: str = "", tokens: Tokens | None = None):
+        self.model, self.logits, self.tokens = model, logits, tokens
+        self.takes_mask = "attention_mask" in inspect.signature(model.forward).parameters
 
     def __getattr__(self, name):
         return getattr(self.model, name)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        return pick_scores(self.model(x), self.logits)
+        args, kwargs = self.arguments(x)
+        return self.scores(self.model(*args, **kwargs))
+
+    def arguments(self, x: torch.Tensor) -> tuple[tuple, dict]:
+        """The model's arguments for batch x."""
+        if self.tokens is None:
+            return (x,), {}
+        ids, valid = split(x)
+        return (ids,), ({"attention_mask": valid.long()} if valid is not None and self.takes_mask else {})
+
+    def valid(self, x: torch.Tensor) -> torch.Tensor | None:
+        """The real (unpadded) positions of batch x: token data with a mask, else None."""
+        return None if self.tokens is None else split(x)[1]
+
+    def scores(self, output) -> torch.Tensor:
+        """The class scores in the model's output (`pick_scores`); a dict output's item `logits`
+        when no item is named."""
+        if not self.logits and isinstance(output, dict) and "logits" in output:
+            self.logits = "logits"
+        return pick_scores(output, self.logits)
+
+
+def token_input(model) -> Tokens | None:
+    """The token input a model is run on (`ClassScores.tokens`), None for any other input."""
+    return model.tokens if isinstance(model, ClassScores) else None
+
+
+def valid_positions(model, x: torch.Tensor) -> torch.Tensor | None:
+    """The real positions of batch x where the model runs on token data with a mask, else None."""
+    return model.valid(x) if isinstance(model, ClassScores) else None
 
 
 def pick_scores(output, logits: str = "") -> torch.Tensor:
@@ -158,9 +202,11 @@ def record(
     hidden: dict[Tap, np.ndarray] = {}
     start = 0
 
+    valid = None
+
     def recorder(tap):
         def keep(output):
-            values = tap.layout.neurons(output).float().cpu().numpy()
+            values = tap.layout.neurons(output, valid).float().cpu().numpy()
             if tap not in hidden:
                 hidden[tap] = arrays.new(len(X), values.shape[1])
             hidden[tap][start : start + len(values)] = values
@@ -174,12 +220,15 @@ def record(
         progress_bar(len(X), "recording activations") as advance,
     ):
         for start in range(0, len(X), batch_size):
-            outputs.append(model(rows(X, start, start + batch_size, device)).detach().float().cpu())
+            x = rows(X, start, start + batch_size, device)
+            valid = model.valid(x)
+            outputs.append(model(x).detach().float().cpu())
             advance(min(batch_size, len(X) - start))
+    inputs = X.reshape(len(X), -1).astype(np.float32) if model.tokens is None else model.tokens.counts(X)
     return Recording(
         taps=taps,
         hidden=[hidden[tap] for tap in taps],
-        inputs=X.reshape(len(X), -1).astype(np.float32, copy=False),
+        inputs=inputs,
         outputs=torch.cat(outputs).numpy(),
         output_module=dag.output_module,
         output_inputs=dag.output_inputs,
@@ -220,23 +269,39 @@ class _Node:
     inputs: tuple[int, ...]  # the nodes whose outputs it takes (0: the model's input)
     shape: tuple[int, ...]
     container: str  # the innermost module it ran in
+    args: tuple = ()  # a leaf module with parameters: its tensor inputs (to check whether it is affine)
 
 
-def _run_traced(model: ClassScores, x: torch.Tensor) -> tuple[list[_Node], int]:
-    """The operations of one forward pass, and the node that produced the class scores."""
-    nodes = [_Node(Point("input", 0, False), "input", (), tuple(x.shape), "")]
-    producer = {id(x): 0}
+def _run_traced(model: ClassScores, x: torch.Tensor, named: set[str]) -> tuple[list[_Node], int]:
+    """The operations of one forward pass, and the node that produced the class scores. A module
+    with children only passes on what its children made: it is no operation of its own unless
+    `named` (or a Linear or Conv module with children: parametrized). Only the first argument is
+    the input (token data: the ids; an attention mask is no data)."""
+    args, kwargs = model.arguments(x)
+    nodes = [_Node(Point("input", 0, False), "input", (), tuple(args[0].shape), "")]
+    producer = {id(args[0]): 0}
     alive = [x]  # keeps every seen tensor alive, so that ids stay unique
+    modules = dict(model.named_modules())
 
     def observe(point, op, inputs, output, container):
-        sources = tuple(dict.fromkeys(producer[id(t)] for t in _tensors(inputs) if id(t) in producer))
-        nodes.append(_Node(point, op, sources, tuple(output.shape), container))
-        producer[id(output)] = len(nodes) - 1
-        alive.append(output)
+        module = modules.get(point.name) if point.module else None
+        leaf = module is not None and (isinstance(module, OPAQUE) or not any(True for _ in module.children()))
+        if module is not None and not leaf and point.name not in named and not isinstance(module, _WEIGHTED):
+            return  # a container (a parametrized Linear or Conv, whose parametrizations are children, is a layer)
+        read = inputs[:1] if op in _SELECTIONS else inputs  # the indices of a selection are no data
+        sources = tuple(dict.fromkeys(producer[id(t)] for t in _tensors(read) if id(t) in producer))
+        own = leaf and any(True for _ in module.parameters(recurse=False))
+        outputs = list(_tensors([output]))
+        nodes.append(
+            _Node(point, op, sources, tuple(outputs[0].shape), container, tuple(_tensors(inputs)) if own else ())
+        )
+        for tensor in outputs:
+            producer[id(tensor)] = len(nodes) - 1
+        alive.extend(outputs)
 
     try:
         with torch.no_grad(), watching(model, observe=observe):
-            scores = model(x)
+            scores = model.scores(model.model(*args, **kwargs))
     except UserError:
         raise
     except Exception as exc:
@@ -285,7 +350,9 @@ def _trace(model: ClassScores, X: np.ndarray, layers: tuple[str, ...], token_red
         raise UserError(
             f"no module named {clip(', '.join(unknown))} in the model; named modules include: " + ", ".join(named)
         )
-    nodes, scores = _run_traced(model, _probe(X, 2, device))
+    nodes, scores = _run_traced(model, _probe(X, 2, device), set(layers))
+    if model.tokens is not None:
+        model.tokens.embedding = _embedding(nodes, modules)
     found = _find_layers(nodes, modules, set(layers))
     if not found:
         raise UserError(
@@ -295,8 +362,9 @@ def _trace(model: ClassScores, X: np.ndarray, layers: tuple[str, ...], token_red
     kept, left_out = _leading_to_output(found, out_feeds)
     order = _canonical_order(kept, nodes, modules)
     number = {0: 0} | {fid: i + 1 for i, fid in enumerate(order)}
-    axes = _batch_axes(model, X, nodes, device)
-    names = _names(order, kept, nodes)
+    axes = _batch_axes(model, X, nodes, device, set(layers))
+    paths = _paths(order, kept, nodes)
+    names = short_names(paths)
     taps = []
     for fid in order:
         f = kept[fid]
@@ -307,6 +375,7 @@ def _trace(model: ClassScores, X: np.ndarray, layers: tuple[str, ...], token_red
         taps.append(
             Tap(
                 name=names[fid],
+                path=paths[fid],
                 point=node.point,
                 layout=Layout(axes.get(f.read, 0), channels, reduce),
                 kind=f.kind,
@@ -319,8 +388,20 @@ def _trace(model: ClassScores, X: np.ndarray, layers: tuple[str, ...], token_red
         taps=taps,
         output_module=out_module,
         output_inputs=tuple(sorted(number[g] for g in out_feeds)),
-        left_out=[names.get(fid, str(nodes[f.read].point)) for fid, f in left_out.items()],
+        left_out=[str(nodes[f.read].point) for f in left_out.values()],
     )
+
+
+def _embedding(nodes: list[_Node], modules) -> Point | None:
+    """Where the token ids are embedded: the first `nn.Embedding` call whose input is computed from
+    the model's input."""
+    from_input = [False] * len(nodes)
+    from_input[0] = True
+    for i, node in enumerate(nodes[1:], 1):
+        from_input[i] = any(from_input[s] for s in node.inputs)
+        if from_input[i] and node.point.module and isinstance(modules.get(node.point.name), nn.Embedding):
+            return node.point
+    return None
 
 
 def _kind_of(node: _Node, modules) -> str | None:
@@ -333,7 +414,26 @@ def _kind_of(node: _Node, modules) -> str | None:
         return "attention"
     if isinstance(module, OPAQUE):
         return "recurrent"
+    if node.args and not isinstance(module, _NORMS + (nn.Embedding,)) and _is_affine(module, node.args):
+        return "linear"
     return None
+
+
+def _is_affine(module: nn.Module, args: tuple) -> bool:
+    """Whether `module` maps its one floating-point input affinely, checked on the traced input x and
+    a seeded random r: f(x / 2 - 2 r) = f(x) / 2 - 2 f(r) + 5/2 f(0)."""
+    if len(args) != 1 or not args[0].is_floating_point():
+        return False
+    x = args[0]
+    r = torch.randn(x.shape, generator=torch.Generator().manual_seed(0)).to(x)
+    try:
+        with torch.no_grad():
+            f0, fx, fr, mixed = (first_tensor(module(v)) for v in (torch.zeros_like(x), x, r, x / 2 - 2 * r))
+            expected = fx / 2 - 2 * fr + 2.5 * f0
+            scale = float(expected.abs().max()) + 1.0
+            return mixed.shape == expected.shape and bool(torch.allclose(mixed, expected, rtol=1e-4, atol=1e-5 * scale))
+    except Exception:  # noqa: BLE001 (a module that cannot run on these values is no affine layer)
+        return False
 
 
 def _find_layers(nodes: list[_Node], modules, named: set[str]) -> dict[int, _Found]:
@@ -357,7 +457,7 @@ def _find_layers(nodes: list[_Node], modules, named: set[str]) -> dict[int, _Fou
         else:
             kind = _kind_of(node, modules)
             operands = {nearest[s] for s in node.inputs if nearest[s]}
-            if kind is None and node.op in _MERGES and len(operands) > 1:
+            if kind is None and node.op in _MERGES and len(operands) > 1 and _merges_alike(node, nodes):
                 kind = "merge"
         if kind is None or not below:
             nearest[i] = below
@@ -370,6 +470,17 @@ def _find_layers(nodes: list[_Node], modules, named: set[str]) -> dict[int, _Fou
     return found
 
 
+def _merges_alike(node: _Node, nodes: list[_Node]) -> bool:
+    """Whether a merge operation joins branches: a concatenation, or an add of operands of the
+    output's shape (not a broadcast bias or attention mask)."""
+    return _MERGES[node.op] != "add" or all(nodes[s].shape == node.shape for s in node.inputs)
+
+
+def _is_activation(module: nn.Module | None) -> bool:
+    """An activation module: torch's, or one of Hugging Face's `ACT2FN` modules (`transformers.activations`)."""
+    return isinstance(module, _ACTIVATIONS) or type(module).__module__ == "transformers.activations"
+
+
 def _read_chain(start: int, nodes: list[_Node], users, modules) -> tuple[list[int], str]:
     """The nodes from `start` to where its layer is read: through normalisations (and dropout) that
     are the only consumer, up to and including the first activation."""
@@ -379,7 +490,7 @@ def _read_chain(start: int, nodes: list[_Node], users, modules) -> tuple[list[in
         if len(nxt.inputs) != 1:
             break
         module = modules.get(nxt.point.name) if nxt.point.module else None
-        if isinstance(module, _ACTIVATIONS) or (not nxt.point.module and nxt.op in _ACTIVATION_FUNCTIONS):
+        if _is_activation(module) or (not nxt.point.module and nxt.op in _ACTIVATION_FUNCTIONS):
             return chain + [users[chain[-1]][0]], nxt.op if module is None else type(module).__name__
         if not (isinstance(module, _NORMS) or (not nxt.point.module and nxt.op in _NORM_FUNCTIONS)):
             break
@@ -393,6 +504,7 @@ def _output(nodes, scores: int, found: dict[int, _Found]):
     if scores < 0:
         raise UserError("the class scores do not depend on the model's input; check --logits")
     read_by = {f.read: fid for fid, f in found.items()}
+    scores = _picked_from(nodes, scores, read_by)
     if scores in read_by:
         f = found.pop(read_by[scores])
         module = nodes[f.start].point.name if f.kind in ("linear", "conv") else ""
@@ -409,6 +521,17 @@ def _output(nodes, scores: int, found: dict[int, _Found]):
         else:
             stack.extend(nodes[i].inputs)
     return frozenset(feeds), "", found
+
+
+def _picked_from(nodes: list[_Node], scores: int, read_by: dict) -> int:
+    """The layer read the class scores are picked from (by selections and reshapes that keep the
+    class axis, e.g. GPT-2's scores at the last real token), else `scores` itself."""
+    i = scores
+    while i not in read_by and not nodes[i].point.module and nodes[i].op in _PICKS and len(nodes[i].inputs) == 1:
+        i = nodes[i].inputs[0]
+        if not i or nodes[i].shape[-1:] != nodes[scores].shape[-1:]:
+            return scores
+    return i if i in read_by else scores
 
 
 def _leading_to_output(found: dict[int, _Found], out_feeds) -> tuple[dict, dict]:
@@ -439,7 +562,9 @@ def _canonical_order(found: dict[int, _Found], nodes, modules) -> list[int]:
     return sorted(found, key=key)
 
 
-def _names(order: list[int], found: dict[int, _Found], nodes) -> dict[int, str]:
+def _paths(order: list[int], found: dict[int, _Found], nodes) -> dict[int, str]:
+    """Each layer's full name: its module's (with #call), or CONTAINER.add (.cat, .stack, numbered
+    from #1 after the first) for a merge."""
     names, used = {}, {}
     for fid in order:
         node = nodes[found[fid].start]
@@ -452,6 +577,22 @@ def _names(order: list[int], found: dict[int, _Found], nodes) -> dict[int, str]:
     return names
 
 
+def short_names(paths: dict) -> dict:
+    """Each full name's shortest tail of dotted parts that no other name ends with (a number is kept
+    with the part before it: `layer.0.output`, never `0.output`)."""
+    parts = {key: path.split(".") for key, path in paths.items()}
+    short = {}
+    for key, mine in parts.items():
+        for size in range(1, len(mine) + 1):
+            if size < len(mine) and mine[-size].split("#")[0].isdigit():
+                continue
+            tail = mine[-size:]
+            if not any(other[-size:] == tail for k, other in parts.items() if k != key):
+                break
+        short[key] = ".".join(tail)
+    return short
+
+
 def _has_channels(found: dict[int, _Found], fid: int, nodes) -> bool:
     """Whether a layer's neurons are channels: a conv's, or a merge's or named module's whose
     every feeding layer has channels (the input: when it is an image)."""
@@ -461,10 +602,10 @@ def _has_channels(found: dict[int, _Found], fid: int, nodes) -> bool:
     return f.kind == "conv" or (f.kind in ("merge", "module") and all(_has_channels(found, g, nodes) for g in f.feeds))
 
 
-def _batch_axes(model: ClassScores, X: np.ndarray, nodes: list[_Node], device) -> dict[int, int]:
+def _batch_axes(model: ClassScores, X: np.ndarray, nodes: list[_Node], device, named: set[str]) -> dict[int, int]:
     """The batch axis of every node's output: the axis whose size follows the batch size (a second
     trace with one more sample); 0 where it cannot be told."""
-    other, _ = _run_traced(model, _probe(X, 3, device))
+    other, _ = _run_traced(model, _probe(X, 3, device), named)
     if [(n.point, len(n.shape)) for n in other] != [(n.point, len(n.shape)) for n in nodes]:
         return {}
     axes = {}

@@ -66,6 +66,12 @@ class Options:
         default=True,
     )
     close_pairs: bool = _help("also close every pair of communities within a layer", default=False)
+    shortcuts: bool = _help(
+        "run only the part of the model after a closed layer, and Integrated Gradients on the part between two "
+        "layers, where that part gives the whole model's values (checked); --no-shortcuts runs the whole model "
+        "every time (slower)",
+        default=True,
+    )
     chain_draws: int = _help(
         "random chains of the same sizes that each method's top relay-path chain for each class is compared with "
         "when it is closed (its fidelity); 0: no chain fidelity check",

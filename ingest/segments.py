@@ -11,15 +11,19 @@ connection's tensor, the input. `Segment.run` runs the segment on `copies` copie
 of its copies, or by a given tensor), the other values are repeated, not recomputed. That is the
 whole model's computation on the repeated batch, for the cost of the segment.
 
-A model `torch.fx` cannot trace (data-dependent control flow), a point read inside a traced-through
-module, or a kept value that is not a batch-first tensor gives no segment (None): callers then run
-the whole model. A segment is found once per model and ends; its first caller compares one batch
-against the whole model (`Segment.agrees`), and a segment that disagrees is not used.
+A value the segment reads that does not depend on the input (a masked weight, `weight * mask`) is
+kept once, not repeated. A model `torch.fx` cannot trace (data-dependent control flow), a model run
+on token data (`ingest.tokens`), a point read inside a traced-through module, or a kept value that
+depends on the input and is not a batch-first tensor gives no segment (None): callers then run the
+whole model. A segment is found once per model and ends; its first caller compares one batch
+against the whole model (`Segment.agrees`), and a segment that disagrees, or fails, is not used.
 """
 
 import operator
 import weakref
 from collections.abc import Callable
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -27,7 +31,7 @@ import torch
 from torch import fx, nn
 from torch.nn import functional as F
 
-from .neuronize import pick_scores
+from .neuronize import pick_scores, token_input
 from .taps import Point, watching
 
 Replace = Callable[[torch.Tensor], torch.Tensor]
@@ -45,6 +49,7 @@ class Segment:
         used = {value for node in body for value in node.all_input_nodes} | ({stop} if stop is not None else set())
         read = [node for node in nodes if node in used and node not in body and node.op != "get_attr"]
         self.kept = list(dict.fromkeys(read + starts))
+        self.batched = _downstream(nodes, [node for node in nodes if node.op == "placeholder"]) | set(starts)
         needed = _upstream(self.kept)
         self._head = [
             node for node in nodes if node in needed
@@ -126,7 +131,9 @@ class Segment:
         later node whose value `given` holds is not run."""
         given = given or {}
         env = {
-            node: value.repeat(copies, *([1] * (value.ndim - 1))) for node, value in kept.items() if node not in given
+            node: value.repeat(copies, *([1] * (value.ndim - 1))) if node in self.batched else value
+            for node, value in kept.items()
+            if node not in given
         }
         env |= given
         for node, fn in (replace or {}).items():
@@ -165,11 +172,17 @@ def _between(nodes: list[fx.Node], starts: list[fx.Node], stop: fx.Node) -> list
     start: what a change of the starts' values changes on the way to the stop (a skip connection's
     pooling after an earlier start included)."""
     leading = _upstream([stop], bound=set(starts))
-    depending = set(starts)
-    for node in nodes:  # in graph (topological) order
-        if any(value in depending for value in node.all_input_nodes):
-            depending.add(node)
+    depending = _downstream(nodes, starts)
     return [node for node in nodes if node in leading and node in depending and node not in starts]
+
+
+def _downstream(nodes: list[fx.Node], sources: list[fx.Node]) -> set[fx.Node]:
+    """`sources` and every node computed from them."""
+    found = set(sources)
+    for node in nodes:  # in graph (topological) order
+        if any(value in found for value in node.all_input_nodes):
+            found.add(node)
+    return found
 
 
 def _upstream(wanted: list[fx.Node], bound: set[fx.Node] = frozenset()) -> set[fx.Node]:
@@ -183,12 +196,27 @@ def _upstream(wanted: list[fx.Node], bound: set[fx.Node] = frozenset()) -> set[f
     return found
 
 
+_SHORTCUTS = ContextVar("shortcuts", default=True)
+
+
+@contextmanager
+def shortcuts(allowed: bool):
+    """While the block runs, segments (and the shortcuts built on them: closing a layer after it,
+    the closed form and one-channel Integrated Gradients) are used where they agree with the whole
+    model (`allowed`), or never: every closing and IG runs the whole model."""
+    token = _SHORTCUTS.set(allowed)
+    try:
+        yield
+    finally:
+        _SHORTCUTS.reset(token)
+
+
 def segment(model, starts: list[Point | None], stop: Point | None, x: torch.Tensor) -> Segment | None:
     """The segment of `model` (an `ingest.neuronize.ClassScores` or a module) from the layers read
     at `starts` (None: the input) to the one read at `stop` (None: the class scores), found on batch
     `x` once per model and ends: None where there is none (see the module's docstring)."""
     module = getattr(model, "model", model)
-    if not isinstance(module, nn.Module):
+    if not _SHORTCUTS.get() or not isinstance(module, nn.Module) or token_input(model) is not None:
         return None
     logits = getattr(model, "logits", "")
     known = _SEGMENTS.setdefault(module, {})
@@ -212,7 +240,11 @@ def _found(module: nn.Module, starts: list[Point | None], stop: Point | None, lo
             kept = piece.prefix(x)
     except Exception:  # noqa: BLE001 (any tracing failure means: run the whole model)
         return None
-    batch_first = all(isinstance(v, torch.Tensor) and v.ndim and v.shape[0] == len(x) for v in kept.values())
+    batch_first = all(
+        isinstance(v, torch.Tensor) and v.ndim and v.shape[0] == len(x)
+        for node, v in kept.items()
+        if node in piece.batched
+    )
     return piece if batch_first else None
 
 

@@ -25,7 +25,9 @@ from .methods import METHODS
 from .neuronize import ClassScores, Recording, record
 from .options import Options
 from .relay import binarize, class_indicators, set_relay_bits
+from .segments import shortcuts
 from .taps import Layout, device_of
+from .tokens import Tokens
 
 
 @dataclass
@@ -33,10 +35,11 @@ class Run:
     """One analysis under way: the model, the probe set, the options and what the stages made."""
 
     model: nn.Module  # wrapped by the record stage to return the class scores (`neuronize.ClassScores`)
-    X: np.ndarray
+    X: np.ndarray  # the samples as the model takes them (token data: packed ids and mask, `ingest.tokens`)
     y: np.ndarray
     options: Options
     analysis: Analysis
+    tokens: Tokens | None = None  # token data: its input neurons
     recording: Recording | None = None
     _binary: dict[int, np.ndarray] = field(default_factory=dict)
 
@@ -55,7 +58,7 @@ def record_stage(run: Run) -> None:
     """Needs the model and X. Adds the recording (the layer DAG and the activations of every hidden
     layer), the predictions and the class names (checked against the model's outputs)."""
     a, options = run.analysis, run.options
-    run.model = ClassScores(run.model, options.logits)
+    run.model = ClassScores(run.model, options.logits, run.tokens)
     run.recording = rec = record(
         run.model,
         run.X,
@@ -75,6 +78,10 @@ def record_stage(run: Run) -> None:
             f"classes), found {int(run.y.min())}..{int(run.y.max())}"
         )
     a.predictions = rec.outputs.argmax(axis=1)
+    if run.model.logits != options.logits:
+        a.notes["logits"] = run.model.logits  # read at item `logits` of the model's output without being told
+    if run.tokens is not None:
+        a.notes["tokens_embedded_at"] = str(run.tokens.embedding or "")
     if rec.left_out:
         a.notes["left_out_layers"] = rec.left_out
     missing = [c for c in range(n_classes) if not (run.y == c).any()]
@@ -88,22 +95,23 @@ def layer_stage(run: Run) -> None:
     a, rec = run.analysis, run.recording
     flat = Layout()
     stacks = (
-        [("input", "", None, flat, (), "input", "", rec.inputs)]
+        [("input", "", "", None, flat, (), "input", "", rec.inputs)]
         + [
-            (tap.name, tap.module, tap.point, tap.layout, tap.inputs, tap.kind, tap.activation, acts)
+            (tap.name, tap.path, tap.module, tap.point, tap.layout, tap.inputs, tap.kind, tap.activation, acts)
             for tap, acts in zip(rec.taps, rec.hidden)
         ]
-        + [("output", rec.output_module, None, flat, rec.output_inputs, "output", "", rec.outputs)]
+        + [("output", "", rec.output_module, None, flat, rec.output_inputs, "output", "", rec.outputs)]
     )
     onehot = np.eye(a.n_classes, dtype=np.float64)[run.y]
     support = np.maximum(onehot.sum(axis=0), 1)[:, None]
     bins = run.options.bins
-    for index, (name, module, point, layout, inputs, kind, activation, acts) in enumerate(stacks):
+    for index, (name, path, module, point, layout, inputs, kind, activation, acts) in enumerate(stacks):
         codes = discretize(acts, bins)
         a.layers.append(
             Layer(
                 index=index,
                 name=name,
+                path=path,
                 module=module,
                 point=point,
                 layout=layout,
@@ -285,11 +293,21 @@ def knockout_stage(run: Run) -> None:
         run.analysis.metrics["relay_knockout_rho"] = float(spearmanr(bits, drops).statistic)
 
 
+TOP_INPUTS = 10  # named members an input community keeps (`top_inputs`)
+
+
 def label_stage(run: Run) -> None:
     """Needs the communities and flows. Adds each community's concept label, top samples and
-    features (and prototype image for image data)."""
+    features (and prototype image for image data), and for named input features (tokens) each
+    input community's `top_inputs`: its TOP_INPUTS members of most path flow to the classes."""
     a = run.analysis
     label_communities(a, run.recording.inputs, a.image_shape, a.feature_names)
+    if a.feature_names and a.attribution is not None:
+        strength = a.attribution.sum(axis=0)
+        for c in a.communities:
+            if c.layer == 0:
+                strongest = c.members[np.argsort(-strength[c.members], kind="stable")[:TOP_INPUTS]]
+                c.props["top_inputs"] = [a.feature_names[i] for i in strongest]
 
 
 STAGES = (
@@ -312,7 +330,7 @@ def run_stages(run: Run) -> Analysis:
     """Run every stage in order, timing each, under one progress bar that names the stage (the
     stages' own bars show under it); the stages after the communities run only when some community
     was found."""
-    with progress_bar(len(STAGES), f"analysing {run.analysis.name}") as advance:
+    with progress_bar(len(STAGES), f"analysing {run.analysis.name}") as advance, shortcuts(run.options.shortcuts):
         for name, stage in STAGES:
             advance(0, name)
             if not (name in COMMUNITY_STAGES and not run.analysis.communities):

@@ -79,7 +79,13 @@ def dag_lines(a: Analysis) -> list[str]:
     """The layer DAG as read: each layer's index, name, kind, width, what it is read after, and the
     layers that feed it."""
     lines = ["  layers (read after; fed by):"]
-    for layer in a.layers:
+    if a.notes.get("tokens_embedded_at") is not None:
+        at = a.notes["tokens_embedded_at"]
+        lines.append(
+            f"    L0 input: {a.layers[0].width} tokens that occur in the data, each counted per sample"
+            + (f"; embedded at {at}" if at else "")
+        )
+    for layer in a.layers[1 if a.notes.get("tokens_embedded_at") is not None else 0 :]:
         read = f"after {layer.activation}" if layer.activation else f"at {layer.point}" if layer.point else ""
         fed = ", ".join(f"L{i}" for i in layer.inputs)
         lines.append(
@@ -87,6 +93,10 @@ def dag_lines(a: Analysis) -> list[str]:
             + (f", {read}" if read else "")
             + (f", {TOKEN_WORDS[layer.layout.reduce]}" if layer.layout.reduce else "")
             + (f"; fed by {fed}" if fed else "")
+        )
+    if a.notes.get("logits"):
+        lines.append(
+            f"    the class scores are item {a.notes['logits']!r} of the model's output (read without --logits)"
         )
     if a.notes.get("left_out_layers"):
         lines.append("    left out (they do not lead to the class scores): " + ", ".join(a.notes["left_out_layers"]))

@@ -57,14 +57,18 @@ class Layout:
     channels: bool = False
     reduce: str = ""
 
-    def neurons(self, output: torch.Tensor) -> torch.Tensor:
-        """Samples x neurons."""
+    def neurons(self, output: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
+        """Samples x neurons. `valid` (samples x tokens, token data with an attention mask) leaves
+        the padded tokens out of the reduction over tokens: the mean and max of the real ones, the
+        first and the last real one."""
         x = output.movedim(self.batch_axis, 0)
         if x.ndim == 2:
             return x
         if self.channels:
             return x.flatten(2).mean(dim=2)
         x = x.flatten(1, -2)
+        if valid is not None and valid.shape == x.shape[:2]:
+            return _masked_reduce(x, valid.to(x.device), self.reduce)
         if self.reduce == "max":
             return x.amax(dim=1)
         if self.reduce in ("first", "last"):
@@ -84,6 +88,20 @@ class Layout:
             shape = (copies,) + (1,) * (x.ndim - 1) + (-1,)
         closed = grouped * keep.view(shape).to(x.dtype) + fill.view(shape).to(x.dtype)
         return closed.reshape(x.shape).movedim(0, self.batch_axis)
+
+
+def _masked_reduce(x: torch.Tensor, valid: torch.Tensor, reduce: str) -> torch.Tensor:
+    """x (samples x tokens x features) reduced over its real tokens (`valid`; a sample without one
+    reads 0)."""
+    weight = valid.to(x.dtype).unsqueeze(2)
+    if reduce == "max":
+        return torch.where(valid.unsqueeze(2), x, torch.finfo(x.dtype).min).amax(dim=1) * (weight.amax(dim=1) > 0)
+    if reduce in ("first", "last"):
+        order = torch.arange(x.shape[1], device=x.device).expand_as(valid)
+        at = torch.where(valid, order, -1).amax(dim=1) if reduce == "last" else torch.where(valid, order, x.shape[1])
+        at = at if reduce == "last" else at.amin(dim=1)
+        return x[torch.arange(len(x), device=x.device), at.clamp(0, x.shape[1] - 1)]
+    return (x * weight).sum(dim=1) / weight.sum(dim=1).clamp(min=1)
 
 
 Fn = Callable[[torch.Tensor], torch.Tensor | None]
@@ -150,7 +168,7 @@ class _Watch(TorchFunctionMode):
         self.paused = True
         try:
             if self.observe is not None:
-                self.observe(point, op, inputs, tensor, self._container())
+                self.observe(point, op, inputs, output, self._container())
             fn = self.fns.get(point)
             replaced = fn(tensor) if fn is not None else None
         finally:
@@ -183,7 +201,7 @@ class _Watch(TorchFunctionMode):
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         output = func(*args, **(kwargs or {}))
-        if self.paused or self.opaque or not isinstance(output, torch.Tensor):
+        if self.paused or self.opaque or first_tensor(output) is None:
             return output
         point = self._count(function_name(func), False)
         replaced = self._see(point, getattr(func, "__name__", ""), list(args) + list((kwargs or {}).values()), output)
@@ -199,7 +217,8 @@ def watching(model: nn.Module, fns: dict[Point, Fn] | None = None, observe=None)
     """While the block runs, in every forward pass of `model`, `fns[point](output)` sees the output
     at each point (the first tensor of a tuple output); a tensor it returns replaces it.
     `observe(point, op, inputs, output, container)`, if given, sees every operation outside the
-    opaque modules (for tracing the dataflow)."""
+    opaque modules (for tracing the dataflow; `output` as the operation returned it: a tensor, or a
+    tuple of them as from `split`)."""
     watch = _Watch(model, fns or {}, observe)
     handles = [
         nn.modules.module.register_module_forward_pre_hook(watch.enter),

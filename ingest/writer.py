@@ -194,6 +194,7 @@ def layer_rows(a: Analysis) -> list[dict]:
             "activation": layer.activation,
             "width": layer.width,
             "module": layer.module,
+            "path": layer.path,
             "read_at": str(layer.point or ""),
             "fed_by": list(layer.inputs),
             "batch_axis": layer.layout.batch_axis,
@@ -242,6 +243,7 @@ def neuron_rows(a: Analysis) -> list[dict]:
             **{key: values.tolist() for key, values in layer.props.items()},
         }
         class_means = layer.class_means.T.tolist()
+        names = a.feature_names if layer.index == 0 and a.feature_names else None
         for i in range(layer.width):
             rows.append(
                 {
@@ -249,6 +251,7 @@ def neuron_rows(a: Analysis) -> list[dict]:
                     "layer": layer.index,
                     "index": i,
                     "kind": layer.neuron_kind,
+                    **({"name": names[i]} if names else {}),
                     **{k: v[i] for k, v in columns.items()},
                     "class_means": class_means[i],
                 }

@@ -52,6 +52,7 @@ class Node(NamedTuple):  # a tuple, as `queries.paths.Link`: made by the ten tho
     bits: float
     score: float
     label: str = ""
+    inputs: tuple = ()  # an input community's members named (features, tokens), strongest first
 
 
 def top_chains(
@@ -64,8 +65,8 @@ def top_chains(
     limit: int = 5,
 ) -> list[dict]:
     """The `limit` best chains for class `k`, best first, as rows: `chain` (uids), `layers`, `bits`,
-    `labels`, `score` (the sum of the hidden communities' scores) and `flow` (the sum of the links'
-    mean flow, the tie-break).
+    `labels`, `inputs` (the input community's named members, strongest first), `score` (the sum of
+    the hidden communities' scores) and `flow` (the sum of the links' mean flow, the tie-break).
 
     Parameters
     ----------
@@ -114,6 +115,7 @@ def _row(chain: list[Node], score: float, flow: float) -> dict:
         "layers": [n.layer for n in chain],
         "bits": [n.bits for n in chain],
         "labels": [n.label for n in chain],
+        "inputs": list(chain[0].inputs),
         "score": score,
         "flow": flow,
     }
@@ -123,6 +125,7 @@ RELAY_PATH_COMMUNITIES = on_complete_model("""
 MATCH (c:Community {generation: m.generation, method: $method})
 WHERE c.class IS NULL OR c.class = $class
 RETURN c.uid AS uid, c.layer AS layer, c.class AS made_for, c.relay_bits[$class] AS bits, c.label AS label,
+       c.top_inputs AS inputs,
        c.relay_specificity[$class] AS relay, c.closing_specificity[$class] AS closing, m.n_layers AS n_layers
 LIMIT $most""")
 RELAY_PATH_LINKS = on_complete_model("""
@@ -156,7 +159,16 @@ def relay_path(store, params: dict) -> list[dict]:
     if max(len(rows), len(links)) > ANSWER_ROWS:
         raise UserError(f"relay-path reads at most {ANSWER_ROWS} communities and links of one method; {model} has more")
     nodes = [
-        Node(r["uid"], r["layer"], r["made_for"], r["bits"] or 0.0, r[score] or 0.0, r["label"] or "") for r in rows
+        Node(
+            r["uid"],
+            r["layer"],
+            r["made_for"],
+            r["bits"] or 0.0,
+            r[score] or 0.0,
+            r["label"] or "",
+            tuple(r["inputs"] or ()),
+        )
+        for r in rows
     ]
     found = top_chains(
         nodes,

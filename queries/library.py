@@ -271,7 +271,7 @@ ORDER BY acc_drop, community LIMIT $limit"""),
             (_model(), _class(), _limit()),
             on_complete_model("""
 MATCH (n:Neuron {generation: m.generation})-[a:ATTRIBUTES]->(:Class {generation: m.generation, index: $class})
-RETURN n.uid AS feature, n.index AS index, a.score AS score, a.rank AS rank
+RETURN n.uid AS feature, n.name AS name, n.index AS index, a.score AS score, a.rank AS rank
 ORDER BY score DESC, index LIMIT $limit"""),
             bound="the stored attributions of one class (32 features); at most `limit` rows",
         ),

@@ -46,8 +46,9 @@ from queries.progress import progress_bar
 from ..attribution import Between
 from ..closing import masked_predictions
 from ..communities import Community, Found, Method, silhouette
-from ..neuronize import record
+from ..neuronize import record, token_input, valid_positions
 from ..taps import device_of
+from ..tokens import split
 
 
 @dataclass(frozen=True)
@@ -227,13 +228,23 @@ class _Concepts:
         starts, steps = between.starts, self.options.steps
         sizes = [start[0].numel() for start in starts]
         ig = between.integrated_gradients(steps, self.options.top_k * steps)
+        valid = valid_positions(self.model, between.x)
         per_layer = [
-            part.reshape(len(between.x), -1)
+            self._input_neurons(part.reshape(start.shape), between.x)
             if lower.kind == "input"
-            else dataclasses.replace(lower.layout, batch_axis=0).neurons(part.reshape(start.shape))
+            else dataclasses.replace(lower.layout, batch_axis=0).neurons(part.reshape(start.shape), valid)
             for lower, part, start in zip(lowers, ig.split(sizes, dim=1), starts)
         ]
         return torch.cat(per_layer, dim=1).cpu().numpy()
+
+    def _input_neurons(self, ig: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """IG w.r.t. the input, per input neuron: as it is for features; for token inputs (IG on their
+        embedding, `ingest.tokens`), summed over each token's positions and embedding features."""
+        tokens = token_input(self.model)
+        if tokens is None:
+            return ig.reshape(len(x), -1)
+        ids, valid = split(x)
+        return tokens.per_token(ig.flatten(2).sum(dim=2), ids, valid)
 
 
 def _explanation(ig: np.ndarray, lower: np.ndarray, size: int) -> Explanation:
