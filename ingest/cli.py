@@ -27,7 +27,13 @@ def _help(name: str) -> str:
 @commands.command()
 def ingest(
     model: Annotated[str, typer.Option(help="FILE.py:FACTORY, a function returning the torch.nn.Module")],
-    data: Annotated[str, typer.Option(help="FILE.npz or FILE.pt with X and y, or " + "|".join(BUILTIN_SPECS))],
+    data: Annotated[
+        str,
+        typer.Option(
+            help="FILE.npz or FILE.pt with X and y (text: integer token ids, optionally attention_mask and vocab), "
+            "FILE.py:FACTORY (a function returning them, or a torch Dataset), or " + "|".join(BUILTIN_SPECS)
+        ),
+    ],
     name: Annotated[str, typer.Option(help="model id in the store: letters, digits, . _ -")],
     weights: Annotated[Optional[Path], typer.Option(help="state dict saved with torch.save")] = None,
     checkpoints: Annotated[

@@ -184,7 +184,7 @@ def pick_scores(output, logits: str = "") -> torch.Tensor:
 
 
 def record(
-    model: ClassScores,
+    model: ClassScores | nn.Module,
     X: np.ndarray,
     layers=(),
     batch_size: int = 256,
@@ -194,6 +194,7 @@ def record(
     """Trace the model's layer DAG, then run the probe set through it in batches and record every
     hidden layer's activations and the class scores. Activations beyond `memory_budget` bytes (None:
     no limit) are written to memory-mapped files (`ActivationArrays`)."""
+    model = model if isinstance(model, ClassScores) else ClassScores(model)
     device = device_of(model)
     model.eval()
     dag = _trace(model, X, tuple(layers), token_reduce, device)
@@ -578,19 +579,27 @@ def _paths(order: list[int], found: dict[int, _Found], nodes) -> dict[int, str]:
 
 
 def short_names(paths: dict) -> dict:
-    """Each full name's shortest tail of dotted parts that no other name ends with (a number is kept
-    with the part before it: `layer.0.output`, never `0.output`)."""
-    parts = {key: path.split(".") for key, path in paths.items()}
+    """Each full name's shortest tail of at least two parts (one for a one-part name) that no other
+    name ends with; a number counts with the part before it (`layer.0.output`, never `0.output`)."""
+    units = {key: _units(path) for key, path in paths.items()}
     short = {}
-    for key, mine in parts.items():
-        for size in range(1, len(mine) + 1):
-            if size < len(mine) and mine[-size].split("#")[0].isdigit():
-                continue
-            tail = mine[-size:]
-            if not any(other[-size:] == tail for k, other in parts.items() if k != key):
-                break
-        short[key] = ".".join(tail)
+    for key, mine in units.items():
+        size = min(2, len(mine))
+        while size < len(mine) and any(other[-size:] == mine[-size:] for k, other in units.items() if k != key):
+            size += 1
+        short[key] = ".".join(mine[-size:])
     return short
+
+
+def _units(path: str) -> list[str]:
+    """A dotted path's parts, each number joined to the part before it."""
+    units: list[str] = []
+    for part in path.split("."):
+        if units and part.split("#")[0].isdigit():
+            units[-1] += "." + part
+        else:
+            units.append(part)
+    return units
 
 
 def _has_channels(found: dict[int, _Found], fid: int, nodes) -> bool:

@@ -193,8 +193,11 @@ def test_tuple_and_dict_outputs_take_logits(data, factory, logits):
     X, _, y = data
     key = int(logits) if logits.isdigit() else logits
     model = trained(factory, X, y, pick=lambda out: out[key])
-    with pytest.raises(UserError, match="--logits INDEX"):
-        analyze(model, X, y, name="z-out", methods=())
+    if isinstance(key, int):
+        with pytest.raises(UserError, match="--logits INDEX"):
+            analyze(model, X, y, name="z-out", methods=())
+    else:  # a dict with an item `logits` (as a Hugging Face ModelOutput) is read there unasked, and says so
+        assert analyze(model, X, y, name="z-out", methods=()).notes["logits"] == "logits"
     a = analyze(model, X, y, name="z-out", methods=("flow",), logits=logits)
     assert [lay.name for lay in a.layers] == ["input", "fc1", "output"] and a.accuracy > 0.8
     with pytest.raises(UserError, match="--logits 5: the model's output has no item"):

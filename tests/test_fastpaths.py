@@ -16,9 +16,9 @@ EVERY_METHOD = ("innersight", "neurflow", "flow", "weights", "relay")
 @pytest.mark.parametrize("name", sorted(fastpath_zoo.ZOO))
 def test_shortcuts_give_the_whole_models_answers(digits, name):
     model = fastpath_zoo.trained(fastpath_zoo.ZOO[name](), digits.X, digits.y)
-    X, y = digits.X[:400], digits.y[:400]
+    X, y = digits.X[:300], digits.y[:300]
     runs = [
-        analyze(model, X, y, name=f"z-{name}", methods=EVERY_METHOD, chain_draws=4, shortcuts=allowed)
+        analyze(model, X, y, name=f"z-{name}", methods=EVERY_METHOD, chain_draws=2, shortcuts=allowed)
         for allowed in (True, False)
     ]
     fast, whole = ([(c.method, c.layer, c.members.tolist()) for c in a.communities] for a in runs)

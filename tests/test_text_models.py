@@ -42,7 +42,7 @@ def test_token_data_from_files_and_factories(tmp_path, keyword):
     from_file = load_data(str(tmp_path / "text.npz"))
     assert from_file.X.dtype == np.int64 and (from_file.mask == keyword["attention_mask"]).all()
     from_factory = load_data("tests/text_models.py:keyword_data")
-    assert (from_factory.X == keyword["input_ids"]).all() and from_factory.vocab == tm.VOCAB_NAMES
+    assert (from_factory.X == tm.keyword_task(400, seed=1)["input_ids"]).all() and from_factory.vocab == tm.VOCAB_NAMES
     assert from_factory.image_shape is None
     (tmp_path / "factories.py").write_text(
         "import numpy as np, torch\n"
@@ -140,6 +140,7 @@ def test_bert_from_the_command_line(tmp_path, bert):
         "--replace",
         "--methods",
         "innersight,flow,weights,relay",  # NeurFlow's IG runs the whole model here (no fx trace): minutes
+        timeout=900,
     )
     assert done.returncode == 0, done.stderr
     dag = {line.split(": ")[0].split()[-1]: line for line in done.stdout.splitlines() if line.startswith("    L")}
