@@ -47,10 +47,12 @@ def test_relay_path_min_bits_scores_and_other_methods(store, stored):
 
 def test_top_relays_key_noise_and_attribution(store, stored):
     a, _ = stored
-    inner = [x for x in a.communities if x.method == "innersight"]
+    inner = [x for x in a.communities if x.method == "innersight" and x.props.get("class") in (None, 2)]
     rows = store.ask("top-relays", model="q-spec", **{"class": 2}, limit=4)
     expected = sorted(inner, key=lambda x: (-x.props["relay_bits"][2], a.community_uid(x)))[:4]
     assert [r["community"] for r in rows] == [a.community_uid(x) for x in expected]
+    every = store.ask("top-relays", model="q-spec", **{"class": 2}, limit=1000)
+    assert {r["community"] for r in every if r["layer"] == 3} == {"q-spec/innersight/L3/c2"}, "not other outputs"
     key = store.ask("key-communities", model="q-spec", method="flow", limit=100)
     flows = [x for x in a.communities if x.method == "flow"]
     assert {r["community"] for r in key} == {a.community_uid(x) for x in flows if x.props["role"] == "key"}
