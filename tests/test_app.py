@@ -16,7 +16,7 @@ from streamlit.testing.v1 import AppTest
 from torch import nn
 
 from app import graphs
-from app.tables import chain_caption
+from app.tables import chain_caption, figure
 from ingest import analyze, write
 from ingest.demo_models import mlp
 from queries import connect, explore
@@ -334,7 +334,7 @@ def test_neuron_page_shows_one_neuron(store, stored):
     uid = "q-spec/L1/7"
     app = open_page("neuron", model="q-spec", uid=uid)
     expected = store.ask("neuron", model="q-spec", uid=uid, limit=10)[0]
-    assert app.metric[0].value == f"{expected['mean']:.4g}"
+    assert app.metric[0].value == figure(expected["mean"])
     assert app.number_input[0].value == 7 and app.selectbox(key="neuron_layer").value == 1
     per_class = app.dataframe[0].value
     assert list(per_class["mean activation"]) == pytest.approx(expected["class_means"])
@@ -344,6 +344,15 @@ def test_neuron_page_shows_one_neuron(store, stored):
     assert linked_uids(app.dataframe[2].value["neuron"]) == [f["neuron"] for f in expected["flows_in"]]
     assert any("mean activation" in spec["encoding"]["y"].get("title", "") for spec in charts(app))
     assert highlighted(app) == {uid}
+
+
+def test_a_neuron_opened_from_a_link_or_a_click_is_that_neuron(stored):
+    app = open_page("neuron", model="q-spec", uid="q-spec/L1/7")
+    app.query_params["uid"] = "q-spec/L2/10"  # what clicking L2/10 in its graph asks for (`open_uid`)
+    app.switch_page("views/neuron.py").run()
+    assert app.subheader[0].value.startswith("L2/10 in L2 ")
+    assert app.selectbox(key="neuron_layer").value == 2 and app.number_input(key="neuron_index").value == 10
+    assert app.query_params["uid"] == "q-spec/L2/10"
 
 
 def test_questions_page_runs_relay_path_and_shows_its_cypher(store, stored):

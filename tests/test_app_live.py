@@ -1,6 +1,6 @@
 """The explorer on a model ingested from files (its `source` stored): the live intervention reruns
 the closing on the reloaded model and data, the top samples are drawn from the data, and a
-community of dead neurons says so instead of naming a class."""
+community of dead neurons says so instead of naming a class, as a dead neuron has no relay score."""
 
 import pytest
 import torch
@@ -75,6 +75,14 @@ def test_a_community_of_dead_neurons_says_it_is_inactive(store, live):
     live_ones = [c["uid"] for c in stored_communities(store) if not all(c["constant"]) and "/L1/" in c["uid"]]
     app = community_page(live_ones[0])
     assert "inactive" not in app.subheader[0].value
+
+
+def test_a_constant_neuron_has_no_relay_score(live):
+    app = open_page("neuron", model="app-live", uid="app-live/L1/0")  # one of the dead units
+    assert app.metric[4].value == "yes" and "relay score" not in app.dataframe[0].value.columns
+    assert any("A constant neuron carries no information" in c.value for c in app.caption)
+    app = open_page("neuron", model="app-live", uid=f"app-live/L1/{DEAD}")  # a live one
+    assert app.metric[4].value == "no" and "relay score" in app.dataframe[0].value.columns
 
 
 def test_image_communities_are_pictures(store, live):
