@@ -119,6 +119,16 @@ def class_names(model: str) -> list[str]:
     return [row["name"] for row in read(explore.CLASSES, model)]
 
 
+def shared_methods(models: list[str]) -> list[str]:
+    """The community methods every one of `models` was analysed with (in the first one's order)."""
+    return [m for m in methods_of(models[0]) if all(m in methods_of(other) for other in models[1:])]
+
+
+def shared_classes(models: list[str]) -> int:
+    """How many classes `models` have in common (classes 0 .. that - 1)."""
+    return min(len(class_names(m)) for m in models)
+
+
 def pick_class(model: str, key: str = "class", label: str = "Class") -> int:
     names = class_names(model)
     return choose(label, list(range(len(names))), key, format_func=lambda c: f"{c}: {names[c]}")

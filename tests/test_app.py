@@ -449,6 +449,38 @@ def test_console_draws_nodes_and_links_them(store, stored):
     assert set(graph_nodes(app)) == set(expected)
 
 
+def test_the_compare_question_offers_the_classes_and_methods_of_the_models_picked(stored, other):
+    app = open_page("questions", question="compare")
+    models = app.multiselect(key="compare.models")
+    assert not models.proto.form_id, "picked outside the form, so that its fields follow at once"
+    models.set_value(["q-spec", "app-other"]).run()  # 4 and 10 classes; app-other has innersight only
+    assert app.selectbox(key="compare.class").options == ["0: 0", "1: 2", "2: 4", "3: other"]
+    assert app.selectbox(key="compare.method").options == ["innersight"]
+    app.multiselect(key="compare.models").set_value(["app-other", "q-spec"]).run()
+    assert len(app.selectbox(key="compare.class").options) == 4
+    app.button[0].click().run()  # the form's Ask
+    assert list(app.dataframe[0].value["model"]) == ["app-other", "q-spec"]
+
+
+def test_the_console_runs_on_the_model_picked_above(stored, other):
+    app = open_page("questions", model="app-other", question="relay-path")
+    assert app.selectbox(key="console_model").value == "app-other"
+    app.selectbox(key="model").select("q-spec").run()
+    assert app.selectbox(key="console_model").value == "q-spec"
+    app.text_area(key="console_cypher").input("MATCH (n:Neuron) RETURN count(n) AS n").run()
+    app.button(key="console_run").click().run()
+    assert app.dataframe[-1].value["n"][0] == sum(layer.width for layer in stored[0].layers)
+
+
+def test_a_cypher_syntax_error_is_one_plain_line(stored):
+    app = open_page("questions", model="q-spec")
+    app.text_area(key="console_cypher").input("MATCH (n RETURN n").run()
+    app.button(key="console_run").click().run()
+    assert [e.value for e in app.error] == [
+        "query failed: syntax error at line 1, column 10: Invalid input 'R': expected a label, '{', a parameter or ')'"
+    ]
+
+
 def test_compare_page_sets_models_side_by_side(store, stored):
     app = AppTest.from_file(MAIN, default_timeout=120)
     app.session_state["compare_models"] = ["q-spec", "q-spec2"]
