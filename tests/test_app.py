@@ -497,15 +497,17 @@ def test_compare_page_sets_models_side_by_side(store, stored):
     assert depth and depth[0]["encoding"]["x"]["title"].startswith("relative depth")
     heat = [spec for spec in charts(app) if spec["encoding"]["x"].get("field") == "community"][0]
     order = [
-        graphs.short(c["uid"]) for c in explore.pages(store, explore.COMMUNITIES, "q-spec", 100, method="innersight")
-    ]
+        graphs.short(c["uid"])
+        for c in explore.pages(store, explore.COMMUNITIES, "q-spec", 100, method="innersight")
+        if 0 < c["layer"] < 3
+    ]  # the hidden communities only: the input and output ones hold every class's information
     assert heat["encoding"]["x"]["sort"] == order and order == sorted(order, key=lambda u: (int(u[1]), u))
 
 
 def test_compare_address_naming_a_model_twice_compares_it_once(stored):
     app = open_page("compare", models="q-spec,q-spec,q-spec2")
     assert sorted(app.dataframe[0].value["model"]) == ["q-spec", "q-spec2"]
-    assert [c.value for c in app.caption if c.value.startswith("Causal check: ")], "each chain's fidelity"
+    assert len([c.value for c in app.caption if "Causal check: " in c.value]) == 2, "each chain's fidelity"
 
 
 def test_edges_are_read_a_page_at_a_time(store, stored):
