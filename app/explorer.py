@@ -61,12 +61,18 @@ def paged(cypher: str, model: str, most: int, **params) -> list[dict]:
 
 @st.cache_data(show_spinner=False, ttl=FRESH_SECONDS)
 def overview() -> pd.DataFrame:
-    """Every stored model, one row each, newest first."""
+    """Every stored model, one row each: models newest first, then the checkpoints of each series
+    (`ingest --checkpoints`) by step; `communities` per method as one line of text."""
     rows = store().read(explore.MODEL_OVERVIEW)
     for row in rows:
-        row.update({f"communities: {m}": int(n) for m, n in row.pop("communities")})
+        row["communities"] = ", ".join(f"{m} {n}" for m, n in row["communities"])
     frame = pd.DataFrame(rows)
-    return frame.sort_values("created", ascending=False, ignore_index=True) if len(frame) else frame
+    if not len(frame):
+        return frame
+    frame["checkpoint"] = frame["series"].notna()
+    frame["newest"] = frame["created"].rank(ascending=False)
+    frame = frame.sort_values(["checkpoint", "series", "step", "newest"], na_position="first", ignore_index=True)
+    return frame.drop(columns=["checkpoint", "newest"])
 
 
 def forget() -> None:

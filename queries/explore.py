@@ -15,11 +15,12 @@ OPTIONAL MATCH (l:Layer {generation: m.generation})
 WITH m, sum(l.flow_edges) AS edges
 OPTIONAL MATCH (c:Community {generation: m.generation})
 WITH m, edges, c.method AS method, count(c) AS n ORDER BY method
-RETURN m.model_id AS model, m.arch AS arch, m.dataset AS dataset, m.n_samples AS samples,
+RETURN m.model_id AS model, m.arch AS arch, m.n_layers AS layers, m.dataset AS dataset, m.n_samples AS samples,
        m.accuracy AS accuracy, m.n_neurons AS neurons, edges,
        collect(CASE WHEN method IS NULL THEN null ELSE [method, toString(n)] END) AS communities,
        m.deletion_auc_attribution AS deletion_attribution, m.deletion_auc_random AS deletion_random,
-       m.fidelity_ratio AS fidelity, m.relay_knockout_rho AS knockout_rho, m.created_at AS created"""
+       m.fidelity_ratio AS fidelity, m.relay_knockout_rho AS knockout_rho, m.series AS series, m.step AS step,
+       m.created_at AS created"""
 
 MODEL_PARAMS = on_complete_model("""
 RETURN m.params AS params, m.layer_widths AS widths, m.class_accuracy AS class_accuracy""")

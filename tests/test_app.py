@@ -75,18 +75,21 @@ def column_formats(app: AppTest, index: int) -> dict:
     return json.loads(app.dataframe[index].proto.columns)
 
 
-def test_models_page_shows_every_model_side_by_side(store, stored):
+def test_models_page_lists_every_model_in_rows_each_column_explained(store, stored):
     app = open_page("models")
-    table = app.dataframe[0].value  # one column per model
+    what, scores = (app.dataframe[i].value.set_index("model") for i in (0, 1))  # one row per model
     for a in stored:
-        column = table[a.name]
-        assert column["neurons"] == str(sum(layer.width for layer in a.layers))
-        assert column["edges"] == str(sum(len(f.source) for f in a.flows))
-        assert column["communities: relay"] == str(sum(c.method == "relay" for c in a.communities))
-        assert float(column["accuracy"]) == pytest.approx(a.accuracy, abs=1e-4)
-        assert float(column["fidelity"]) == pytest.approx(a.metrics["fidelity_ratio"], rel=1e-3)
-    explained = app.caption[1].value
-    assert all(f"**{name}**" in explained for name in ("fidelity", "deletion_attribution", "knockout_rho"))
+        assert what.loc[a.name, "neurons"] == sum(layer.width for layer in a.layers)
+        assert what.loc[a.name, "edges"] == sum(len(f.source) for f in a.flows)
+        assert f"relay {sum(c.method == 'relay' for c in a.communities)}" in what.loc[a.name, "communities"]
+        assert scores.loc[a.name, "accuracy"] == pytest.approx(a.accuracy)
+        assert scores.loc[a.name, "fidelity"] == pytest.approx(a.metrics["fidelity_ratio"])
+    assert "nan" not in {str(v) for table in (what, scores) for v in table.to_numpy().ravel()}
+    for index in (0, 1):
+        formats = column_formats(app, index)
+        assert all(config.get("help") for name, config in formats.items() if name not in ("model", "_index"))
+    assert column_formats(app, 0)["edges"]["type_config"]["format"] == "localized"  # 27,330, not 2.733e+04
+    assert column_formats(app, 1)["knockout_rho"]["type_config"]["format"] == "%.3g"
     app.multiselect(key="compare_pick").select("q-spec").select("q-spec2").run()
     assert app.session_state["compare_models"] == ["q-spec", "q-spec2"]
 
