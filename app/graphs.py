@@ -28,9 +28,10 @@ POSITIVE, ZERO, NEGATIVE = "#1b7837", "#f7f7f7", "#c51b7d"  # a node's value: hi
 FONT = 14  # label size in canvas px (at zoom 1)
 CANVAS = 900  # the narrowest graph (px) the geometry is made for: zoom >= 1 there
 STRIP = 48  # left margin: the component's collapsed information panel
-MARGIN = 110  # right margin: the last column's labels, clear of the component's tool and view bars
-COLUMN = 120  # least px between the columns of a band
-PER_BAND = 1 + (CANVAS - STRIP - MARGIN) // COLUMN  # columns in one band
+LEFT = STRIP + 55  # the first column: half a header right of the panel
+MARGIN = 95  # right margin: the last column's labels, clear of the component's tool and view bars
+COLUMN = 115  # least px between the columns of a band
+PER_BAND = 1 + (CANVAS - LEFT - MARGIN) // COLUMN  # columns in one band
 WIDEST = 9  # columns a band may take to keep a block of that many layers whole (zoom 0.8 at CANVAS: 11 px labels)
 ROW = 56  # px between the nodes of a column: the largest node (SIZES) and its label
 BLOCK, HEADER, BAND_GAP = 30, 58, 60  # block title to header; header to first node; last node to next band
@@ -174,7 +175,7 @@ def community_elements(
             )
             nodes.append(_node(c["uid"], name_of(c["uid"], last), classes, **data))
         if len(rank) > most:
-            nodes.append(_more(layer, len(rank) - most, "communities"))
+            nodes.append(_more(layer, len(rank) - most))
     shown = {n["data"]["id"] for n in nodes}
     links = [f for f in flows if f["source"] in shown and f["target"] in shown]
     chain_links = set(zip(chain, chain[1:]))
@@ -218,7 +219,7 @@ def _neurons(strength: dict[str, float], highlighted: set[str], flows: list[dict
         drawn = sorted(uids[:most], key=lambda u: int(u.rsplit("/", 1)[-1].lstrip("c")))
         nodes += [_node(uid, name_of(uid, last), "chain" if uid in highlighted else "") for uid in drawn]
         if len(uids) > most:
-            nodes.append(_more(layer, len(uids) - most, "neurons"))
+            nodes.append(_more(layer, len(uids) - most))
     shown = {n["data"]["id"] for n in nodes}
     links = [f for f in flows if f["source"] in shown and f["target"] in shown]
     pairs = {(f["source"], f["target"]) for f in links if f["source"] in highlighted and f["target"] in highlighted}
@@ -234,9 +235,9 @@ def _node(uid: str, label: str, classes: str, **data) -> dict:
     return {"data": {"id": uid, "label": label, "layer": layer_of(uid), **data}, "classes": classes}
 
 
-def _more(layer: int, hidden: int, what: str) -> dict:
+def _more(layer: int, hidden: int) -> dict:
     return {
-        "data": {"id": f"more/L{layer}", "label": f"+{hidden} more {what}", "layer": layer},
+        "data": {"id": f"more/L{layer}", "label": f"+{hidden} more", "layer": layer},
         "classes": "more",
     }
 
@@ -269,9 +270,9 @@ def _placed(nodes: list[dict], layers: list[dict]) -> list[dict]:
     rows = Counter(n["data"]["layer"] for n in nodes)
     x, top, placed, at = {}, {}, [], 0.0
     for band in cut:
-        gap = max(COLUMN, (CANVAS - STRIP - MARGIN) / max(1, len(band) - 1)) if len(cut) == 1 else COLUMN
+        gap = max(COLUMN, (CANVAS - LEFT - MARGIN) / max(1, len(band) - 1)) if len(cut) == 1 else COLUMN
         for i, layer in enumerate(band):
-            x[layer], top[layer] = STRIP + gap * i, at
+            x[layer], top[layer] = LEFT + gap * i, at
         placed += _titles(band, x, at, blocks) if titled else []
         at += (BLOCK if titled else 0) + HEADER + ROW * (max(rows[layer] for layer in band) - 1) + BAND_GAP
     row = Counter()

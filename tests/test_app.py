@@ -254,7 +254,7 @@ def test_community_graph_is_readable(store, stored):
     zoom = min(graphs.CANVAS / (max(xs) - min(xs)), (height - 40) / (max(ys) - min(ys) + 60))
     assert font * zoom >= 11, "labels of 11 px or more at the fitted zoom on a canvas of CANVAS px"
     drawn = [n["position"]["x"] for n in nodes if graphs.drawn(n)]
-    assert min(drawn) == graphs.STRIP and max(drawn) == graphs.CANVAS - graphs.MARGIN, "the whole width is used"
+    assert min(drawn) == graphs.LEFT and max(drawn) == graphs.CANVAS - graphs.MARGIN, "the whole width is used"
     panel = {key for n in nodes if graphs.drawn(n) for key in n["data"]}
     assert not panel & {"diameter", "width", "chain"}, "the information panel shows no internal fields"
     links = store.read(
