@@ -95,8 +95,9 @@ if rows:
 st.markdown("**Scores**, on the probe data")
 table, config = scores(frame)
 st.dataframe(table, hide_index=True, width="stretch", column_config=config, key="scores_table")
+explained = [(title, SCORES[name].removeprefix(f"{title}: ")) for name, title in SCORED.items() if name in SCORES]
 st.caption(
-    " ".join(f"**{SCORED[name]}**: {SCORES[name]}." for name in SCORED if name in SCORES)
+    " ".join(f"**{title}**: {text}." for title, text in explained)
     + " None: not measured (NeurFlow fidelity needs the neurflow method, the deletion check runs unless "
     "--no-deletion)."
 )
