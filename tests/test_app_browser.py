@@ -183,7 +183,7 @@ def test_browser_draws_the_graph_and_answers_relay_path_locally(served, stored, 
 
         page.goto(f"{served}/compare?models=q-spec,q-spec2")
         expect(page.get_by_text("Matched communities")).to_be_visible(timeout=60_000)
-        page.wait_for_timeout(2000)
+        graph_frame(page, 1)  # both chains drawn
         shot(page, "compare")
         browser.close()
     assert (ARTIFACTS / "community-graph.png").stat().st_size > 10_000
