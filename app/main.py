@@ -14,9 +14,10 @@ from queries.errors import UserError
 
 @st.cache_resource
 def warmed() -> threading.Thread:
-    """Import `ingest.data` (and so torch, seconds) once per server, in the background, so that the
-    first page that draws a model's samples does not wait for it."""
-    thread = threading.Thread(target=import_module, args=("ingest.data",), daemon=True)
+    """Import torch (5 s) once per server, in the background, so that the first page that reloads a
+    model's data does not wait for it (torch alone, not `ingest`: the thread imports nothing that a
+    page imports at the same time, so no two threads wait on each other's imports)."""
+    thread = threading.Thread(target=import_module, args=("torch",), daemon=True)
     thread.start()
     return thread
 
