@@ -61,12 +61,18 @@ def paged(cypher: str, model: str, most: int, **params) -> list[dict]:
 
 @st.cache_data(show_spinner=False, ttl=FRESH_SECONDS)
 def overview() -> pd.DataFrame:
-    """Every stored model, one row each, newest first."""
+    """Every stored model, one row each: models newest first, then the checkpoints of each series
+    (`ingest --checkpoints`) by step; `communities` per method as one line of text."""
     rows = store().read(explore.MODEL_OVERVIEW)
     for row in rows:
-        row.update({f"communities: {m}": int(n) for m, n in row.pop("communities")})
+        row["communities"] = ", ".join(f"{m} {n}" for m, n in row["communities"])
     frame = pd.DataFrame(rows)
-    return frame.sort_values("created", ascending=False, ignore_index=True) if len(frame) else frame
+    if not len(frame):
+        return frame
+    frame["checkpoint"] = frame["series"].notna()
+    frame["newest"] = frame["created"].rank(ascending=False)
+    frame = frame.sort_values(["checkpoint", "series", "step", "newest"], na_position="first", ignore_index=True)
+    return frame.drop(columns=["checkpoint", "newest"])
 
 
 def forget() -> None:
@@ -117,6 +123,16 @@ def pick_method(model: str, key: str = "method") -> str | None:
 
 def class_names(model: str) -> list[str]:
     return [row["name"] for row in read(explore.CLASSES, model)]
+
+
+def shared_methods(models: list[str]) -> list[str]:
+    """The community methods every one of `models` was analysed with (in the first one's order)."""
+    return [m for m in methods_of(models[0]) if all(m in methods_of(other) for other in models[1:])]
+
+
+def shared_classes(models: list[str]) -> int:
+    """How many classes `models` have in common (classes 0 .. that - 1)."""
+    return min(len(class_names(m)) for m in models)
 
 
 def pick_class(model: str, key: str = "class", label: str = "Class") -> int:

@@ -1,6 +1,7 @@
 """The live intervention: close one community of a stored model on the model and data it was
-ingested from (reloaded from there; torch is imported here only, when asked) and measure each
-class's accuracy, as the closing stage did."""
+ingested from (reloaded from there, each cached per source; torch is imported only in a function, and
+in the background when the app starts, `app.main.warmed`) and measure each class's accuracy, as the
+closing stage did."""
 
 import numpy as np
 import streamlit as st
@@ -8,14 +9,20 @@ import streamlit as st
 from queries.reads import model_params, model_source
 
 
-@st.cache_resource(show_spinner="reloading the model and its data ...")
-def reloaded(source: tuple[tuple[str, str | None], ...]):
-    """The model (with its class-score reader) and the data of a `source` (cached per source)."""
+@st.cache_resource(show_spinner="reloading the data ...")
+def reloaded_data(data: str):
+    """The data a model was ingested from (its source's `data`; cached per source)."""
     from ingest.data import load_data
+
+    return load_data(data)
+
+
+@st.cache_resource(show_spinner="reloading the model ...")
+def reloaded_model(model: str, weights: str | None):
+    """The model a model was ingested from (its source's `model` and `weights`; cached per source)."""
     from ingest.modelfile import load_model
 
-    spec = dict(source)
-    return load_model(spec["model"], spec.get("weights")), load_data(spec["data"])
+    return load_model(model, weights)
 
 
 def close_live(store, model: str, layer: int, members: list[int], means: list[float], n_classes: int) -> dict:
@@ -28,7 +35,8 @@ def close_live(store, model: str, layer: int, members: list[int], means: list[fl
     from ingest.options import Options
 
     params = model_params(store, model)
-    module, data = reloaded(tuple(sorted(model_source(params, model, "close it live").items())))
+    source = model_source(params, model, "close it live")
+    module, data = reloaded_model(source["model"], source.get("weights")), reloaded_data(source["data"])
     options = Options.reading(params)
     net, X = runnable(module, data.X, data.mask, data.vocab, options.logits)
     rec = record(net, X[:2], layers=options.layers, batch_size=2, token_reduce=options.token_reduce)

@@ -3,10 +3,24 @@ compare models. Run with `neurocypher app` (it starts the embedded server when n
 address). The sidebar icons are Material Symbols, a font that ships with Streamlit (no emoji font
 needed; a material page icon would be fetched from Google, so the tab icon is an emoji)."""
 
+import threading
+from importlib import import_module
+
 import streamlit as st
 
 from app.explorer import forget
 from queries.errors import UserError
+
+
+@st.cache_resource
+def warmed() -> threading.Thread:
+    """Import torch (5 s) once per server, in the background, so that the first page that reloads a
+    model's data does not wait for it (torch alone, not `ingest`: the thread imports nothing that a
+    page imports at the same time, so no two threads wait on each other's imports)."""
+    thread = threading.Thread(target=import_module, args=("torch",), daemon=True)
+    thread.start()
+    return thread
+
 
 st.set_page_config(page_title="neurocypher", page_icon="🧠", layout="wide")
 page = st.navigation(
@@ -18,6 +32,7 @@ page = st.navigation(
         st.Page("views/compare.py", title="Compare", icon=":material/compare_arrows:"),
     ]
 )
+warmed()
 if st.sidebar.button("Refresh", help="read the store again (after an ingest or a drop elsewhere)"):
     forget()
 try:  # every store read of every page: a spinner while it reads, one line (no traceback) when it fails

@@ -16,11 +16,13 @@ def pixels(values, shape: tuple[int, int]) -> np.ndarray:
     return flat.reshape(-1, *shape).mean(axis=0)
 
 
-def crisp(image: np.ndarray, caption: str, width: int = 160) -> None:
-    """One grey image (scaled to 0..1), each pixel a block of screen pixels, never smoothed."""
-    span = np.ptp(image) or 1.0
-    scaled = np.kron((image - image.min()) / span, np.ones((SCALE, SCALE)))
-    st.image(scaled, caption=caption, width=width, clamp=True)
+def crisp(image: np.ndarray, caption: str, width: int = 160, stretch: bool = True) -> None:
+    """One grey image, each pixel a block of screen pixels, never smoothed: stretched from its least
+    value (black) to its largest (white), or with `stretch` False drawn as it is (0 black, 1 white: a
+    mask of ones is white)."""
+    if stretch:
+        image = (image - image.min()) / (np.ptp(image) or 1.0)
+    st.image(np.kron(image, np.ones((SCALE, SCALE))), caption=caption, width=width, clamp=True)
 
 
 def grid(images: list[np.ndarray], caption: str, columns: int = 5) -> None:

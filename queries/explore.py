@@ -15,18 +15,19 @@ OPTIONAL MATCH (l:Layer {generation: m.generation})
 WITH m, sum(l.flow_edges) AS edges
 OPTIONAL MATCH (c:Community {generation: m.generation})
 WITH m, edges, c.method AS method, count(c) AS n ORDER BY method
-RETURN m.model_id AS model, m.arch AS arch, m.dataset AS dataset, m.n_samples AS samples,
+RETURN m.model_id AS model, m.arch AS arch, m.n_layers AS layers, m.dataset AS dataset, m.n_samples AS samples,
        m.accuracy AS accuracy, m.n_neurons AS neurons, edges,
        collect(CASE WHEN method IS NULL THEN null ELSE [method, toString(n)] END) AS communities,
        m.deletion_auc_attribution AS deletion_attribution, m.deletion_auc_random AS deletion_random,
-       m.fidelity_ratio AS fidelity, m.relay_knockout_rho AS knockout_rho, m.created_at AS created"""
+       m.fidelity_ratio AS fidelity, m.relay_knockout_rho AS knockout_rho, m.series AS series, m.step AS step,
+       m.created_at AS created"""
 
 MODEL_PARAMS = on_complete_model("""
 RETURN m.params AS params, m.layer_widths AS widths, m.class_accuracy AS class_accuracy""")
 
 LAYERS = on_complete_model("""
 MATCH (l:Layer {generation: m.generation})
-RETURN l.index AS index, l.name AS name, l.kind AS kind, l.width AS width ORDER BY index""")
+RETURN l.index AS index, l.name AS name, l.module AS module, l.kind AS kind, l.width AS width ORDER BY index""")
 
 CLASSES = on_complete_model("""
 MATCH (k:Class {generation: m.generation})
@@ -42,7 +43,7 @@ OPTIONAL MATCH (n:Neuron)-[mo:MEMBER_OF]->(c) WHERE mo.primary = 1
 WITH c, count(n) AS members, sum(CASE WHEN n.constant = true THEN 1 ELSE 0 END) AS constant
 RETURN c.uid AS uid, c.layer AS layer, c.index AS index, c.size AS size, c.role AS role,
        c.label AS label, c.acc_drop AS acc_drop, c.relay_bits AS relay_bits, c.class AS class,
-       members > 0 AND constant = members AS dead
+       c.closing_specificity AS closing_specificity, members > 0 AND constant = members AS dead
 ORDER BY layer, index SKIP $skip LIMIT $limit""")
 
 COMMUNITY_FLOWS = on_complete_model("""
@@ -57,6 +58,7 @@ OPTIONAL MATCH (n:Neuron)-[mo:MEMBER_OF]->(c) WHERE mo.primary = 1
 WITH c, count(n) AS members, sum(CASE WHEN n.constant = true THEN 1 ELSE 0 END) AS constant
 RETURN c.uid AS uid, c.method AS method, c.layer AS layer, c.size AS size, c.role AS role, c.label AS label,
        c.acc_drop AS acc_drop, c.relay_bits AS relay_bits, c.class_acc_drop AS class_acc_drop,
+       c.closing_specificity AS closing_specificity, c.relay_specificity AS relay_specificity,
        c.class_distribution AS class_distribution, c.prototype AS prototype, c.class AS class,
        c.top_samples AS top_samples, members > 0 AND constant = members AS dead""")
 

@@ -6,6 +6,7 @@ with `model=None` runs on every model's graph and concatenates the rows.
 """
 
 import os
+import re
 import secrets
 import time
 from contextlib import suppress
@@ -18,6 +19,7 @@ from .store import Store, already_stored, plain_params, query_error, timed_out
 
 GRAPH_PREFIX = "neurocypher:"
 STAGING_PREFIX = "neurocypher-staging:"
+SYNTAX_ERROR = re.compile(r"errMsg: (.*?) line: (\d+), column: (\d+), offset: \d+ errCtx: .* errCtxOffset: \d+")
 
 
 class FalkorStore(Store):
@@ -102,6 +104,9 @@ class FalkorStore(Store):
         if "cannot exceed the TIMEOUT_MAX" in message:
             most = self._setting("TIMEOUT_MAX") / 1000
             return UserError(f"a timeout of {timeout:g} s is more than the server allows (TIMEOUT_MAX {most:g} s)")
+        syntax = SYNTAX_ERROR.search(message)
+        if syntax:  # FalkorDB's parser says where, then repeats the statement and an offset: where is enough
+            return query_error(f"syntax error at line {syntax[2]}, column {syntax[3]}: {syntax[1]}")
         return query_error(message)
 
     def _setting(self, name: str) -> int:

@@ -173,10 +173,12 @@ ORDER BY created DESC""",
         ),
         NamedQuery(
             "top-relays",
-            "communities ranked by their relay bits for a class",
+            "communities ranked by their relay bits for a class (those made for another class, such as its "
+            "output, left out)",
             (_model(), _class(), _method(), _limit()),
             on_complete_model("""
 MATCH (c:Community {generation: m.generation, method: $method})-[r:RELAYS]->(:Class {index: $class})
+WHERE c.class IS NULL OR c.class = $class
 RETURN c.uid AS community, c.layer AS layer, c.size AS size, r.bits AS bits, r.acc_drop AS acc_drop,
        c.role AS role, c.label AS label
 ORDER BY bits DESC, community LIMIT $limit"""),

@@ -4,7 +4,9 @@ by the similarity of their class-conditional profiles (Hungarian matching).
 A community's profile is the mean over its primary members of each member's class-conditional mean
 activation, z-scored across classes; similarity is the Pearson correlation of two profiles (0 for a
 profile without variation). Input is paired with input, output with output, and each hidden layer of
-the first model with the hidden layer of the second at the closest relative depth.
+the first model with the hidden layer of the second at the closest relative depth. A community made
+for one class (an output, a relay module, a NeurFlow group: property `class`) is only paired with
+one made for the same class or for none (`same_class`).
 
 `match_communities` only reads; `store_matches` writes its pairs as
 `(:Community)-[:MATCHES {similarity}]->(:Community)` where both models share one graph (Neo4j).
@@ -16,11 +18,12 @@ from scipy.optimize import linear_sum_assignment
 from .errors import UserError, no_such_model
 from .schema import on_complete_model
 
+APART = 1e6  # the assignment's cost of a pair made for different classes: taken only where nothing else is left
 MODEL_INFO = on_complete_model("RETURN m.dataset AS dataset, m.n_classes AS classes, m.n_samples AS samples")
 PROFILES = on_complete_model("""
 MATCH (n:Neuron {generation: m.generation})-[mo:MEMBER_OF]->(c:Community {generation: m.generation, method: $method})
 WHERE mo.primary = 1
-RETURN c.uid AS community, c.layer AS layer, collect(n.class_means) AS profiles""")
+RETURN c.uid AS community, c.layer AS layer, c.class AS class, collect(n.class_means) AS profiles""")
 STORE_MATCHES = """
 MATCH (ma:Model {model_id: $model_a}) WHERE ma.status = 'complete'
 MATCH (mb:Model {model_id: $model_b}) WHERE mb.status = 'complete'
@@ -33,9 +36,11 @@ def match_communities(store, model_a: str, model_b: str, method: str = "innersig
     """Matched community pairs per layer, best first within each layer (it writes nothing; see
     `store_matches`)."""
     matches = []
-    for layer_a, layer_b, names_a, names_b, similarity in layer_similarities(store, model_a, model_b, method):
-        rows, cols = linear_sum_assignment(-similarity)
+    for layer_a, layer_b, names_a, names_b, similarity, allowed in layer_similarities(store, model_a, model_b, method):
+        rows, cols = linear_sum_assignment(np.where(allowed, -similarity, APART))
         for i, j in sorted(zip(rows, cols), key=lambda rc: -similarity[rc]):
+            if not allowed[i, j]:  # made for different classes: left unpaired
+                continue
             matches.append(
                 {
                     "layer_a": layer_a,
@@ -50,7 +55,8 @@ def match_communities(store, model_a: str, model_b: str, method: str = "innersig
 
 def layer_similarities(store, model_a: str, model_b: str, method: str):
     """Per pair of layers (`_paired_layers`): (layer of A, layer of B, A's community uids, B's,
-    the similarity of every pair as an array, A's communities x B's)."""
+    the similarity of every pair as an array, A's communities x B's, and which pairs may be paired
+    (`same_class`), an array of the same shape)."""
     info = [store.read(MODEL_INFO, {"model": m}, model=m) for m in (model_a, model_b)]
     for model, rows in zip((model_a, model_b), info):
         if not rows:
@@ -63,10 +69,17 @@ def layer_similarities(store, model_a: str, model_b: str, method: str):
     a, b = (_profiles(store, m, method) for m in (model_a, model_b))
     for layer_a, layer_b in _paired_layers(max(a, default=0), max(b, default=0)):
         if layer_a in a and layer_b in b:
-            (names_a, pa), (names_b, pb) = a[layer_a], b[layer_b]
+            (names_a, pa, ka), (names_b, pb, kb) = a[layer_a], b[layer_b]
             with np.errstate(divide="ignore", invalid="ignore"):
                 similarity = np.nan_to_num(np.corrcoef(pa, pb)[: len(pa), len(pa) :])
-            yield layer_a, layer_b, names_a, names_b, similarity
+            yield layer_a, layer_b, names_a, names_b, similarity, same_class(ka, kb)
+
+
+def same_class(a: list[int | None], b: list[int | None]) -> np.ndarray:
+    """Which pairs may be one community: a community made for one class (a relay module, a NeurFlow
+    group: property `class`) pairs only with one of that class or of none."""
+    a, b = (np.array([-1 if c is None else c for c in classes])[:, None] for classes in (a, b))
+    return (a < 0) | (b.T < 0) | (a == b.T)
 
 
 def store_matches(store, matches: list[dict]) -> None:
@@ -88,14 +101,16 @@ def _paired_layers(last_a: int, last_b: int) -> list[tuple[int, int]]:
     return pairs + [(last_a, last_b)]
 
 
-def _profiles(store, model: str, method: str) -> dict[int, tuple[list[str], np.ndarray]]:
-    by_layer: dict[int, tuple[list[str], list[np.ndarray]]] = {}
+def _profiles(store, model: str, method: str) -> dict[int, tuple[list[str], np.ndarray, list]]:
+    """Per layer: the method's community uids, their profiles, and the class each was made for (or None)."""
+    by_layer: dict[int, tuple[list[str], list[np.ndarray], list]] = {}
     for row in sorted(
         store.read(PROFILES, {"model": model, "method": method}, model=model), key=lambda r: r["community"]
     ):
         means = np.asarray(row["profiles"], dtype=float)
         z = (means - means.mean(axis=1, keepdims=True)) / np.maximum(means.std(axis=1, keepdims=True), 1e-12)
-        names, profiles = by_layer.setdefault(row["layer"], ([], []))
+        names, profiles, classes = by_layer.setdefault(row["layer"], ([], [], []))
         names.append(row["community"])
         profiles.append(z.mean(axis=0))
-    return {layer: (names, np.array(profiles)) for layer, (names, profiles) in by_layer.items()}
+        classes.append(row["class"])
+    return {layer: (names, np.array(profiles), classes) for layer, (names, profiles, classes) in by_layer.items()}

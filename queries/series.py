@@ -36,7 +36,7 @@ from scipy.optimize import linear_sum_assignment
 
 from .errors import UserError
 from .graph import ModelGraph, NodeSet, RelSet
-from .matching import layer_similarities
+from .matching import layer_similarities, same_class
 from .progress import progress_bar
 from .schema import on_complete_model
 
@@ -177,7 +177,7 @@ def _matches(store, heads: list[dict], methods: list[str], position: dict[str, i
     for before, after in zip(heads, heads[1:]):
         for method in methods:
             similarity, best = {}, set()
-            for _, _, names_a, names_b, sim in layer_similarities(store, before["model"], after["model"], method):
+            for _, _, names_a, names_b, sim, _ in layer_similarities(store, before["model"], after["model"], method):
                 best |= {(names_a[i], names_b[j]) for i, j in zip(*linear_sum_assignment(-sim))}
                 similarity |= {(a, b): float(sim[i, j]) for i, a in enumerate(names_a) for j, b in enumerate(names_b)}
             layers_a, layers_b = (members[head["model"], method] for head in (before, after))
@@ -205,13 +205,6 @@ def jaccard(a: list[list[int]], b: list[list[int]]) -> np.ndarray:
     shared = a @ b.T
     union = a.sum(axis=1)[:, None] + b.sum(axis=1)[None, :] - shared
     return shared / np.maximum(union, 1)
-
-
-def same_class(a: list[int | None], b: list[int | None]) -> np.ndarray:
-    """Which pairs may be one community: a community made for one class (a relay module, a NeurFlow
-    group: property `class`) continues only as a community of that class."""
-    a, b = (np.array([-1 if c is None else c for c in classes])[:, None] for classes in (a, b))
-    return (a < 0) | (b.T < 0) | (a == b.T)
 
 
 def linked(overlap: np.ndarray, least: float = MIN_OVERLAP) -> np.ndarray:

@@ -1,7 +1,9 @@
 """The explorer end to end in a real headless browser (Debian's chromium driven by Playwright): it
-opens the app that `neurocypher app` serves, draws the community graph at a readable size, opens a
-community by clicking it, shows a neuron, runs relay-path and the console, saves screenshots of
-each page under test-artifacts/, and no request goes anywhere but the app's own address."""
+opens the app that `neurocypher app` serves, draws the community graph at a readable size (a
+33-layer model's too), opens a community by clicking it, draws a community of every input pixel
+white, opens the neuron clicked in a neuron's graph, runs relay-path and the console, saves
+screenshots of each page under test-artifacts/, and no request goes anywhere but the app's own
+address."""
 
 import shutil
 import socket
@@ -11,8 +13,12 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import pytest
+import zoo
 from helpers import NEUROCYPHER, wait_until
 from playwright.sync_api import expect, sync_playwright
+
+from ingest import analyze, write
+from queries import connect
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).parents[1] / "test-artifacts"
@@ -61,7 +67,30 @@ def served():
     app.wait(timeout=30)
 
 
+@pytest.fixture(scope="module")
+def deep(digits):
+    """`zoo.deep()` (33 layers) trained briefly on 200 digits, innersight only, stored as `app-deep`."""
+    X, y = digits.X[:200], digits.y[:200]
+    analysis = analyze(
+        zoo.train(zoo.deep(), X, y), X, y, name="app-deep", methods=("innersight",), deletion=False, image_shape=(8, 8)
+    )
+    with connect() as store:
+        write(store, analysis, replace=True)
+        yield analysis
+        store.drop("app-deep")
+
+
 CYTOSCAPE = "[...document.querySelectorAll('div')].find(d => d._cyreg && d._cyreg.cy)._cyreg.cy"
+MEAN_RED = """img => {
+    const canvas = document.createElement('canvas');
+    [canvas.width, canvas.height] = [img.naturalWidth, img.naturalHeight];
+    const context = canvas.getContext('2d');
+    context.drawImage(img, 0, 0);
+    const pixels = context.getImageData(0, 0, canvas.width, canvas.height).data;
+    let sum = 0;
+    for (let i = 0; i < pixels.length; i += 4) sum += pixels[i];
+    return sum / (pixels.length / 4);
+}"""
 
 
 def graph_frame(page, index: int = 0):
@@ -76,7 +105,19 @@ def shot(page, name: str) -> None:
     page.screenshot(path=ARTIFACTS / f"{name}.png", full_page=True)
 
 
-def test_browser_draws_the_graph_and_answers_relay_path_locally(served, stored):
+def click_node(page, frame, uid: str, index: int = 0) -> None:
+    """Click the node `uid` of graph component `index` where the browser draws it."""
+    at = frame.evaluate(f"({CYTOSCAPE}).getElementById('{uid}').renderedPosition()")
+    box = page.locator('iframe[title*="st_link_analysis"]').nth(index).bounding_box()
+    page.mouse.click(box["x"] + at["x"], box["y"] + at["y"])
+
+
+def label_size(frame) -> float:
+    """The size (px) at which the graph draws its labels, fitted to its canvas."""
+    return frame.evaluate(f"(() => {{ const cy = {CYTOSCAPE}; return cy.zoom() * 14; }})()")
+
+
+def test_browser_draws_the_graph_and_answers_relay_path_locally(served, stored, deep):
     assert Path(CHROMIUM).exists(), "install Debian's chromium (apt-get install chromium); make test does"
     ARTIFACTS.mkdir(exist_ok=True)
     requested = []
@@ -95,23 +136,37 @@ def test_browser_draws_the_graph_and_answers_relay_path_locally(served, stored):
         page.goto(f"{served}/communities?model=q-spec&class=1")
         expect(page.get_by_text("Relay chain for class 1")).to_be_visible(timeout=60_000)
         frame = graph_frame(page)
-        font = frame.evaluate(f"(() => {{ const cy = {CYTOSCAPE}; return cy.zoom() * 14; }})()")
-        assert font >= 11, f"labels drawn at {font:.1f} px"
+        assert label_size(frame) >= 11, f"labels drawn at {label_size(frame):.1f} px"
         shot(page, "community-graph")
         uid = "q-spec/innersight/L2/c1"
-        at = frame.evaluate(f"({CYTOSCAPE}).getElementById('{uid}').renderedPosition()")
-        box = page.locator('iframe[title*="st_link_analysis"]').first.bounding_box()
-        page.mouse.click(box["x"] + at["x"], box["y"] + at["y"])
+        click_node(page, frame, uid)
         expect(page.get_by_role("heading", name="L2/c1")).to_be_visible(timeout=60_000)
         shown = unquote(page.url)
         assert f"community={uid}" in shown and "class=1" in shown and "method=innersight" in shown
         page.wait_for_timeout(1000)
         shot(page, "community")
 
+        page.goto(f"{served}/communities?model=q-spec&method=relay&community=q-spec/relay/L0/c0")
+        mask = page.locator('[data-testid="stImage"]', has_text="its member pixels").locator("img")
+        expect(mask).to_be_visible(timeout=60_000)
+        mask.evaluate("img => img.decode()")
+        assert mask.evaluate(MEAN_RED) == 255, "a community of every input pixel is all white"
+
+        page.goto(f"{served}/communities?model=app-deep&class=3")
+        expect(page.get_by_role("heading", name="L0/c").first).to_be_visible(timeout=60_000)
+        frame = graph_frame(page)
+        assert frame.evaluate(f"({CYTOSCAPE}).nodes('.header').length") == len(deep.layers) == 33
+        assert label_size(frame) >= 11, f"33 layers' labels drawn at {label_size(frame):.1f} px"
+        shot(page, "deep-graph")
+
         page.goto(f"{served}/neuron?model=q-spec&uid=q-spec/L1/7")
         expect(page.get_by_text("Strongest flows in")).to_be_visible(timeout=60_000)
-        graph_frame(page)
+        frame = graph_frame(page)
         shot(page, "neuron")
+        target = frame.evaluate(f"({CYTOSCAPE}).nodes().map(n => n.id()).find(id => id.includes('/L2/'))")
+        click_node(page, frame, target)
+        expect(page.get_by_role("heading", name=f"{target.split('/', 1)[1]} in L2")).to_be_visible(timeout=60_000)
+        assert f"uid={target}" in unquote(page.url), "the neuron clicked, not L1/0"
 
         page.goto(f"{served}/questions?model=q-spec&question=relay-path")
         page.get_by_role("button", name="Ask").click()
@@ -128,7 +183,7 @@ def test_browser_draws_the_graph_and_answers_relay_path_locally(served, stored):
 
         page.goto(f"{served}/compare?models=q-spec,q-spec2")
         expect(page.get_by_text("Matched communities")).to_be_visible(timeout=60_000)
-        page.wait_for_timeout(2000)
+        graph_frame(page, 1)  # both chains drawn
         shot(page, "compare")
         browser.close()
     assert (ARTIFACTS / "community-graph.png").stat().st_size > 10_000

@@ -7,7 +7,7 @@ import torch
 from pages import graph, open_page
 from torch import nn
 
-from app.graphs import MOST_PER_LAYER
+from app.graphs import MOST_PER_LAYER, drawn
 from ingest import analyze, write
 from ingest.data import load_data
 from queries import connect
@@ -39,10 +39,10 @@ def per_layer(nodes: list[dict]) -> dict[int, int]:
 
 def test_a_wide_model_is_drawn_aggregated(store, wide):
     app = open_page("communities", model="app-wide", method="flow")
-    nodes = [n for n in graph(app)["elements"]["nodes"] if n["classes"] in ("", "chain", "more")]
+    nodes = [n for n in graph(app)["elements"]["nodes"] if drawn(n) or n["classes"] == "more"]
     assert max(per_layer(nodes).values()) <= MOST_PER_LAYER + 1
     app.toggle(key="drill").set_value(True).run()
-    neurons = [n for n in graph(app, 1)["elements"]["nodes"] if n["classes"] in ("", "chain", "more")]
+    neurons = [n for n in graph(app, 1)["elements"]["nodes"] if drawn(n) or n["classes"] == "more"]
     assert max(per_layer(neurons).values()) <= MOST_PER_LAYER + 1
     stored = store.read("MATCH (c:Community {method: 'flow'}) RETURN c.layer AS layer, count(c) AS n", model="app-wide")
     crowded = [row["layer"] for row in stored if row["n"] > MOST_PER_LAYER]

@@ -371,7 +371,7 @@ BAD_INPUTS = [
     (
         "Cypher syntax error",
         lambda f: ["query", "--model", "cli-stored", "--cypher", "MATCH (n RETURN n"],
-        "query failed: ",
+        "query failed: syntax error at line 1, column 10: Invalid input 'R': expected a label",
     ),
     ("empty --cypher", lambda f: ["query", "--cypher", ""], "not both or neither"),
     (

@@ -1,6 +1,7 @@
 """Communities on a network of known structure (the specialists), their evaluation and storage."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -67,13 +68,22 @@ def test_pairs_prune_and_closing_to_the_mean(specialists, analysis):
     assert [role(d) for d in (0.01, -0.01, 0.001)] == ["key", "noise", "irrelevant"]
 
 
-def test_concept_labels_name_the_specialists_class(specialists, analysis):
+def test_concept_labels_say_what_a_community_does(specialists, analysis):
+    names = analysis.class_names
     for c in communities(analysis, "innersight", 2):
         owner = np.bincount(specialists.blocks[c.members], minlength=SPECIALISTS).argmax()
-        assert c.props["label"].startswith(f"class {owner} (")
+        drop = c.props["class_acc_drop"][owner]
+        assert c.props["label"].startswith(f"closing costs class {names[owner]} {drop:.3g}, others at most")
+        assert f"top samples 100% class {names[owner]}" in c.props["label"] or c.props["class_distribution"][owner] < 1
         assert c.props["class_distribution"][owner] >= 0.8
         assert len(c.props["prototype"]) == 64 and len(c.props["top_samples"]) == 20
         assert c.props["top_features"] and all(0 <= f < 64 for f in c.props["top_features"])
+    for c in communities(analysis, "relay", 1):  # a relay module: the class it was made for comes first
+        assert c.props["label"].startswith(f"made for class {names[c.props['class']]}; closing costs")
+    assert [c.props["label"] for c in communities(analysis, "innersight", 3)] == [f"class {n} output" for n in names]
+    assert [c.props["label"] for c in communities(analysis, "relay", 0)] == ["all 64 inputs"]
+    for c in communities(analysis, "innersight", 0):
+        assert re.fullmatch(rf"{c.size} inputs, ((upper|middle|lower)-(left|center|right)|center)", c.props["label"])
 
 
 def test_stored_communities_chain_from_input_to_output(store, specialists, analysis):

@@ -32,8 +32,8 @@ def exported(digits):
 
 
 def test_named_queries_and_console_reads_come_as_dataframes(store, exported):
-    rows = store.ask("top-relays", model=MODEL, method="relay", limit=5, **{"class": 2})
-    frame = store.ask("top-relays", model=MODEL, method="relay", limit=5, frame=True, **{"class": 2})
+    rows = store.ask("top-relays", model=MODEL, method="innersight", limit=5, **{"class": 2})
+    frame = store.ask("top-relays", model=MODEL, method="innersight", limit=5, frame=True, **{"class": 2})
     assert isinstance(frame, pd.DataFrame) and frame.to_dict("records") == rows and len(rows) == 5
     assert list(frame.columns) == ["community", "layer", "size", "bits", "acc_drop", "role", "label"]
     counted = store.console("MATCH (n:Neuron) RETURN n.layer AS layer, count(n) AS n", model=MODEL, frame=True)

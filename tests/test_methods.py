@@ -69,7 +69,7 @@ def test_a_sixth_method_needs_only_its_registry_entry(monkeypatch, digits):
     with connect() as store:
         write(store, a, replace=True)
         rows = store.ask("top-relays", model="m-halves", method="halves", limit=100, **{"class": 0})
-        assert len(rows) == 1 + 4 + 10  # all inputs, the halves, one per class
+        assert len(rows) == 1 + 4 + 1  # all inputs, the halves, class 0's output (not the other classes')
         chains = store.ask("relay-path", model="m-halves", method="halves", **{"class": 3})
         assert chains and all(chain["chain"][-1] == "m-halves/halves/L3/c3" for chain in chains)
 

@@ -11,6 +11,7 @@ import pytest
 from helpers import cli, python_relay_paths, snapshot
 from specialists import SPECIALISTS
 
+from queries.graph import ModelGraph, NodeSet, RelSet
 from queries.library import QUERIES
 
 
@@ -47,10 +48,12 @@ def test_relay_path_min_bits_scores_and_other_methods(store, stored):
 
 def test_top_relays_key_noise_and_attribution(store, stored):
     a, _ = stored
-    inner = [x for x in a.communities if x.method == "innersight"]
+    inner = [x for x in a.communities if x.method == "innersight" and x.props.get("class") in (None, 2)]
     rows = store.ask("top-relays", model="q-spec", **{"class": 2}, limit=4)
     expected = sorted(inner, key=lambda x: (-x.props["relay_bits"][2], a.community_uid(x)))[:4]
     assert [r["community"] for r in rows] == [a.community_uid(x) for x in expected]
+    every = store.ask("top-relays", model="q-spec", **{"class": 2}, limit=1000)
+    assert {r["community"] for r in every if r["layer"] == 3} == {"q-spec/innersight/L3/c2"}, "not other outputs"
     key = store.ask("key-communities", model="q-spec", method="flow", limit=100)
     flows = [x for x in a.communities if x.method == "flow"]
     assert {r["community"] for r in key} == {a.community_uid(x) for x in flows if x.props["role"] == "key"}
@@ -137,6 +140,35 @@ def test_matching_pairs_the_same_specialists(store, stored, specialists):
     assert {(m["a"].split("/")[-1], m["b"].split("/")[-1]) for m in matches if m["layer_a"] == 3} == {
         (f"c{c}", f"c{c}") for c in range(4)
     }
+
+
+def two_modules(name: str, profiles: list[list[float]]) -> ModelGraph:
+    """A model whose layer 1 holds two relay modules of one neuron each: module c made for class c,
+    its neuron's class means `profiles[c]`."""
+    model = {"uid": name, "kind": "model", "status": "complete", "dataset": "x", "n_classes": 3, "n_samples": 9}
+    neurons = [{"uid": f"{name}/L1/{c}", "layer": 1, "index": c, "class_means": p} for c, p in enumerate(profiles)]
+    modules = [{"uid": f"{name}/relay/L1/c{c}", "method": "relay", "layer": 1, "class": c} for c in range(2)]
+    member_of = RelSet("MEMBER_OF", "Neuron", "Community", np.arange(2), np.arange(2), {"primary": np.ones(2, int)})
+    return ModelGraph(
+        name, [NodeSet("Model", [model]), NodeSet("Neuron", neurons), NodeSet("Community", modules)], [member_of]
+    )
+
+
+def test_matching_pairs_communities_made_for_one_class_only_within_it(store):
+    """Class 0's module of A responds as class 1's of B, and the other way round: the profiles alone
+    would pair them across classes."""
+    one, other = [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]
+    store.write_model(two_modules("x-modules-a", [one, other]), replace=True)
+    store.write_model(two_modules("x-modules-b", [other, one]), replace=True)
+    from queries.matching import match_communities
+
+    pairs = {
+        (m["a"].rsplit("/", 1)[1], m["b"].rsplit("/", 1)[1])
+        for m in match_communities(store, "x-modules-a", "x-modules-b", "relay")
+    }
+    assert pairs == {("c0", "c0"), ("c1", "c1")}
+    for name in ("x-modules-a", "x-modules-b"):
+        store.drop(name)
 
 
 def test_matching_writes_nothing_and_the_embedded_store_keeps_no_matches(store, stored):

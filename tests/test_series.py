@@ -177,4 +177,8 @@ def test_the_compare_page_shows_a_series_as_a_timeline(store, run):
     asked = store.ask("evolution", model=SERIES, method="innersight", **{"class": 4})
     assert [(c["step"], c["layer"], c["event"]) for c in cells] == [(r["step"], r["layer"], r["event"]) for r in asked]
     steps = [row["checkpoint"]["step"] for row in store.read(explore.CHECKPOINTS, {"model": SERIES}, model=SERIES)]
-    assert steps == [0, 10, 20] and any(t.startswith("accuracy on the probe set") for t in specs)
+    assert steps == [0, 10, 20]
+    accuracy, loss = specs["probe accuracy per checkpoint"], specs["train loss per checkpoint"]  # an axis each
+    for chart, title in ((accuracy, "accuracy (fraction)"), (loss, "train loss")):
+        encoding = json.loads(chart.proto.spec)["encoding"]
+        assert encoding["y"]["title"] == title and encoding["x"]["scale"]["type"] == "symlog"  # steps 0, 10, 20

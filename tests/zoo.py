@@ -153,6 +153,26 @@ def three_classes():
     return nn.Sequential(nn.Linear(64, 16), nn.ReLU(), nn.Linear(16, 3))
 
 
+class ResidualPair(nn.Module):
+    """x + fc2(relu(fc1(x))), then ReLU: three layers (fc1, fc2 and the merge)."""
+
+    def __init__(self, width: int):
+        super().__init__()
+        self.fc1, self.fc2 = nn.Linear(width, width), nn.Linear(width, width)
+
+    def forward(self, x):
+        return F.relu(x + self.fc2(F.relu(self.fc1(x))))
+
+
+def deep(blocks: int = 10, width: int = 16):
+    """A deep residual MLP: a stem, then `blocks` residual blocks in an nn.Sequential, so that each
+    layer's module path names its block (`3.fc1`, `3.fc2`, `3.add`): 3 + 3 x blocks layers with the
+    input and the output (33 for 10 blocks)."""
+    torch.manual_seed(0)
+    stem = nn.Sequential(nn.Linear(64, width), nn.ReLU())
+    return nn.Sequential(stem, *[ResidualPair(width) for _ in range(blocks)], nn.Linear(width, 10))
+
+
 def train(model: nn.Module, X: np.ndarray, y: np.ndarray, steps: int = 150, logits=lambda out: out) -> nn.Module:
     """Full-batch Adam on cross-entropy; `logits` picks the class scores from the output."""
     torch.manual_seed(0)

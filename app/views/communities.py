@@ -1,6 +1,6 @@
-"""Community graph: one model's communities of one method, layer by layer, coloured by how much
-they relay a chosen class, with that class's chain (and the modules or circuit made for it)
-highlighted; below, the selected community's page. The address holds the whole view."""
+"""Community graph: one model's communities of one method, layer by layer, coloured by a measure of
+a chosen class, with that class's relay chain (orange) and the modules or circuit made for it (blue);
+below, the selected community's page. The address holds the whole view."""
 
 import altair as alt
 import numpy as np
@@ -23,23 +23,54 @@ from app.explorer import (
     shown_errors,
     store,
 )
-from app.graphs import community_elements, draw, name_of, neuron_elements
+from app.graphs import PER_NODE, community_elements, draw, layer_title, name_of, neuron_elements
 from app.pictures import crisp, grid, heatmap, pixels
-from app.tables import show_table
+from app.tables import chain_caption, figure, show_table
 from queries import explore
-from queries.chains import DEFAULT_SCORE, SCORE_MEANING, fidelity_text
+from queries.chains import DEFAULT_SCORE, fidelity_text
 
-OWN_CLASS = {"relay": "modules", "neurflow": "circuit"}  # methods whose communities are made for one class
+OWN_CLASS = {"relay": "relay modules", "neurflow": "NeurFlow circuit"}  # methods whose communities are per class
+MEASURES = {  # what colours a node: (community field, one value per class?, what it is)
+    "closing specificity for the class": (
+        "closing_specificity",
+        True,
+        "accuracy the class loses when the community is closed minus the most another class loses (green: it costs "
+        "the class most; magenta: it costs another class more; white: 0)",
+    ),
+    "relay bits for the class": (
+        "relay_bits",
+        True,
+        "relay information for the class, in bits: conditional mutual information between the community's state "
+        "and the class given the rest of its layer (white 0 to green, the most among the hidden communities)",
+    ),
+    "accuracy lost when closed": (
+        "acc_drop",
+        False,
+        "the fraction of all samples no longer classified correctly when the community is closed (green: lost; "
+        "magenta: closing it helps)",
+    ),
+}
 
 
 def concept(c: dict) -> str:
     """What a community responds to, in words (a community of constant neurons responds to nothing)."""
-    return "inactive: its neurons are constant on the probe set" if c["dead"] else c["label"]
+    return "inactive: its neurons are constant on the probe set" if c["dead"] else c["label"] or ""
 
 
-def layer_range(layers: list[dict]) -> tuple[int, int]:
-    """The layers shown, from the address (`?layers=1-3`) or a slider, written back to the address."""
+def value_of(c: dict, measure: str, k: int) -> float | None:
+    """A community's colour value: the measure's value for class k (or overall)."""
+    field, per_class, _ = MEASURES[measure]
+    value = c.get(field)
+    if per_class:
+        return float(value[k]) if value and k < len(value) else None
+    return None if value is None else float(value)
+
+
+def layer_range(model: str, layers: list[dict]) -> tuple[int, int]:
+    """The layers shown, from the address (`?layers=1-3`) or a slider kept per model (every layer at
+    first), written back to the address."""
     indexes = [lay["index"] for lay in layers]
+    key = f"layer_range.{model}"
     wanted = st.query_params.get("layers", "")
     low, _, high = wanted.partition("-")
     if (
@@ -47,16 +78,28 @@ def layer_range(layers: list[dict]) -> tuple[int, int]:
         and {low, high} <= {str(i) for i in indexes}
         and wanted != st.session_state.get("address.layers")
     ):
-        st.session_state["layer_range"] = (int(low), int(high))
+        st.session_state[key] = (int(low), int(high))
     first, last = st.select_slider(
         "Layers",
         options=indexes,
-        value=st.session_state.get("layer_range", (indexes[0], indexes[-1])),
-        key="layer_range",
-        format_func=lambda i: f"L{i} {layers[i]['name']}",
+        value=st.session_state.get(key, (indexes[0], indexes[-1])),
+        key=key,
+        format_func=lambda i: layer_title(layers[i]),
     )
     st.query_params["layers"] = st.session_state["address.layers"] = f"{first}-{last}"
     return first, last
+
+
+def chain_text(rows: list[dict], k: int, last_layer: int) -> None:
+    """The class's top relay chain in words, its score explained, and its causal check."""
+    if not rows:
+        st.caption(f"No chain of {method} communities relays class {k} through every layer.")
+        return
+    st.markdown(
+        f"**Relay chain for class {k} ({names[k]})**: "
+        + " → ".join(f"`{name_of(uid, last_layer)}`" for uid in rows[0]["chain"])
+    )
+    st.caption(chain_caption(rows[0], k, DEFAULT_SCORE) + " Causal check: " + fidelity_text(rows[0], k) + ".")
 
 
 st.title("Community graph")
@@ -65,21 +108,40 @@ method = pick_method(model) if model else None
 if not method:
     st.stop()
 layers = layers_of(model)
+last_layer = layers[-1]["index"]
 names = class_names(model)
 left, middle, right = st.columns(3)
 with left:
     relay_class = pick_class(model)
 with middle:
-    colour = choose("Colour nodes by", ["relay bits for the class", "role"], "colour")
+    measure = choose("Colour nodes by", list(MEASURES), "colour")
 with right:
-    first, last = layer_range(layers)
+    first, last = layer_range(model, layers)
 
 stored = paged(explore.COMMUNITIES, model, 10_000, method=method)
-communities = [{**c, "concept": concept(c)} for c in stored if first <= c["layer"] <= last]
+communities = [
+    {
+        **c,
+        "concept": concept(c),
+        "value": value_of(c, measure, relay_class),
+        "made_for": f"class {c['class']}" if c["class"] is not None and c["layer"] < last_layer else None,
+    }
+    for c in stored
+    if first <= c["layer"] <= last
+]
 strongest = paged(explore.COMMUNITY_FLOWS, model, 1, method=method, min_bits=0.0)
 top_bits = float(np.ceil(strongest[0]["bits"])) if strongest else 1.0
-a, b = st.columns(2)
-min_bits = a.slider(
+a, b, c = st.columns(3)
+per_node = a.number_input(
+    "Strongest links per community",
+    0,
+    100,
+    PER_NODE,
+    key="per_node",
+    help="Each community's strongest links in and out are drawn (0: every link); the chain's links and those among "
+    "the communities made for the class always are.",
+)
+min_bits = b.slider(
     "Least flow of a link (bits)",
     0.0,
     top_bits,
@@ -87,38 +149,22 @@ min_bits = a.slider(
     top_bits / 100,
     key="min_bits",
     help="A link's flow is the sum of the flow bits (mutual information) of every member-to-member neuron edge "
-    f"between the two communities; the strongest link here carries {top_bits:.3g} bits.",
+    f"between the two communities; the strongest link here carries {figure(top_bits)} bits.",
 )
-most = b.number_input(
-    "Most links drawn (strongest first; fetched a page at a time)", 50, 20000, 1000, 50, key="most_links"
-)
+most = c.number_input("Most links read (strongest first, a page at a time)", 50, 20000, 1000, 50, key="most_links")
 flows = paged(explore.COMMUNITY_FLOWS, model, int(most), method=method, min_bits=float(min_bits))
 chain_rows = ask("relay-path", model=model, **{"class": relay_class}, method=method, limit=1)
 chain = chain_rows[0]["chain"] if chain_rows else []
-made_for = {c["uid"] for c in communities if method in OWN_CLASS and c["class"] == relay_class}
-last_layer = layers[-1]["index"]
+own = {c["uid"] for c in communities if method in OWN_CLASS and c["class"] == relay_class and c["layer"] < last_layer}
 legend, attribution = st.columns([3, 1]) if image_shape(model) else (st.container(), None)
 with legend:
-    if chain:
-        st.markdown(
-            f"**Relay chain for class {relay_class} ({names[relay_class]})**: "
-            + " → ".join(f"`{name_of(uid, last_layer)}`" for uid in chain)
-            + f" (score {chain_rows[0]['score']:+.3g}: {SCORE_MEANING[DEFAULT_SCORE]})"
-        )
-        st.caption("Causal check: " + fidelity_text(chain_rows[0], relay_class))
-    else:
-        st.caption(f"No chain of {method} communities relays class {relay_class} through every layer.")
+    chain_text(chain_rows, relay_class, last_layer)
     st.caption(
-        "Node size: members. "
-        + (
-            f"Colour: relay bits for class {relay_class} (white 0 to dark red, the most here; conditional mutual "
-            "information between the community's state and the class, in bits). "
-            if colour != "role"
-            else "Colour: role (red key: closing it costs accuracy; purple noise: closing it helps; grey irrelevant). "
-        )
-        + "Edge width: flow bits. Orange: the relay chain"
-        + (f" and the {OWN_CLASS[method]} made for the class" if method in OWN_CLASS else "")
-        + ". Click a community to open it."
+        "**Orange**: the relay chain, its links drawn over the others. "
+        + (f"**Blue**: the {OWN_CLASS[method]} made for class {relay_class}. " if method in OWN_CLASS else "")
+        + f"Fill: {MEASURES[measure][2]}; the input and output communities are white, off the scale. "
+        + f"Node size: members. Edge width: flow bits; each community's {per_node or 'every'} strongest links in "
+        "and out. Click a community to open it, a layer's header for its module path."
     )
 if attribution is not None:
     scores = ask("attribution", model=model, **{"class": relay_class}, limit=min(1000, layers[0]["width"]))
@@ -129,9 +175,7 @@ if attribution is not None:
         width="content",
     )
     attribution.caption("Each pixel's path flow into the class (NIF attribution, bits), bright = strong.")
-elements = community_elements(
-    communities, flows, layers, set(chain) | made_for, relay_class if colour != "role" else None
-)
+elements = community_elements(communities, flows, layers, chain, own, int(per_node))
 clicked = draw(elements, key=f"graph-{model}-{method}")
 
 uids = [c["uid"] for c in communities]
@@ -152,15 +196,36 @@ uid = choose(
     format_func=lambda u: name_of(u, last_layer),
 )
 
-detail = read(explore.COMMUNITY_DETAIL, model, uid=uid)[0]
+found = read(explore.COMMUNITY_DETAIL, model, uid=uid)
+if not found:
+    st.error(f"no community {uid} in {model}: pick one above")
+    st.stop()
+detail = found[0]
 st.subheader(f"{name_of(uid, last_layer)}: {concept(detail)}")
-a, b, c = st.columns(3)
-a.metric("Size", detail["size"], help="member neurons (primary memberships)")
-b.metric("Role", detail["role"], help="key: closing it costs accuracy; noise: closing it helps; irrelevant otherwise")
-c.metric(
+if detail["class"] is not None and detail["layer"] != last_layer:
+    st.markdown(f"Made for **class {detail['class']} ({names[detail['class']]})** by the {method} method.")
+top = int(np.argmax(detail["class_distribution"])) if detail["class_distribution"] else None
+if top is not None:
+    st.caption(
+        f"Its top 20 samples (by its members' mean activation): {detail['class_distribution'][top]:.0%} of class {top} "
+        f"({names[top]})."
+    )
+k = relay_class
+metrics = st.columns(4)
+metrics[0].metric("Size", detail["size"], help="member neurons (primary memberships)")
+metrics[1].metric("Role", detail["role"], help="key: closing it costs accuracy; noise: closing it helps; irrelevant")
+metrics[2].metric(
     "Accuracy lost when closed",
-    f"{detail['acc_drop']:+.3f}",
-    help="fraction of accuracy (0..1) lost when its members are set to 0 (+0.05 = five points lost)",
+    figure(detail["acc_drop"], signed=True),
+    help="fraction of all samples (0..1) no longer classified correctly when its members are closed (+0.05: five "
+    "points lost)",
+)
+specificity = value_of(detail, "closing specificity for the class", k)
+metrics[3].metric(
+    f"Closing specificity for class {k}",
+    "n/a" if specificity is None else figure(specificity, signed=True),
+    help="accuracy class k loses when it is closed minus the most another class loses (fraction; negative: it costs "
+    "another class more); the relay-path score",
 )
 per_class = pd.DataFrame(
     {
@@ -177,7 +242,11 @@ for column, field, title in (
     column.altair_chart(
         alt.Chart(per_class, height=220)
         .mark_bar()
-        .encode(x=alt.X("class:N", sort=None), y=alt.Y(f"{field}:Q", title=title), tooltip=["class", field]),
+        .encode(
+            x=alt.X("class:N", sort=None),
+            y=alt.Y(f"{field}:Q", title=title),
+            tooltip=["class", alt.Tooltip(f"{field}:Q", format=".3g")],
+        ),
         width="stretch",
     )
 st.caption(
@@ -196,12 +265,12 @@ if shape:
         mask = np.zeros(layers[0]["width"])
         mask[[m["index"] for m in members]] = 1.0
         with pictures[1]:
-            crisp(pixels(mask, shape), "its member pixels (white)")
+            crisp(pixels(mask, shape), "its member pixels (white)", stretch=False)
     source = params_of(model).get("source")
     if source and detail["top_samples"]:
-        from app.intervention import reloaded
+        from app.intervention import reloaded_data
 
-        _, data = reloaded(tuple(sorted(source.items())))
+        data = reloaded_data(source["data"])
         with pictures[2]:
             grid([pixels(data.X[i], shape) for i in detail["top_samples"]], "its top samples (strongest first)")
 
@@ -210,8 +279,9 @@ show_table(members, height=min(400, 35 * (len(members) + 1) + 3))
 
 with st.expander("Close this community now (reruns the closing on the stored model)"):
     st.caption(
-        "Reloads the model and data it was ingested from, sets the members to 0 and measures each class's "
-        "accuracy; next to it, the change stored at ingest."
+        "Reloads the model and data it was ingested from, closes the members (sets them to their mean, or to 0 for "
+        "a model ingested with --no-close-to-mean) and measures each class's accuracy; next to it, the change stored "
+        "at ingest."
     )
     if st.button("Close it", key="close_live"):
         from app.intervention import close_live

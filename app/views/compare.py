@@ -12,19 +12,20 @@ from app.explorer import (
     choose,
     class_names,
     layers_of,
-    methods_of,
     model_ids,
     open_uid,
     paged,
     read,
     read_all,
+    shared_classes,
+    shared_methods,
     shown_errors,
     store,
 )
-from app.graphs import draw, name_of, path_elements, short
-from app.tables import show_table
+from app.graphs import draw, layer_title, name_of, path_elements, short
+from app.tables import chain_caption, figure, show_table
 from queries import explore
-from queries.chains import fidelity_text
+from queries.chains import DEFAULT_SCORE, fidelity_text
 from queries.matching import match_communities, store_matches
 
 EVENTS = {  # evolution's events, in words, and their colours
@@ -49,13 +50,8 @@ def series_timeline(series: list[dict]) -> None:
         k = choose("Class", list(range(info["classes"])), "class")
     points = [row["checkpoint"] for row in read(explore.CHECKPOINTS, chosen)]
     metrics = ["accuracy"] + sorted({key for p in points for key in p if key.startswith("metric_")})
-    long = pd.DataFrame([{"step": p["step"], "measure": m, "value": p.get(m)} for p in points for m in metrics])
-    st.altair_chart(
-        alt.Chart(long, title="accuracy on the probe set (fraction) and training metrics, per checkpoint")
-        .mark_line(point=True)
-        .encode(x=alt.X("step:Q", title="training step"), y=alt.Y("value:Q", title=None), color="measure:N"),
-        width="stretch",
-    )
+    for column, measure in zip(st.columns(len(metrics)), metrics):
+        column.altair_chart(metric_chart(points, measure), width="stretch")
     rows = shown_errors(lambda: ask("evolution", model=chosen, method=method, **{"class": k}))
     if not rows:
         st.info(f"No checkpoint of {chosen} has a relay-path chain for class {k} with {method}.")
@@ -65,8 +61,12 @@ def series_timeline(series: list[dict]) -> None:
     )
     colours = alt.Scale(domain=list(EVENTS), range=[colour for _, colour in EVENTS.values()])
     st.altair_chart(
-        alt.Chart(cells, title=f"class {k}'s relay-path chain ({method}), checkpoint by checkpoint")
-        .mark_square(size=400)
+        alt.Chart(
+            cells,
+            title=f"class {k}'s relay-path chain ({method}), checkpoint by checkpoint",
+            height=32 * (cells["layer"].max() + 1),
+        )
+        .mark_rect(stroke="white", strokeWidth=2)
         .encode(
             x=alt.X("step:O", title="training step"),
             y=alt.Y("layer:O", title="layer", sort="descending"),
@@ -77,6 +77,28 @@ def series_timeline(series: list[dict]) -> None:
     )
     st.caption(" ".join(f"**{event}**: {text}." for event, (text, _) in EVENTS.items()))
     show_table(rows)
+
+
+def metric_chart(points: list[dict], measure: str) -> alt.Chart:
+    """One measure of a series' checkpoints against the training step, on its own labelled axis; the
+    steps on a log scale (where none is 0), so that early checkpoints are not crammed together."""
+    frame = pd.DataFrame([{"step": p["step"], measure: p.get(measure)} for p in points])
+    name = measure.removeprefix("metric_").replace("_", " ")
+    accuracy = measure == "accuracy"
+    steps = alt.Scale(type="log" if frame["step"].min() > 0 else "symlog")
+    return (
+        alt.Chart(frame, title="probe accuracy per checkpoint" if accuracy else f"{name} per checkpoint", height=220)
+        .mark_line(point=True)
+        .encode(
+            x=alt.X("step:Q", title="training step (log scale)", scale=steps),
+            y=alt.Y(
+                f"{measure}:Q",
+                title="accuracy (fraction)" if accuracy else name,
+                scale=alt.Scale(domain=[0, 1]) if accuracy else alt.Undefined,
+            ),
+            tooltip=["step", alt.Tooltip(f"{measure}:Q", format=".3g")],
+        )
+    )
 
 
 st.title("Compare models")
@@ -96,16 +118,17 @@ if len(chosen) < 2:
     st.info("Choose at least two models (or tick them on the Models page).")
     st.stop()
 left, right = st.columns(2)
-shared_methods = [m for m in methods_of(chosen[0]) if all(m in methods_of(other) for other in chosen[1:])]
-if not shared_methods:
+methods = shared_methods(chosen)
+if not methods:
     st.info("These models share no community method; ingest them with a common one.")
     st.stop()
 with left:
-    method = choose("Community method", shared_methods, "method", default="innersight")
-shared = min(len(class_names(m)) for m in chosen)
+    method = choose("Community method", methods, "method", default="innersight")
 names = class_names(chosen[0])
 with right:
-    relay_class = choose("Class", list(range(shared)), "class", format_func=lambda c: f"{c}: {names[c]}")
+    relay_class = choose(
+        "Class", list(range(shared_classes(chosen))), "class", format_func=lambda c: f"{c}: {names[c]}"
+    )
 
 rows = shown_errors(lambda: ask("compare", models=chosen, method=method, **{"class": relay_class}))
 if rows is None:
@@ -119,7 +142,7 @@ for r in rows:
     layers = layers_of(r["model"])
     deepest = max(1, layers[-1]["index"])
     counts += [
-        {"model": r["model"], "depth": layer / deepest, "layer": f"L{layer} {layers[layer]['name']}", "communities": n}
+        {"model": r["model"], "depth": layer / deepest, "layer": layer_title(layers[layer]), "communities": n}
         for layer, n in r["communities_per_layer"]
     ]
 if counts:
@@ -141,10 +164,16 @@ for row in rows:  # one under the other: each graph gets the full width, so its 
     chain = ask("relay-path", model=row["model"], method=method, limit=1, **{"class": relay_class})
     if chain:
         last = layers_of(row["model"])[-1]["index"]
-        st.markdown(
-            " → ".join(f"`{name_of(u, last)}` ({b:.3g} bits)" for u, b in zip(chain[0]["chain"], chain[0]["bits"]))
+        st.markdown(" → ".join(f"`{name_of(u, last)}`" for u in chain[0]["chain"]))
+        hidden = zip(chain[0]["chain"][1:-1], chain[0]["bits"][1:-1])
+        st.caption(
+            chain_caption(chain[0], relay_class, DEFAULT_SCORE)
+            + " Relay bits of its hidden communities: "
+            + ", ".join(f"{name_of(u, last)} {figure(b, 'bits')}" for u, b in hidden)
+            + ". Causal check: "
+            + fidelity_text(chain[0], relay_class)
+            + "."
         )
-        st.caption("Causal check: " + fidelity_text(chain[0], relay_class))
         opened = draw(path_elements([chain[0]["chain"]], layers_of(row["model"])), key=f"chain-{row['model']}")
         if opened:
             open_uid(opened)
@@ -152,9 +181,14 @@ for row in rows:  # one under the other: each graph gets the full width, so its 
         st.caption("no chain relays this class through every layer")
 
 st.subheader("Relay bits per community (class x community)")
-st.caption("Conditional mutual information (bits) between a community's state and each class; columns in layer order.")
+st.caption(
+    "Conditional mutual information (bits) between a hidden community's state and each class; columns in layer "
+    "order. The input and output communities are left out: they hold every class's information and would set the "
+    "scale."
+)
 for column, model in zip(st.columns(len(chosen)), chosen):
-    communities = paged(explore.COMMUNITIES, model, 2000, method=method)
+    last = layers_of(model)[-1]["index"]
+    communities = [c for c in paged(explore.COMMUNITIES, model, 2000, method=method) if 0 < c["layer"] < last]
     order = [short(c["uid"]) for c in communities]
     cells = pd.DataFrame(
         [
@@ -173,7 +207,7 @@ for column, model in zip(st.columns(len(chosen)), chosen):
                     x=alt.X("community:N", sort=order),
                     y="class:O",
                     color=alt.Color("bits:Q", title="relay bits", scale=alt.Scale(scheme="viridis")),
-                    tooltip=["community", "class", alt.Tooltip("bits:Q", format=".3f")],
+                    tooltip=["community", "class", alt.Tooltip("bits:Q", format=".3g")],
                 ),
                 width="stretch",
             )

@@ -6,8 +6,8 @@ import pandas as pd
 import streamlit as st
 
 from app.explorer import ask, choose, class_names, layers_of, open_uid, pick_model, read, shown_errors
-from app.graphs import draw, layer_of, name_of, neuron_elements
-from app.tables import show_table
+from app.graphs import draw, layer_of, layer_title, name_of, neuron_elements, path_of
+from app.tables import figure, show_table
 from queries import explore
 
 st.title("Neuron")
@@ -22,9 +22,12 @@ try:
     known = 0 <= default_index < layers[default_layer]["width"]
 except (ValueError, IndexError):
     known = False
+linked = wanted != st.session_state.get("address.uid")  # a link or a click to this neuron: its pickers follow
+if known and linked:
+    st.session_state["neuron_layer"], st.session_state["neuron_index"] = default_layer, default_index
 if not known:
     default_layer, default_index = min(1, len(layers) - 1), 0
-    if wanted and wanted != st.session_state.get("address.uid"):
+    if wanted and linked:
         st.error(f"no neuron {wanted} in {model}: pick a layer and an index below")
 with left:
     layer = choose(
@@ -32,12 +35,11 @@ with left:
         [lay["index"] for lay in layers],
         "neuron_layer",
         default=default_layer,
-        format_func=lambda i: f"L{i} {layers[i]['name']} ({layers[i]['width']} neurons)",
+        format_func=lambda i: f"{layer_title(layers[i])} ({layers[i]['width']} neurons)",
     )
 width = layers[layer]["width"]
-index = right.number_input(
-    f"Index (0..{width - 1})", 0, width - 1, min(default_index, width - 1) if layer == default_layer else 0
-)
+st.session_state["neuron_index"] = min(st.session_state.get("neuron_index", default_index), width - 1)
+index = right.number_input(f"Index (0..{width - 1})", 0, width - 1, key="neuron_index")
 uid = f"{model}/L{layer}/{index}"
 st.query_params["uid"] = st.session_state["address.uid"] = uid
 
@@ -48,17 +50,18 @@ if not found:
 neuron = found[0]
 rows = shown_errors(lambda: ask("neuron", model=model, uid=uid, limit=10))
 names = class_names(model)
-st.subheader(f"{name_of(uid, layers[-1]['index'])} in L{layer} {layers[layer]['name']} ({neuron['kind']})")
+st.subheader(f"{name_of(uid, layers[-1]['index'])} in {layer_title(layers[layer])} ({neuron['kind']})")
+st.caption(f"Module: `{path_of(layers[layer])}`")
 stats = st.columns(5)
-stats[0].metric("Mean", f"{neuron['mean']:.4g}", help="mean activation over the probe set")
-stats[1].metric("Std", f"{neuron['std']:.4g}", help="standard deviation of the activation")
-stats[2].metric("Entropy", f"{neuron['entropy']:.3f} bits", help="of its activation in 8 equal-frequency bins")
-stats[3].metric("Betweenness", f"{neuron['betweenness']:.4g}", help="share of shortest flow paths through it")
+stats[0].metric("Mean", figure(neuron["mean"]), help="mean activation over the probe set")
+stats[1].metric("Std", figure(neuron["std"]), help="standard deviation of the activation")
+stats[2].metric("Entropy", figure(neuron["entropy"], "bits"), help="of its activation in 8 equal-frequency bins")
+stats[3].metric("Betweenness", figure(neuron["betweenness"]), help="share of shortest flow paths through it")
 stats[4].metric("Constant", "yes" if neuron["constant"] else "no", help="the same value on every probe sample")
 
 per_class = pd.DataFrame({"class": [f"{i}: {n}" for i, n in enumerate(names)]})
 for column, field in (("mean activation", "class_means"), ("relay score", "relay_score"), ("core", "core")):
-    if neuron[field]:
+    if neuron[field] and not (field == "relay_score" and neuron["constant"]):  # a constant carries no information
         per_class[column] = neuron[field]
 chart, flags = st.columns([3, 2])
 chart.altair_chart(
@@ -76,6 +79,7 @@ with flags:
     st.caption(
         "relay score: the relay method's score of the neuron for the class (higher: it carries more of the class); "
         "core: NeurFlow counts it among the class's core neurons."
+        + (" A constant neuron carries no information, so it has no relay score." if neuron["constant"] else "")
     )
     show_table(per_class.to_dict("records"))
 

@@ -14,10 +14,12 @@ from app.explorer import (
     paged,
     pick_class,
     pick_model,
+    shared_classes,
+    shared_methods,
     shown_errors,
     store,
 )
-from app.graphs import draw, layer_of, model_of, path_elements
+from app.graphs import draw, layer_of, layer_title, model_of, path_elements
 from app.tables import is_uid, show_table, spread
 from queries import explore
 from queries.library import QUERIES, REQUIRED, cypher_text
@@ -46,7 +48,7 @@ def neuron_field(model: str, name: str, default: str, help: str) -> str:
         [lay["index"] for lay in layers],
         index=layer_default,
         key=f"{question}.{name}.layer",
-        format_func=lambda i: f"L{i} {layers[i]['name']}",
+        format_func=lambda i: layer_title(layers[i]),
         help=help,
     )
     width = layers[layer]["width"]
@@ -63,11 +65,13 @@ def defaults(model: str) -> dict:
 
 
 def field(param, model, chosen):
-    """One form field for `param`, filled from the store where it can be (`chosen`: the models picked)."""
+    """One form field for `param`, filled from the store where it can be (`chosen`: the models picked
+    above the form, whose shared classes and methods it offers)."""
     key = f"{question}.{param.name}"
-    if param.name == "models":
-        return st.multiselect("models", ids, default=ids[:2], key=key)
     about = model or (chosen[0] if chosen else None)
+    if param.name == "class" and chosen:
+        names = class_names(chosen[0])
+        return st.selectbox("class", range(shared_classes(chosen)), key=key, format_func=lambda c: f"{c}: {names[c]}")
     if param.name == "class" and about and param.default is None:  # optional: every class, or one
         names = class_names(about)
         return st.selectbox(
@@ -79,7 +83,7 @@ def field(param, model, chosen):
     if param.name == "class" and about:
         return pick_class(about, key=key, label="class")
     if param.name == "method" and about:
-        methods = methods_of(about) or [param.default]
+        methods = (shared_methods(chosen) if chosen else methods_of(about)) or [param.default]
         return st.selectbox(
             "method", methods, key=key, index=methods.index(param.default) if param.default in methods else 0
         )
@@ -138,10 +142,13 @@ query = QUERIES[question]
 ids = model_ids()
 
 model = pick_model() if any(p.name == "model" for p in query.params) else None
+chosen = None  # models picked outside the form, so that its classes and methods follow them at once
+if any(p.name == "models" for p in query.params):
+    chosen = st.multiselect("models", ids, default=ids[:2], key=f"{question}.models")
 with st.form(f"form-{question}"):
-    chosen = st.session_state.get(f"{question}.models", ids[:2])
-    params = {p.name: field(p, model, chosen) for p in query.params if p.name != "model"}
+    params = {p.name: field(p, model, chosen) for p in query.params if p.name not in ("model", "models")}
     params.update({"model": model} if model else {})
+    params.update({"models": chosen} if chosen is not None else {})
     submitted = st.form_submit_button("Ask")
 if submitted:
     st.session_state["asked"] = (question, params)
@@ -158,6 +165,9 @@ if st.session_state.get("asked", (None,))[0] == question:
 
 st.divider()
 st.subheader("Cypher console (read-only)")
+above = model or (chosen[0] if chosen else None)
+if above in ids and st.session_state.get("console_for") != above:  # the console follows the model picked above
+    st.session_state["console_model"] = st.session_state["console_for"] = above
 console_model = st.selectbox("On model", ids, key="console_model")
 cypher = st.text_area(
     "Cypher", "MATCH (c:Community {method: 'innersight'}) RETURN c.uid, c.label LIMIT 10", key="console_cypher"
