@@ -44,7 +44,11 @@ class Neo4jStore(Store):
         self._database = database
         self._uri = neo4j_address(uri)
         try:
-            self._driver = neo4j.GraphDatabase.driver(uri, auth=(user, password or ""))
+            # no notifications: the driver logs each (a property key the database has not seen yet, say)
+            # as a multi-line warning on stderr, among the command's output
+            self._driver = neo4j.GraphDatabase.driver(
+                uri, auth=(user, password or ""), notifications_min_severity="OFF"
+            )
             self._driver.verify_connectivity()
             for statement in schema.NEO4J_SCHEMA:
                 self._driver.execute_query(statement, database_=database)
