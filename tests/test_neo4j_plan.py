@@ -217,17 +217,29 @@ def test_driver_and_server_errors_become_one_line_by_class_and_code(error, said)
 
 
 class RecordingDriver:
-    """Stands in for the driver: records each `execute_query` and answers one stored model's row."""
+    """Stands in for the driver: records each query a session runs, and answers one stored model's row."""
+
+    execute_query_bookmark_manager = None
 
     def __init__(self):
         self.queries = []
 
-    def execute_query(self, query, params, routing_, database_):
+    def session(self, **config):
+        self.config = config
+        return self
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        pass
+
+    def run(self, query, params):
         self.queries.append(query)
-        return [{"model_id": "m", "generation": "g"}], None, None
+        return [{"model_id": "m", "generation": "g"}]
 
 
-def test_every_read_on_neo4j_has_a_timeout():
+def test_every_read_on_neo4j_has_a_timeout_and_runs_once_in_read_access_mode():
     import neo4j
 
     store = Neo4jStore.__new__(Neo4jStore)  # no server: the driver is the recording one
@@ -235,3 +247,4 @@ def test_every_read_on_neo4j_has_a_timeout():
     store.read(schema.LIST_MODELS)
     store.console("MATCH (n:Neuron) RETURN n", timeout=2.5)  # reads the stored generations, then the query
     assert [q.timeout for q in store._driver.queries] == [STATEMENT_SECONDS, STATEMENT_SECONDS, 2.5]
+    assert store._driver.config["default_access_mode"] == neo4j.READ_ACCESS  # session.run: no retries
