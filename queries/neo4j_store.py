@@ -87,6 +87,7 @@ class Neo4jStore(Store):
         return plain_records(records)
 
     def write_model(self, graph, *, replace=False, progress=None):
+        graph.new_generation()
         model = graph.model_id
         stored = self.read(schema.STORED_GENERATION, {"model": model})
         if stored and not replace:
