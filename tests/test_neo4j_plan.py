@@ -26,6 +26,7 @@ SETTINGS = {  # the Neo4j 5 settings the compose file sets, as the image spells 
     "NEO4J_server_memory_heap_max__size": "server.memory.heap.max_size",
     "NEO4J_server_memory_pagecache_size": "server.memory.pagecache.size",
     "NEO4J_dbms_memory_transaction_total_max": "dbms.memory.transaction.total.max",
+    "NEO4J_dbms_security_allow__csv__import__from__file__urls": "dbms.security.allow_csv_import_from_file_urls",
 }
 
 
