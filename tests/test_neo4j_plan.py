@@ -2,17 +2,16 @@
 the batched write plan of a hidden generation, the generation filter in every read, the console's
 scoping, relationship values refused before any write, the order in which a model's nodes are
 deleted, the timeout on every read, and the one-line errors for the driver's and the server's
-failures (built as the driver builds them). `tests/test_neo4j.py` runs all of it against a server
-when NEO4J_URI is set."""
+failures (built as the driver builds them). `tests/test_neo4j.py` runs it against a real server."""
 
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
 from helpers import package_statements, tiny_graph
 from neo4j import exceptions
 from neo4j import graph as neo4j_graph
+from neo4j_server import compose_service, compose_settings, image_setting
 
 from queries import UserError, library, schema
 from queries.graph import RelSet
@@ -20,7 +19,6 @@ from queries.neo4j_store import Neo4jStore, neo4j_batches, neo4j_error, plain_ne
 from queries.readonly import READ_PROCEDURES, scoped_to_generation
 from queries.server import STATEMENT_SECONDS
 
-ROOT = Path(__file__).parent.parent
 SETTINGS = {  # the Neo4j 5 settings the compose file sets, as the image spells them in the environment
     "NEO4J_server_memory_heap_initial__size": "server.memory.heap.initial_size",
     "NEO4J_server_memory_heap_max__size": "server.memory.heap.max_size",
@@ -30,31 +28,20 @@ SETTINGS = {  # the Neo4j 5 settings the compose file sets, as the image spells 
 }
 
 
-def service(name: str) -> str:
-    """The text of one service of docker-compose.yml."""
-    text = (ROOT / "docker-compose.yml").read_text()
-    return re.search(rf"^  {name}:\n(.*?)(?=^  \S|^\S|\Z)", text, re.S | re.M).group(1)
-
-
 def server_error(code: str, message: str) -> exceptions.Neo4jError:
     """A server error with its Neo4j status code, as the driver builds it from the server's answer."""
     return exceptions.Neo4jError._hydrate_neo4j(code=code, message=message)
 
 
-def image_setting(variable: str) -> str:
-    """The setting the neo4j image writes for an environment variable (its docker-entrypoint rule:
-    drop NEO4J_, `__` -> `_`, `_` -> `.`)."""
-    return variable.removeprefix("NEO4J_").replace("__", "\0").replace("_", ".").replace("\0", "_")
-
-
 def test_compose_passes_credentials_only_in_neo4j_auth_and_sets_memory():
-    neo4j = service("neo4j")
+    neo4j = compose_service("neo4j")
     variables = re.findall(r"^      (NEO4J_\w+):", neo4j, re.M)
     # no NEO4J_PASSWORD variable: the image would write it as the unknown setting PASSWORD and refuse to start
     assert variables[0] == "NEO4J_AUTH" and set(variables[1:]) == set(SETTINGS)
     assert all(image_setting(v) == setting for v, setting in SETTINGS.items())
     assert "$${NEO4J_AUTH#neo4j/}" in neo4j  # the healthcheck reads the password from NEO4J_AUTH
-    assert "condition: service_healthy" in service("app")
+    assert "condition: service_healthy" in compose_service("app")
+    assert set(compose_settings()) == set(SETTINGS.values())  # what the test server runs with
 
 
 def test_relationship_values_that_cannot_be_stored_are_refused_before_any_write():
