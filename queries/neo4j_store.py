@@ -147,7 +147,8 @@ class Neo4jStore(Store):
         ]
 
     def _remove(self, model: str, keep: list[str]) -> bool:
-        """Delete, a batch per transaction, every node of `model` outside the generations `keep`."""
+        """Delete, a batch per transaction, every node of `model` outside the generations `keep`: their
+        relationships first, so that a transaction holds at most BATCH_ROWS of them."""
         removed = False
         for statement in schema.DELETE_MODEL_BATCH:
             params = {"model": model, "keep": keep, "batch": BATCH_ROWS}

@@ -8,7 +8,7 @@ POINT: `none`; `kill:F`, SIGKILL itself once the relationship batch at fraction 
 (0: the first, 1: the last); `kill:publish`, SIGKILL itself right before publishing (once the
 indexes are built, before the RENAME; before Neo4j's status flip); `pause`, print `paused` once the
 first relationship batch is sent and go on when a line arrives on stdin; `kill:drop`, drop the
-model instead, and SIGKILL itself once the first batch of its nodes is deleted (Neo4j). The patches
+model instead, and SIGKILL itself once the first batch of it is deleted (Neo4j). The patches
 live in this process only, and make the batches small, so that a few thousand relationships take many.
 """
 
@@ -68,13 +68,13 @@ def before_publish(then) -> None:
 
 
 def after_first_deletion(then) -> None:
-    """Call `then()` once a drop on Neo4j has deleted its first batch of nodes."""
+    """Call `then()` once a drop on Neo4j has deleted its first batch (of relationships)."""
     neo4j_store.BATCH_ROWS = ROWS
     write = neo4j_store.Neo4jStore.write
 
     def deleting(self, cypher, params=None, *, model):
         rows = write(self, cypher, params, model=model)
-        if "DETACH DELETE" in cypher and rows[0]["deleted"]:
+        if "DELETE" in cypher and rows[0]["deleted"]:
             then()
         return rows
 

@@ -62,12 +62,18 @@ def test_neo4j_results_keep_relationship_properties_as_the_embedded_store_does()
     }
 
 
-def test_a_model_is_deleted_in_batches_by_its_id_with_its_model_nodes_last():
-    labels = [re.search(r"\(n:(\w+)", statement).group(1) for statement in schema.DELETE_MODEL_BATCH]
-    assert sorted(labels) == sorted(schema.LABELS) and labels[-1] == "Model"
-    for statement in schema.DELETE_MODEL_BATCH:  # any generation but those kept, with or without a Model node
+def test_a_model_is_deleted_in_batches_by_its_id_relationships_first_and_its_model_nodes_last():
+    statements = schema.DELETE_MODEL_BATCH
+    rels = [statement for statement in statements if "WITH r LIMIT $batch DELETE r" in statement]
+    nodes = [statement for statement in statements if "WITH n LIMIT $batch DETACH DELETE n" in statement]
+    assert statements == rels + nodes  # a batch of relationships is bounded; a node's are not
+
+    def labels(group):
+        return [re.search(r"\(n:(\w+)", statement).group(1) for statement in group]
+
+    assert sorted(labels(rels)) == sorted(labels(nodes)) == sorted(schema.LABELS) and labels(nodes)[-1] == "Model"
+    for statement in statements:  # any generation but those kept, with or without a Model node
         assert "{model_id: $model}" in statement and "NOT coalesce(n.generation, '') IN $keep" in statement
-        assert "LIMIT $batch DETACH DELETE n" in statement
 
 
 def test_a_model_is_written_as_a_hidden_generation_in_bounded_batches():
