@@ -76,8 +76,11 @@ def neo4j_create_nodes(label: str) -> str:
 
 
 def neo4j_create_rels(rels) -> str:
+    """Each property named, not `SET r = row.p`: a map of unknown keys may set what the MATCHes read,
+    so Neo4j planned an Eager (every row of the batch held before the first CREATE)."""
+    props = ", ".join(f"{name}: row.p.{name}" for name in rels.props)
     return (
         f"UNWIND $rows AS row MATCH (a:{rels.start_label} {{generation: $generation, uid: row.a}}) "
         f"MATCH (b:{rels.end_label} {{generation: $generation, uid: row.b}}) "
-        f"CREATE (a)-[r:{rels.type}]->(b) SET r = row.p"
+        f"CREATE (a)-[:{rels.type}{f' {{{props}}}' if props else ''}]->(b)"
     )

@@ -228,6 +228,15 @@ def test_a_live_writer_of_the_same_id_is_left_alone_and_the_last_to_publish_wins
     assert store.drop(CRASH)
 
 
+def test_the_writers_statements_hold_no_batch_whole_and_seek_both_ends_by_the_constraint(store, crash_graphs):
+    """Neo4j's plans: no Eager (which would hold a batch's rows before the first write), and each
+    relationship's ends found by the (generation, uid) uniqueness constraint's index."""
+    with store._driver.session() as session:
+        for cypher in {cypher for cypher, _ in neo4j_batches(crash_graphs[0])}:
+            plan = str(session.run("EXPLAIN " + cypher, rows=[], generation="g").consume().plan)
+            assert "Eager" not in plan and plan.count("NodeUniqueIndexSeek") == (2 if "MATCH" in cypher else 0)
+
+
 @pytest.fixture()
 def embedded(home, specialist_analyses):
     """The session's embedded store, holding q-spec and q-spec2 too."""
