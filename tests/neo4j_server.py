@@ -1,8 +1,8 @@
 """The Neo4j 5 Community server the tests (and `bench/ingest.py --neo4j`, `bench/query.py --neo4j`)
 run against: the launcher in tests/neo4j (`make neo4j-server` builds it with Maven), started in a
 temporary directory with authentication on, a fresh password, Bolt on 127.0.0.1 on a port the
-system picks, and the memory settings of docker-compose.yml's neo4j service; or, when NEO4J_URI is
-set, the server it names (with NEO4J_USER, NEO4J_PASSWORD, NEO4J_DATABASE).
+system picks, and the settings of docker-compose.yml's neo4j service; or, when NEO4J_URI is set,
+the server it names (with NEO4J_USER, NEO4J_PASSWORD, NEO4J_DATABASE).
 """
 
 import os
@@ -12,6 +12,7 @@ import select
 import shutil
 import subprocess
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).parent.parent
@@ -109,3 +110,27 @@ class Neo4jServer:
     def _log_tail(self) -> str:
         lines = self._log.read_text(errors="replace").strip().splitlines() if self._log.exists() else []
         return " | ".join(lines[-5:]) or f"exit status {self.process.poll()}"
+
+
+@contextmanager
+def bench_store(neo4j: bool):
+    """The store a benchmark measures, and its server's process id: a fresh embedded store, or with
+    `neo4j` a Neo4jStore on the server of NEO4J_URI (process id None) or else on a fresh test server;
+    a server started here is stopped afterwards."""
+    from queries import Neo4jStore, scratch_store
+
+    if not neo4j:
+        with scratch_store() as store:
+            yield store, store._db.connection.info("server")["process_id"]
+        return
+    if unavailable():
+        raise SystemExit(unavailable())
+    server = None if GIVEN else Neo4jServer()
+    try:
+        env = GIVEN or server.wait()
+        user, password, database = (env.get(k) for k in ENVIRONMENT[1:])
+        with Neo4jStore(env["NEO4J_URI"], user or "neo4j", password, database) as store:
+            yield store, server and server.process.pid
+    finally:
+        if server:
+            server.stop()
