@@ -283,7 +283,10 @@ def test_every_named_query_answers_as_on_the_embedded_store(store, stored, embed
     for named in QUERIES.values():
         params = {p.name: VALUES.get(p.name, uid(named.name)) for p in named.params if p.name in {*VALUES, "uid"}}
         for each in (store, embedded):
-            answers[each.backend][named.name] = rounded(each.ask(named.name, **params))
+            rows = each.ask(named.name, **params)
+            if not named.per_model:  # every model's: those both stores hold
+                rows = [row for row in rows if row["model"] in VALUES["models"]]
+            answers[each.backend][named.name] = rounded(rows)
     assert answers["neo4j"] == answers["falkordb"]
     assert [name for name, rows in answers["neo4j"].items() if not rows] == ["noise-communities", "evolution"]
 

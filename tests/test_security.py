@@ -160,9 +160,12 @@ def test_user_values_reach_cypher_only_as_parameters(store, monkeypatch):
         deletion=False,
     )
     sent = []
-    name, at = ("_execute", 0) if store.backend == "neo4j" else ("_query", 1)  # where (cypher, params) are
-    send = getattr(store, name)
-    monkeypatch.setattr(store, name, lambda *args, **kw: sent.append(args[at : at + 2]) or send(*args, **kw))
+    names, at = (("read", "write"), 0) if store.backend == "neo4j" else (("_query",), 1)  # (cypher, params) at
+    for name in names:
+        send = getattr(store, name)
+        monkeypatch.setattr(
+            store, name, lambda *args, send=send, **kw: sent.append(args[at : at + 2]) or send(*args, **kw)
+        )
     write(store, analysis, replace=True)
     for named in QUERIES.values():
         store.ask(named.name, **_sentinel_params(named, model))
