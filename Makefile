@@ -5,14 +5,15 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 CHROMIUM := /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+NEO4J_SERVER := tests/neo4j/target/neo4j-test-server.jar
 export DEBIAN_FRONTEND := noninteractive
 
-.PHONY: demo test app bench clean
+.PHONY: demo test app bench clean neo4j-server
 
 demo: $(INSTALLED)
 	$(BIN)/neurocypher demo
 
-test: $(INSTALLED) $(CHROMIUM)
+test: $(INSTALLED) $(CHROMIUM) $(NEO4J_SERVER)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
@@ -33,9 +34,22 @@ $(INSTALLED): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
 
+# The Neo4j 5 Community server the tests run against (tests/neo4j): Maven downloads it into ~/.m2 on
+# the first build, later builds run offline. Without Java or Maven, or when the build fails
+# (tests/neo4j/build.log), the tests go on and those on Neo4j are skipped, saying why.
+neo4j-server: $(NEO4J_SERVER)
+
+$(NEO4J_SERVER): tests/neo4j/pom.xml $(shell find tests/neo4j/src -name '*.java')
+	@if ! command -v java >/dev/null || ! command -v mvn >/dev/null; then \
+		echo "no java or mvn on PATH: the tests on Neo4j will be skipped"; \
+	else \
+		cd tests/neo4j && { mvn -B -q -o package >build.log 2>&1 || mvn -B -q package >build.log 2>&1; } \
+		|| echo "the Neo4j test server did not build (tests/neo4j/build.log): the tests on Neo4j will be skipped"; \
+	fi
+
 # Debian's chromium for the browser test (Playwright drives it; it never downloads a browser).
 $(CHROMIUM):
 	$(SUDO) apt-get install -y -q chromium || ($(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium)
 
 clean:
-	rm -rf $(VENV) *.egg-info
+	rm -rf $(VENV) *.egg-info tests/neo4j/target

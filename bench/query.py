@@ -15,11 +15,21 @@ text's where its chains are few enough to finish
 length: run up to SPELLED_OUT_HOPS), whether the top 5 agree, flow-between's median over 2 hops, and
 the server's resident memory before and after.
 
-    .venv/bin/python -P bench/query.py
+    .venv/bin/python -P bench/query.py [--neo4j]
+
+With --neo4j the models are stored in Neo4j instead: the server of NEO4J_URI, or a fresh Neo4j 5
+test server (tests/neo4j, `make neo4j-server`) with docker-compose.yml's settings; the server's
+memory is the JVM's resident set (heap, page cache and the rest), and the models are dropped at the end.
 """
 
+import argparse
 import statistics
+import sys
 import time
+from pathlib import Path
+
+sys.path.append(str(Path(__file__).parents[1] / "tests"))  # appended: bench/ must not shadow the packages
+from neo4j_server import bench_store  # noqa: E402  (the store measured: embedded, or Neo4j)
 
 TIMEOUT_S = 20
 RUNS = 9
@@ -75,10 +85,13 @@ def median_ms(run) -> float:
     return statistics.median(times)
 
 
-def resident_gib(pid: int) -> float:
+def resident_gib(pid: int | None) -> str:
+    """The server's resident memory in GiB, or n/a for a server elsewhere."""
+    if pid is None:
+        return "n/a"
     with open(f"/proc/{pid}/status") as status:
         kib = next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
-    return kib / 2**20
+    return f"{kib / 2**20:.2f}"
 
 
 def spelled_out_answer(store, a, name: str) -> tuple[str, list | None]:
@@ -97,16 +110,14 @@ def spelled_out_answer(store, a, name: str) -> tuple[str, list | None]:
     return f"{(time.perf_counter() - started) * 1000:.0f} ms", [row["chain"] for row in rows[:5]]
 
 
-def main() -> None:
+def main(neo4j: bool) -> None:
     from ingest.synthetic import synthetic_analysis
     from ingest.writer import write
-    from queries import scratch_store
 
     print(f"{'model':<6} {'layers':>6} {'links':>8}  relay-path  defaults    spelled-out text             "
           "top 5 agree  flow-between  server GiB before/after")  # fmt: skip
     worst = 0.0
-    with scratch_store() as store:
-        pid = store._db.connection.info("server")["process_id"]
+    with bench_store(neo4j) as (store, pid):
         for name, shape in MODELS.items():
             a = synthetic_analysis(name, **shape)
             write(store, a)
@@ -123,10 +134,15 @@ def main() -> None:
             agree = "n/a" if spelled is None else str(spelled == top)
             print(
                 f"{name:<6} {len(a.layers):>6} {links:>8}  {relay:>7.1f} ms  {default:>7.1f} ms  {baseline:<28} "
-                f"{agree:<12} {between:>8.1f} ms   {before:.2f} / {resident_gib(pid):.2f}"
+                f"{agree:<12} {between:>8.1f} ms   {before} / {resident_gib(pid)}"
             )
-    print(f"query: relay_path_worst_median_ms={worst:.1f}")
+        if store.backend == "neo4j":  # one database holds every model
+            for name in MODELS:
+                store.drop(name)
+    print(f"query: backend={store.backend} relay_path_worst_median_ms={worst:.1f}")
 
 
 if __name__ == "__main__":
-    main()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--neo4j", action="store_true", help="store the models in Neo4j (NEO4J_URI, or a test server)")
+    main(parser.parse_args().neo4j)

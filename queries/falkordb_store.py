@@ -41,6 +41,7 @@ class FalkorStore(Store):
         return self._query(GRAPH_PREFIX + model, cypher, params, read_only=False)
 
     def write_model(self, graph, *, replace=False, progress=None):
+        graph.new_generation()
         if not replace and self.has_model(graph.model_id):
             raise already_stored(graph.model_id)
         self._remove_abandoned_staging()

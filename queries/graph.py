@@ -4,9 +4,9 @@ Node properties are plain values (str, int, float, bool, or a list of numbers); 
 properties are numeric columns. A relationship's ends are row positions in the node sets of its
 start and end labels, so writers never look nodes up one by one.
 
-Every node carries the graph's `model_id` and `generation`: a fresh id per write, which the readers
-scope on (`queries.schema.SCOPE`), so that a model being written or removed is never seen beside the
-one that is stored.
+Every node carries the graph's `model_id` and `generation`: a fresh id per write (`new_generation`,
+which each backend's `write_model` calls), which the readers scope on (`queries.schema.SCOPE`), so
+that a model being written or removed is never seen beside the one that is stored.
 """
 
 import uuid
@@ -51,7 +51,16 @@ class ModelGraph:
     generation: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     def __post_init__(self):
-        """Stamp every node with the model id and this write's generation."""
+        self._stamp()
+
+    def new_generation(self) -> None:
+        """Give the graph a fresh generation, for one write: a graph written twice (replacing
+        itself) is two generations, never one whose nodes clash with those already stored."""
+        self.generation = uuid.uuid4().hex
+        self._stamp()
+
+    def _stamp(self) -> None:
+        """Stamp every node with the model id and the graph's generation."""
         for nodes in self.nodes:
             for row in nodes.rows:
                 row["model_id"], row["generation"] = self.model_id, self.generation

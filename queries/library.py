@@ -198,9 +198,11 @@ WITH c, members, r, k ORDER BY k.index
 WITH c, members,
      collect(CASE WHEN k IS NULL THEN null ELSE {class: k.index, bits: r.bits, acc_drop: r.acc_drop} END) AS relays
 OPTIONAL MATCH (c)-[o:FLOWS_TO]->(d:Community)
+WITH c, members, relays, d, o ORDER BY o.bits DESC, d.uid
 WITH c, members, relays,
      collect(CASE WHEN d IS NULL THEN null ELSE {community: d.uid, bits: o.bits, edges: o.edges} END) AS flows_out
 OPTIONAL MATCH (e:Community)-[i:FLOWS_TO]->(c)
+WITH c, members, relays, flows_out, e, i ORDER BY i.bits DESC, e.uid
 WITH c, members, relays, flows_out,
      collect(CASE WHEN e IS NULL THEN null ELSE {community: e.uid, bits: i.bits, edges: i.edges} END) AS flows_in
 RETURN c.uid AS community, c.method AS method, c.layer AS layer, c.size AS size, c.role AS role,
@@ -217,12 +219,12 @@ OPTIONAL MATCH (n)-[mo:MEMBER_OF]->(c:Community)
 WITH n, c, mo ORDER BY c.uid
 WITH n, collect(CASE WHEN c IS NULL THEN null ELSE {community: c.uid, p: mo.p, primary: mo.primary} END) AS memberships
 OPTIONAL MATCH (a:Neuron)-[fi:FLOWS_TO]->(n)
-WITH n, memberships, a, fi ORDER BY fi.bits DESC
+WITH n, memberships, a, fi ORDER BY fi.bits DESC, a.uid
 WITH n, memberships,
      collect(CASE WHEN a IS NULL THEN null
              ELSE {neuron: a.uid, bits: fi.bits, share: fi.share} END)[0..$limit] AS flows_in
 OPTIONAL MATCH (n)-[fo:FLOWS_TO]->(b:Neuron)
-WITH n, memberships, flows_in, b, fo ORDER BY fo.bits DESC
+WITH n, memberships, flows_in, b, fo ORDER BY fo.bits DESC, b.uid
 WITH n, memberships, flows_in,
      collect(CASE WHEN b IS NULL THEN null
              ELSE {neuron: b.uid, bits: fo.bits, share: fo.share} END)[0..$limit] AS flows_out
@@ -292,7 +294,7 @@ MATCH (k:Checkpoint {generation: m.generation})-[:HAS_COMMUNITY]->(c:Community {
 WHERE $class IN c.chain_classes
 OPTIONAL MATCH (p:Community)-[s:MATCHES]->(c) WHERE s.overlap >= $min_overlap
 OPTIONAL MATCH (p)-[t:MATCHES]->(q:Community) WHERE t.overlap >= $min_overlap
-WITH k, c, p, count(q) AS p_targets
+WITH k, c, p, count(q) AS p_targets ORDER BY p.uid
 WITH k, c, collect(p.uid) AS sources, max(p_targets) AS most_targets
 RETURN k.step AS step, c.layer AS layer, c.uid AS community, c.label AS label, sources,
        CASE WHEN k.index = 0 THEN 'first' WHEN size(sources) = 0 THEN 'appeared'

@@ -23,6 +23,7 @@ MODEL_INFO = on_complete_model("RETURN m.dataset AS dataset, m.n_classes AS clas
 PROFILES = on_complete_model("""
 MATCH (n:Neuron {generation: m.generation})-[mo:MEMBER_OF]->(c:Community {generation: m.generation, method: $method})
 WHERE mo.primary = 1
+WITH c, n ORDER BY n.index
 RETURN c.uid AS community, c.layer AS layer, c.class AS class, collect(n.class_means) AS profiles""")
 STORE_MATCHES = """
 MATCH (ma:Model {model_id: $model_a}) WHERE ma.status = 'complete'

@@ -44,7 +44,11 @@ class Neo4jStore(Store):
         self._database = database
         self._uri = neo4j_address(uri)
         try:
-            self._driver = neo4j.GraphDatabase.driver(uri, auth=(user, password or ""))
+            # no notifications: the driver logs each (a property key the database has not seen yet, say)
+            # as a multi-line warning on stderr, among the command's output
+            self._driver = neo4j.GraphDatabase.driver(
+                uri, auth=(user, password or ""), notifications_min_severity="OFF"
+            )
             self._driver.verify_connectivity()
             for statement in schema.NEO4J_SCHEMA:
                 self._driver.execute_query(statement, database_=database)
@@ -60,14 +64,30 @@ class Neo4jStore(Store):
 
     def read(self, cypher, params=None, *, model=None, timeout=None):
         """As `Store.read`; a read that asks for no timeout is stopped after STATEMENT_SECONDS, as on
-        the embedded server."""
+        the embedded server. A read runs once, in READ access mode, as a transaction of its own: the
+        driver tries a managed transaction again after a transient error, and a statement past the
+        transaction memory is one (other transactions may free theirs), which would run again and
+        again for 30 s, each time taking the memory and saying so on stderr."""
         timeout = STATEMENT_SECONDS if timeout is None else timeout
-        return self._execute(cypher, params, self._neo4j.RoutingControl.READ, timeout)
+        try:
+            with self._session(default_access_mode=self._neo4j.READ_ACCESS) as session:
+                records = list(session.run(self._neo4j.Query(cypher, timeout=timeout), plain_params(params)))
+        except (self._neo4j.exceptions.DriverError, self._neo4j.exceptions.Neo4jError) as exc:
+            raise neo4j_error(exc, self._uri, self._database, timeout) from exc
+        return plain_records(records)
 
     def write(self, cypher, params=None, *, model):
-        return self._execute(cypher, params, self._neo4j.RoutingControl.WRITE)
+        """As `Store.write`: one managed write transaction (tried again after a transient error)."""
+        try:
+            records, _, _ = self._driver.execute_query(
+                cypher, plain_params(params), routing_=self._neo4j.RoutingControl.WRITE, database_=self._database
+            )
+        except (self._neo4j.exceptions.DriverError, self._neo4j.exceptions.Neo4jError) as exc:
+            raise neo4j_error(exc, self._uri, self._database) from exc
+        return plain_records(records)
 
     def write_model(self, graph, *, replace=False, progress=None):
+        graph.new_generation()
         model = graph.model_id
         stored = self.read(schema.STORED_GENERATION, {"model": model})
         if stored and not replace:
@@ -127,7 +147,8 @@ class Neo4jStore(Store):
         ]
 
     def _remove(self, model: str, keep: list[str]) -> bool:
-        """Delete, a batch per transaction, every node of `model` outside the generations `keep`."""
+        """Delete, a batch per transaction, every node of `model` outside the generations `keep`: their
+        relationships first, so that a transaction holds at most BATCH_ROWS of them."""
         removed = False
         for statement in schema.DELETE_MODEL_BATCH:
             params = {"model": model, "keep": keep, "batch": BATCH_ROWS}
@@ -135,27 +156,19 @@ class Neo4jStore(Store):
                 removed = True
         return removed
 
-    def _session(self):
+    def _session(self, **config):
         """A session that shares the driver's bookmarks with `execute_query`, so a read after a write
         sees it, on a cluster too."""
         return self._driver.session(
-            database=self._database, bookmark_manager=self._driver.execute_query_bookmark_manager
+            database=self._database, bookmark_manager=self._driver.execute_query_bookmark_manager, **config
         )
 
     def close(self):
         self._driver.close()
 
-    def _execute(self, cypher, params, routing, timeout=None):
-        try:
-            records, _, _ = self._driver.execute_query(
-                self._neo4j.Query(cypher, timeout=timeout),
-                plain_params(params),
-                routing_=routing,
-                database_=self._database,
-            )
-        except (self._neo4j.exceptions.DriverError, self._neo4j.exceptions.Neo4jError) as exc:
-            raise neo4j_error(exc, self._uri, self._database, timeout) from exc
-        return [{key: plain_neo4j(value) for key, value in record.items()} for record in records]
+
+def plain_records(records) -> list[dict]:
+    return [{key: plain_neo4j(value) for key, value in record.items()} for record in records]
 
 
 def plain_neo4j(value):

@@ -54,10 +54,20 @@ SET m.status = CASE WHEN m.generation = $generation THEN 'complete'
                     WHEN m.status = 'complete' THEN 'replaced' ELSE m.status END
 REMOVE m.locked_by"""
 HIDE_MODEL = "MATCH (m:Model {model_id: $model}) SET m.status = 'dropping' RETURN m.model_id AS model_id"
-DELETE_MODEL_BATCH = [  # every node of the id but the generations in $keep; the Model nodes last
-    f"MATCH (n:{label} {{model_id: $model}}) WHERE NOT coalesce(n.generation, '') IN $keep "
-    "WITH n LIMIT $batch DETACH DELETE n RETURN count(*) AS deleted"
-    for label in LABELS[1:] + LABELS[:1]
+_OUTSIDE_KEPT = "WHERE NOT coalesce(n.generation, '') IN $keep"
+DELETE_MODEL_BATCH = [  # every node of the id but the generations in $keep: relationships first, a batch
+    # of them per transaction however many a node has (a dense layer's neuron has thousands), then the
+    # nodes, the Model nodes last
+    *[
+        f"MATCH (n:{label} {{model_id: $model}})-[r]->() {_OUTSIDE_KEPT} WITH r LIMIT $batch DELETE r "
+        "RETURN count(*) AS deleted"
+        for label in LABELS
+    ],
+    *[
+        f"MATCH (n:{label} {{model_id: $model}}) {_OUTSIDE_KEPT} WITH n LIMIT $batch DETACH DELETE n "
+        "RETURN count(*) AS deleted"
+        for label in LABELS[1:] + LABELS[:1]
+    ],
 ]
 
 
@@ -66,8 +76,11 @@ def neo4j_create_nodes(label: str) -> str:
 
 
 def neo4j_create_rels(rels) -> str:
+    """Each property named, not `SET r = row.p`: a map of unknown keys may set what the MATCHes read,
+    so Neo4j planned an Eager (every row of the batch held before the first CREATE)."""
+    props = ", ".join(f"{name}: row.p.{name}" for name in rels.props)
     return (
         f"UNWIND $rows AS row MATCH (a:{rels.start_label} {{generation: $generation, uid: row.a}}) "
         f"MATCH (b:{rels.end_label} {{generation: $generation, uid: row.b}}) "
-        f"CREATE (a)-[r:{rels.type}]->(b) SET r = row.p"
+        f"CREATE (a)-[:{rels.type}{f' {{{props}}}' if props else ''}]->(b)"
     )

@@ -21,7 +21,7 @@ class Store(ABC):
     Python values (dicts, lists, numbers, strings) out.
 
     The write contract, the same on both backends: `write_model` stores a model whole and
-    atomically, as a new generation (`ModelGraph.generation`). Readers see only a model's stored
+    atomically, as a new generation (`ModelGraph.new_generation`). Readers see only a model's stored
     generation: every statement first matches its Model node with status 'complete'
     (`schema.on_complete_model`, or `m.status = 'complete'` for all models) and scopes the nodes it
     starts from by that node's generation (`schema.SCOPE`); the console scopes a user's query the

@@ -1,5 +1,5 @@
 """What several test modules share (no test module imports another, nor conftest): the console
-script, Neo4j's address, the statements sent and held, a tiny model, the store's contents, and polling."""
+script, the statements sent and held, a tiny model, the store's contents on either backend, and polling."""
 
 import importlib
 import os
@@ -12,13 +12,15 @@ from pathlib import Path
 
 import networkx as nx
 import numpy as np
+import pytest
 
 import ingest
 import queries
+from queries import UserError
+from queries.falkordb_store import STAGING_PREFIX
 from queries.graph import ModelGraph, NodeSet, RelSet
 
 NEUROCYPHER = str(Path(sys.executable).with_name("neurocypher"))
-NEO4J_URI = os.environ.get("NEO4J_URI")  # for tests marked `neo4j`; everything else runs embedded
 SENT_CYPHER: set[str] = set()  # every statement the package sent during the session, for the linter
 
 
@@ -50,9 +52,30 @@ def put(store, model_id, n=3, replace=False, broken=False):
     store.write_model(tiny_graph(model_id, n, broken), replace=replace)
 
 
+NEO4J_CONTENTS = {  # Neo4j's whole database, as snapshot() counts it
+    "nodes": "MATCH (n) RETURN labels(n) AS key, count(n) AS n, sum(size(keys(n))) AS properties ORDER BY key",
+    "relationships": "MATCH ()-[r]->() RETURN type(r) AS key, count(r) AS n, sum(size(keys(r))) AS properties "
+    "ORDER BY key",
+    "indexes": "SHOW INDEXES YIELD name, state RETURN name AS key, state ORDER BY key",
+    "constraints": "SHOW CONSTRAINTS YIELD name RETURN name AS key ORDER BY key",
+}
+
+
+def store_missing(store, analyses) -> None:
+    """Write each analysis whose model `store` does not hold yet (so a session's shared models are
+    written once per backend)."""
+    for analysis in analyses:
+        if not store.has_model(analysis.name):
+            ingest.write(store, analysis)
+
+
 def snapshot(store) -> dict:
-    """Every key of the embedded store, with (nodes, relationships) for each graph: what a bad input
-    must leave unchanged (FalkorDB's own `telemetry{graph}` streams of query statistics aside)."""
+    """What a bad input must leave unchanged. On the embedded store every key, with (nodes,
+    relationships) for each graph (FalkorDB's own `telemetry{graph}` streams of query statistics
+    aside); on Neo4j the nodes and properties per label set, the relationships and properties per
+    type, the indexes and the constraints."""
+    if store.backend == "neo4j":
+        return {what: store.read(cypher) for what, cypher in NEO4J_CONTENTS.items()}
     db = store._db
     graphs = set(db.list_graphs())
     keys = {k.decode() if isinstance(k, bytes) else k for k in db.connection.keys()}
@@ -62,6 +85,36 @@ def snapshot(store) -> dict:
         for key in sorted(keys)
         if not key.startswith("telemetry{")
     }
+
+
+HIDDEN_NODES = """
+MATCH (n)
+WHERE NOT EXISTS { MATCH (m:Model {model_id: n.model_id, generation: n.generation}) WHERE m.status = 'complete' }
+RETURN n.model_id AS model, n.generation AS generation, count(n) AS nodes ORDER BY model, generation"""
+
+
+def hidden(store) -> list:
+    """What the store holds besides its stored models: staging graphs on the embedded store; on
+    Neo4j, nodes of a generation that is not its model's stored one (with their count)."""
+    if store.backend == "neo4j":
+        return store.read(HIDDEN_NODES)
+    return [key for key in store._db.list_graphs() if key.startswith(STAGING_PREFIX)]
+
+
+def expected_checksums(graph) -> dict:
+    """Nodes per label, relationships per type and the sum of FLOWS_TO bits of `graph` once stored."""
+    bits = sum(float(r.props["bits"].sum()) for r in graph.rels if r.type == "FLOWS_TO")
+    return graph.counts() | {"bits": round(bits, 6)}
+
+
+def assert_invisible(store, model) -> None:
+    """No query of any kind sees `model`: the store's own, the named queries, the console's."""
+    assert not store.has_model(model)
+    assert model not in [m["model_id"] for m in store.models()]
+    assert model not in [m["model"] for m in store.ask("models")]
+    assert model not in [row["m"] for row in store.console("MATCH (n:Neuron) RETURN DISTINCT n.model_id AS m")]
+    with pytest.raises(UserError, match="no model named"):
+        store.ask("relay-path", model=model, **{"class": 0})
 
 
 def wait_until(done, seconds: float, what: str, every: float = 0.05):

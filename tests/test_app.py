@@ -1,5 +1,6 @@
 """The Streamlit explorer, page by page (streamlit.testing.v1.AppTest), on the specialists models
-stored in the session's embedded store; the pages' answers are checked against the store's own."""
+stored in the session's embedded store (and, for the tests marked both_backends, in Neo4j); the
+pages' answers are checked against the store's own."""
 
 import json
 import math
@@ -333,6 +334,7 @@ def test_community_graph_drills_down_to_the_neuron_graph(stored):
     assert max(per_layer.values()) <= graphs.MOST_PER_LAYER
 
 
+@pytest.mark.both_backends
 def test_neuron_page_shows_one_neuron(store, stored):
     uid = "q-spec/L1/7"
     app = open_page("neuron", model="q-spec", uid=uid)
@@ -358,6 +360,7 @@ def test_a_neuron_opened_from_a_link_or_a_click_is_that_neuron(stored):
     assert app.query_params["uid"] == "q-spec/L2/10"
 
 
+@pytest.mark.both_backends
 def test_questions_page_runs_relay_path_and_shows_its_cypher(store, stored):
     app = open_page("questions", model="q-spec", question="relay-path")
     app.selectbox(key="relay-path.class").select(2)
@@ -421,6 +424,7 @@ def test_empty_answers_say_why(store, stored, question):
         assert app.info[0].value.startswith("No answer: closing no community")
 
 
+@pytest.mark.both_backends
 def test_console_answers_reads_and_refuses_writes_inline(store, stored):
     app = open_page("questions", model="q-spec")
     app.selectbox(key="console_model").select("q-spec").run()
@@ -440,6 +444,7 @@ def test_console_answers_reads_and_refuses_writes_inline(store, stored):
     assert store.read("MATCH (n:Neuron) RETURN count(n) AS n", model="q-spec")[0]["n"] > 0
 
 
+@pytest.mark.both_backends
 def test_console_draws_nodes_and_links_them(store, stored):
     app = open_page("questions", model="q-spec")
     app.selectbox(key="console_model").select("q-spec").run()
@@ -513,6 +518,7 @@ def test_compare_address_naming_a_model_twice_compares_it_once(stored):
     assert len([c.value for c in app.caption if "Causal check: " in c.value]) == 2, "each chain's fidelity"
 
 
+@pytest.mark.both_backends
 def test_edges_are_read_a_page_at_a_time(store, stored):
     """The explorer's edge statements are paged, and walking the pages gives the whole answer."""
     paged = [

@@ -33,7 +33,9 @@ def test_every_statement_passes_the_neo4j_linter(store):
     assert {schema.LIST_MODELS, *schema.NEO4J_SCHEMA, *schema.DELETE_MODEL_BATCH} <= statements
     graph = model_graph(analysis)
     neo4j_writes = {cypher for cypher, _ in neo4j_batches(graph)}
-    assert len(neo4j_writes) == len(graph.nodes) + len({(r.type, r.start_label, r.end_label) for r in graph.rels})
+    assert len(neo4j_writes) == len(graph.nodes) + len(
+        {(r.type, r.start_label, r.end_label, *r.props) for r in graph.rels}
+    )
     named = set(library.texts())
     assert len(named) == len(library.QUERIES) + 3  # relay-path's three reads, and the model shape
     console = {scoped_to_generation(q, CONSOLE_GENERATION) for q in SENT_CYPHER if read_only(q)}  # as on Neo4j

@@ -1,14 +1,15 @@
 """Rows as DataFrames, a model as a networkx DiGraph read in pages, and `neurocypher export` to
-GraphML, GEXF and CSV, read back with networkx and pandas and checked against the store."""
+GraphML, GEXF and CSV, read back with networkx and pandas and checked against the store, on both
+backends."""
 
 import json
 
 import networkx as nx
 import pandas as pd
 import pytest
-from helpers import cli, snapshot
+from helpers import cli, snapshot, store_missing
 
-from ingest import analyze, write
+from ingest import analyze
 from ingest.demo_models import mlp
 from queries.export import model_digraph
 
@@ -21,14 +22,19 @@ MATCH (:Community {method: 'innersight'})-[g:FLOWS_TO]->(:Community)
 RETURN neurons, flows, communities, count(g) AS community_flows"""
 
 
-@pytest.fixture(scope="module")
-def exported(digits):
-    from queries import connect
+pytestmark = pytest.mark.both_backends
 
-    analysis = analyze(mlp(), digits.X[:300], digits.y[:300], name=MODEL, methods=("innersight", "relay"))
-    with connect() as store:
-        write(store, analysis, replace=True)
-        return store.console(COUNTS, model=MODEL)[0]
+
+@pytest.fixture(scope="module")
+def analysis(digits):
+    return analyze(mlp(), digits.X[:300], digits.y[:300], name=MODEL, methods=("innersight", "relay"))
+
+
+@pytest.fixture()
+def exported(store, analysis):
+    """The model stored (by the first test of each backend that asks), and what it holds."""
+    store_missing(store, [analysis])
+    return store.console(COUNTS, model=MODEL)[0]
 
 
 def test_named_queries_and_console_reads_come_as_dataframes(store, exported):

@@ -2,17 +2,16 @@
 the batched write plan of a hidden generation, the generation filter in every read, the console's
 scoping, relationship values refused before any write, the order in which a model's nodes are
 deleted, the timeout on every read, and the one-line errors for the driver's and the server's
-failures (built as the driver builds them). `tests/test_neo4j.py` runs all of it against a server
-when NEO4J_URI is set."""
+failures (built as the driver builds them). `tests/test_neo4j.py` runs it against a real server."""
 
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
 from helpers import package_statements, tiny_graph
 from neo4j import exceptions
 from neo4j import graph as neo4j_graph
+from neo4j_server import compose_service, compose_settings, image_setting
 
 from queries import UserError, library, schema
 from queries.graph import RelSet
@@ -20,19 +19,13 @@ from queries.neo4j_store import Neo4jStore, neo4j_batches, neo4j_error, plain_ne
 from queries.readonly import READ_PROCEDURES, scoped_to_generation
 from queries.server import STATEMENT_SECONDS
 
-ROOT = Path(__file__).parent.parent
 SETTINGS = {  # the Neo4j 5 settings the compose file sets, as the image spells them in the environment
     "NEO4J_server_memory_heap_initial__size": "server.memory.heap.initial_size",
     "NEO4J_server_memory_heap_max__size": "server.memory.heap.max_size",
     "NEO4J_server_memory_pagecache_size": "server.memory.pagecache.size",
     "NEO4J_dbms_memory_transaction_total_max": "dbms.memory.transaction.total.max",
+    "NEO4J_dbms_security_allow__csv__import__from__file__urls": "dbms.security.allow_csv_import_from_file_urls",
 }
-
-
-def service(name: str) -> str:
-    """The text of one service of docker-compose.yml."""
-    text = (ROOT / "docker-compose.yml").read_text()
-    return re.search(rf"^  {name}:\n(.*?)(?=^  \S|^\S|\Z)", text, re.S | re.M).group(1)
 
 
 def server_error(code: str, message: str) -> exceptions.Neo4jError:
@@ -40,20 +33,15 @@ def server_error(code: str, message: str) -> exceptions.Neo4jError:
     return exceptions.Neo4jError._hydrate_neo4j(code=code, message=message)
 
 
-def image_setting(variable: str) -> str:
-    """The setting the neo4j image writes for an environment variable (its docker-entrypoint rule:
-    drop NEO4J_, `__` -> `_`, `_` -> `.`)."""
-    return variable.removeprefix("NEO4J_").replace("__", "\0").replace("_", ".").replace("\0", "_")
-
-
 def test_compose_passes_credentials_only_in_neo4j_auth_and_sets_memory():
-    neo4j = service("neo4j")
+    neo4j = compose_service("neo4j")
     variables = re.findall(r"^      (NEO4J_\w+):", neo4j, re.M)
     # no NEO4J_PASSWORD variable: the image would write it as the unknown setting PASSWORD and refuse to start
     assert variables[0] == "NEO4J_AUTH" and set(variables[1:]) == set(SETTINGS)
     assert all(image_setting(v) == setting for v, setting in SETTINGS.items())
     assert "$${NEO4J_AUTH#neo4j/}" in neo4j  # the healthcheck reads the password from NEO4J_AUTH
-    assert "condition: service_healthy" in service("app")
+    assert "condition: service_healthy" in compose_service("app")
+    assert set(compose_settings()) == set(SETTINGS.values())  # what the test server runs with
 
 
 def test_relationship_values_that_cannot_be_stored_are_refused_before_any_write():
@@ -74,12 +62,18 @@ def test_neo4j_results_keep_relationship_properties_as_the_embedded_store_does()
     }
 
 
-def test_a_model_is_deleted_in_batches_by_its_id_with_its_model_nodes_last():
-    labels = [re.search(r"\(n:(\w+)", statement).group(1) for statement in schema.DELETE_MODEL_BATCH]
-    assert sorted(labels) == sorted(schema.LABELS) and labels[-1] == "Model"
-    for statement in schema.DELETE_MODEL_BATCH:  # any generation but those kept, with or without a Model node
+def test_a_model_is_deleted_in_batches_by_its_id_relationships_first_and_its_model_nodes_last():
+    statements = schema.DELETE_MODEL_BATCH
+    rels = [statement for statement in statements if "WITH r LIMIT $batch DELETE r" in statement]
+    nodes = [statement for statement in statements if "WITH n LIMIT $batch DETACH DELETE n" in statement]
+    assert statements == rels + nodes  # a batch of relationships is bounded; a node's are not
+
+    def labels(group):
+        return [re.search(r"\(n:(\w+)", statement).group(1) for statement in group]
+
+    assert sorted(labels(rels)) == sorted(labels(nodes)) == sorted(schema.LABELS) and labels(nodes)[-1] == "Model"
+    for statement in statements:  # any generation but those kept, with or without a Model node
         assert "{model_id: $model}" in statement and "NOT coalesce(n.generation, '') IN $keep" in statement
-        assert "LIMIT $batch DETACH DELETE n" in statement
 
 
 def test_a_model_is_written_as_a_hidden_generation_in_bounded_batches():
@@ -91,7 +85,8 @@ def test_a_model_is_written_as_a_hidden_generation_in_bounded_batches():
     nodes = [row for cypher, rows in rest if cypher == schema.neo4j_create_nodes("Neuron") for row in rows]
     assert [n["uid"] for n in nodes] == [f"plan/L0/{i}" for i in range(23)]
     assert {n["generation"] for n in nodes} == {model["generation"]} == {graph.generation}
-    links = [(row["a"], row["b"]) for cypher, rows in rest if "CREATE (a)-[r:FLOWS_TO]->(b)" in cypher for row in rows]
+    flows = "CREATE (a)-[:FLOWS_TO {bits: row.p.bits}]->(b)"  # each property named: no Eager in the plan
+    links = [(row["a"], row["b"]) for cypher, rows in rest if flows in cypher for row in rows]
     assert links == [(f"plan/L0/{i}", f"plan/L0/{i + 1}") for i in range(22)]
     for cypher, _ in batches:  # relationships join nodes of this generation only
         assert "MATCH (a" not in cypher or cypher.count("generation: $generation") == 2
@@ -217,17 +212,29 @@ def test_driver_and_server_errors_become_one_line_by_class_and_code(error, said)
 
 
 class RecordingDriver:
-    """Stands in for the driver: records each `execute_query` and answers one stored model's row."""
+    """Stands in for the driver: records each query a session runs, and answers one stored model's row."""
+
+    execute_query_bookmark_manager = None
 
     def __init__(self):
         self.queries = []
 
-    def execute_query(self, query, params, routing_, database_):
+    def session(self, **config):
+        self.config = config
+        return self
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        pass
+
+    def run(self, query, params):
         self.queries.append(query)
-        return [{"model_id": "m", "generation": "g"}], None, None
+        return [{"model_id": "m", "generation": "g"}]
 
 
-def test_every_read_on_neo4j_has_a_timeout():
+def test_every_read_on_neo4j_has_a_timeout_and_runs_once_in_read_access_mode():
     import neo4j
 
     store = Neo4jStore.__new__(Neo4jStore)  # no server: the driver is the recording one
@@ -235,3 +242,4 @@ def test_every_read_on_neo4j_has_a_timeout():
     store.read(schema.LIST_MODELS)
     store.console("MATCH (n:Neuron) RETURN n", timeout=2.5)  # reads the stored generations, then the query
     assert [q.timeout for q in store._driver.queries] == [STATEMENT_SECONDS, STATEMENT_SECONDS, 2.5]
+    assert store._driver.config["default_access_mode"] == neo4j.READ_ACCESS  # session.run: no retries

@@ -1,5 +1,5 @@
 """The named query library on the specialists fixture: every query runs on the embedded store and
-gives the answer computed in Python from the analysis (networkx for paths)."""
+on Neo4j and gives the answer computed in Python from the analysis (networkx for paths)."""
 
 import json
 import subprocess
@@ -19,6 +19,7 @@ def find(a, uid):
     return next(c for c in a.communities if a.community_uid(c) == uid)
 
 
+@pytest.mark.both_backends
 @pytest.mark.parametrize("c", range(SPECIALISTS))
 def test_relay_path_returns_the_specialist_chain_first(store, stored, specialists, c):
     a, _ = stored
@@ -33,6 +34,7 @@ def test_relay_path_returns_the_specialist_chain_first(store, stored, specialist
     assert find(a, chain[-1]).members.tolist() == [c] and rows[0]["layers"] == [0, 1, 2, 3]
 
 
+@pytest.mark.both_backends
 def test_relay_path_min_bits_scores_and_other_methods(store, stored):
     a, _ = stored
     for method, min_bits in (("flow", 0.0), ("innersight", 0.2), ("weights", 0.05), ("weights", None)):
@@ -46,6 +48,7 @@ def test_relay_path_min_bits_scores_and_other_methods(store, stored):
             assert min_bits is None or all(min(r["bits"][1:-1]) >= min_bits for r in rows)  # the hidden communities
 
 
+@pytest.mark.both_backends
 def test_top_relays_key_noise_and_attribution(store, stored):
     a, _ = stored
     inner = [x for x in a.communities if x.method == "innersight" and x.props.get("class") in (None, 2)]
@@ -64,6 +67,7 @@ def test_top_relays_key_noise_and_attribution(store, stored):
     assert [r["index"] for r in top] == np.argsort(-a.attribution[0], kind="stable")[:5].tolist()
 
 
+@pytest.mark.both_backends
 def test_community_and_neuron(store, stored):
     a, _ = stored
     x = next(c for c in a.communities if c.method == "flow" and c.layer == 1)
@@ -90,6 +94,7 @@ def test_community_and_neuron(store, stored):
     }
 
 
+@pytest.mark.both_backends
 def test_flow_between_matches_networkx_paths(store, stored):
     a, _ = stored
     graph = nx.DiGraph()
@@ -113,6 +118,7 @@ def test_flow_between_matches_networkx_paths(store, stored):
     ) == pytest.approx(a.flow_between(source, target))
 
 
+@pytest.mark.both_backends
 def test_models_and_compare(store, stored):
     a, b = stored
     listed = [r["model"] for r in store.ask("models")]
@@ -126,6 +132,7 @@ def test_models_and_compare(store, stored):
         assert row["top_chain"] == python_relay_paths(analysis, 1)[0][1]
 
 
+@pytest.mark.both_backends
 def test_matching_pairs_the_same_specialists(store, stored, specialists):
     from queries.matching import match_communities
 
@@ -204,6 +211,7 @@ assert "torch" not in sys.modules, "the query side imported torch"
 """
 
 
+@pytest.mark.both_backends
 def test_query_side_needs_no_torch(stored):
     """`neurocypher models`, `db status` and `query`, the named queries and matching run without
     importing torch."""
@@ -212,6 +220,7 @@ def test_query_side_needs_no_torch(stored):
     assert "q-spec/innersight/L1/" in done.stdout
 
 
+@pytest.mark.both_backends
 def test_cli_lists_and_asks(stored):
     listed = cli("query", "--list")
     assert listed.returncode == 0 and len(listed.stdout.splitlines()) == 2 * len(QUERIES)  # each, and what it reads

@@ -12,10 +12,10 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from helpers import cli, wait_until
+from helpers import assert_invisible, cli, expected_checksums, hidden, wait_until
 
-from queries import EmbeddedServer, UserError
-from queries.falkordb_store import GRAPH_PREFIX, STAGING_PREFIX, FalkorStore
+from queries import EmbeddedServer
+from queries.falkordb_store import GRAPH_PREFIX, FalkorStore
 
 CHILD = str(Path(__file__).with_name("crash_ingest.py"))  # writes a pickled graph; see its docstring
 MODEL = "crash"
@@ -106,28 +106,8 @@ def checksums(store, key) -> dict:
     return {row["key"]: row["n"] for row in rows} | {"bits": round(bits, 6)}
 
 
-def expected(graph) -> dict:
-    """The checksums of `graph` once stored."""
-    bits = sum(float(r.props["bits"].sum()) for r in graph.rels if r.type == "FLOWS_TO")
-    return graph.counts() | {"bits": round(bits, 6)}
-
-
 def relationships(sums: dict) -> int:
     return sum(n for key, n in sums.items() if key.isupper())
-
-
-def staging(store) -> list[str]:
-    return [key for key in store._db.list_graphs() if key.startswith(STAGING_PREFIX)]
-
-
-def assert_invisible(store, model) -> None:
-    """No query of any kind sees `model`."""
-    assert not store.has_model(model)
-    assert model not in [m["model_id"] for m in store.models()]
-    assert model not in [m["model"] for m in store.ask("models")]
-    assert model not in [row["m"] for row in store.read("MATCH (n:Neuron) RETURN DISTINCT n.model_id AS m")]
-    with pytest.raises(UserError, match="no model named"):
-        store.ask("relay-path", model=model, **{"class": 0})
 
 
 def assert_rerun_stores_it_once(server, graph, graph_file) -> None:
@@ -135,8 +115,8 @@ def assert_rerun_stores_it_once(server, graph, graph_file) -> None:
     rerun = run_ingest(server, graph_file)
     assert rerun.returncode == 0, rerun.stderr
     with open_store(server) as store:
-        assert checksums(store, GRAPH_PREFIX + MODEL) == expected(graph)
-        assert staging(store) == []
+        assert checksums(store, GRAPH_PREFIX + MODEL) == expected_checksums(graph)
+        assert hidden(store) == []
 
 
 @pytest.mark.parametrize(
@@ -146,9 +126,9 @@ def test_ingest_killed_part_way_leaves_nothing_visible(server, graph, graph_file
     with open_store(server) as store:
         store.drop(MODEL)
         assert run_ingest(server, graph_file, point).returncode == -signal.SIGKILL
-        [stage] = staging(store)  # what the killed child wrote, left hidden
+        [stage] = hidden(store)  # what the killed child wrote, left hidden
         staged = relationships(checksums(store, stage))
-        total = relationships(expected(graph))
+        total = relationships(expected_checksums(graph))
         assert staged == total if point == "kill:publish" else 0 < staged < total
         assert_invisible(store, MODEL)
     assert_rerun_stores_it_once(server, graph, graph_file)
@@ -188,7 +168,7 @@ def stored_sums(server, graph):
         for g in graphs:
             store.write_model(g, replace=True)
     sums = checksums_of(server, [g.model_id for g in graphs])
-    assert sums == {g.model_id: expected(g) for g in graphs}
+    assert sums == {g.model_id: expected_checksums(g) for g in graphs}
     return sums
 
 

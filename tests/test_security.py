@@ -2,14 +2,13 @@
 only as parameters, no secrets in output or files, and no code run from data or weights files."""
 
 import json
-import os
 import stat
 
 import models
 import numpy as np
 import pytest
 import torch
-from helpers import NEO4J_URI, cli, put, snapshot
+from helpers import cli, put, snapshot
 
 from ingest import analyze, write
 from ingest.writer import model_graph
@@ -51,7 +50,11 @@ REFUSED = [
     "MATCH (n) WHERE n.uid = 'it\\'s' SET n.x = 1",
     "MATCH (n) // a comment's quote\nSET n.x = 1",
 ]
-PAST_THE_GUARD = [REFUSED[i] for i in (0, 1, 2, 3, 5, 7, 8, 9, 13, 14, 26)]
+PAST_THE_GUARD = [  # (backend, statement): sent straight to the backend, refused by its read-only mode
+    *[(backend, REFUSED[i]) for backend in ("falkordb", "neo4j") for i in (0, 1, 2, 3, 5, 7, 8, 26)],
+    *[("falkordb", REFUSED[i]) for i in (9, 13, 14)],  # its index syntax and full-text procedures
+    *[("neo4j", REFUSED[i]) for i in (10, 15, 21, 22, 23, 24)],  # a constraint, a label, users, privileges, databases
+]
 READS = [
     "CALL db.labels()",
     "CALL db.propertyKeys() YIELD propertyKey RETURN propertyKey",
@@ -65,7 +68,8 @@ READS = [
 
 @pytest.fixture()
 def guarded(store):
-    put(store, "guarded", n=2, replace=True)
+    if not store.has_model("guarded"):
+        put(store, "guarded", n=2)
     return store
 
 
@@ -80,8 +84,14 @@ def test_console_guard_refuses_every_write_schema_and_admin_statement(guarded, c
     assert snapshot(guarded) == before
 
 
-@pytest.mark.parametrize("cypher", PAST_THE_GUARD)
+@pytest.mark.parametrize(
+    ("backend", "cypher"),
+    [pytest.param(*pair, marks=[pytest.mark.neo4j] if pair[0] == "neo4j" else []) for pair in PAST_THE_GUARD],
+    indirect=["backend"],
+)
 def test_backend_read_only_mode_refuses_writes_past_the_guard(guarded, cypher):
+    """FalkorDB runs reads with GRAPH.RO_QUERY; Neo4j in READ access mode (execute_query
+    routing_=READ), which a single server enforces, on the system database too."""
     before = snapshot(guarded)
     with pytest.raises(UserError, match="^refused: the statement writes, but this query runs read-only"):
         guarded.read(cypher, model="guarded")
@@ -89,19 +99,14 @@ def test_backend_read_only_mode_refuses_writes_past_the_guard(guarded, cypher):
 
 
 @pytest.mark.neo4j
-@pytest.mark.parametrize("cypher", [REFUSED[i] for i in (0, 1, 3, 8, 10, 15)])
-def test_neo4j_read_access_refuses_writes_past_the_guard(cypher):
-    """Reads run in READ access mode (execute_query routing_=READ), which a single server enforces."""
-    with Neo4jStore(
-        NEO4J_URI,
-        os.environ.get("NEO4J_USER", "neo4j"),
-        os.environ.get("NEO4J_PASSWORD"),
-        os.environ.get("NEO4J_DATABASE"),
-    ) as store:
-        with pytest.raises(UserError, match="^refused"):
-            store.read(cypher)
+def test_neo4j_as_composed_refuses_load_csv_from_files_past_the_guard(store):
+    """READ access mode lets LOAD CSV read files and URLs on Neo4j too: docker-compose.yml turns
+    file URLs off (dbms.security.allow_csv_import_from_file_urls), so the server refuses them."""
+    with pytest.raises(UserError, match="^query failed: .*allow_csv_import_from_file_urls"):
+        store.read(REFUSED[11])
 
 
+@pytest.mark.both_backends
 def test_a_console_query_is_stopped_after_its_timeout(guarded):
     slow = "UNWIND range(1, 20000) AS x UNWIND range(1, 20000) AS y RETURN count(*) AS c"  # 4e8 rows
     with pytest.raises(UserError, match=r"^the query ran longer than 0.05 s and was stopped"):
@@ -109,6 +114,7 @@ def test_a_console_query_is_stopped_after_its_timeout(guarded):
     assert guarded.console("RETURN 1 AS one", model="guarded") == [{"one": 1}]  # the default: 30 s
 
 
+@pytest.mark.both_backends
 @pytest.mark.parametrize("cypher", READS)
 def test_console_allows_reads_and_read_only_procedures(guarded, cypher):
     check_read_only(cypher)
@@ -137,6 +143,7 @@ def _sentinel_params(query, model):
     return {p.name: values[p.name] for p in query.params}
 
 
+@pytest.mark.both_backends
 def test_user_values_reach_cypher_only_as_parameters(store, monkeypatch):
     """Every statement sent while writing and asking with sentinel values carries them only in its
     parameters; the Neo4j writer's statements too."""
@@ -153,8 +160,12 @@ def test_user_values_reach_cypher_only_as_parameters(store, monkeypatch):
         deletion=False,
     )
     sent = []
-    query = store._query
-    monkeypatch.setattr(store, "_query", lambda *args, **kw: sent.append(args[1:3]) or query(*args, **kw))
+    names, at = (("read", "write"), 0) if store.backend == "neo4j" else (("_query",), 1)  # (cypher, params) at
+    for name in names:
+        send = getattr(store, name)
+        monkeypatch.setattr(
+            store, name, lambda *args, send=send, **kw: sent.append(args[at : at + 2]) or send(*args, **kw)
+        )
     write(store, analysis, replace=True)
     for named in QUERIES.values():
         store.ask(named.name, **_sentinel_params(named, model))
@@ -224,9 +235,9 @@ def test_secrets_never_reach_output_files_or_errors(home, tmp_path, store):
 
 
 @pytest.mark.neo4j
-def test_a_wrong_neo4j_password_is_not_echoed():
+def test_a_wrong_neo4j_password_is_not_echoed(neo4j_env):
     with pytest.raises(UserError, match="refused the credentials") as raised:
-        Neo4jStore(NEO4J_URI, os.environ.get("NEO4J_USER", "neo4j"), NEO4J_SECRET)
+        Neo4jStore(neo4j_env["NEO4J_URI"], neo4j_env["NEO4J_USER"], NEO4J_SECRET)
     assert NEO4J_SECRET not in str(raised.value) + repr(raised.value.__cause__)
 
 

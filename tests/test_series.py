@@ -1,6 +1,6 @@
 """Training checkpoints stored as one series (`ingest --checkpoints`), and the `evolution` query on
 networks whose answer is known: identical checkpoints continue every community; a hand-built series
-holds a planted split, merge and appearance."""
+holds a planted split, merge and appearance. On both backends, the explorer's timeline too."""
 
 import json
 
@@ -19,8 +19,11 @@ from queries.series import chain_changes, jaccard, linked, settled_step
 SERIES = "x-series"
 
 
+pytestmark = pytest.mark.both_backends
+
+
 @pytest.fixture(scope="module")
-def run(digits, tmp_path_factory):
+def checkpoints(digits, tmp_path_factory):
     """Checkpoints of the demo MLP: step 0 (one initialisation, a plain state dict named by its
     step), steps 10 and 20 (the same other weights, saved as dicts with a metric)."""
     d = tmp_path_factory.mktemp("ckpts")
@@ -31,12 +34,28 @@ def run(digits, tmp_path_factory):
     later = mlp().state_dict()
     for step, loss in ((10, 0.9), (20, 0.5)):
         torch.save({"state_dict": later, "step": step, "metrics": {"train loss": loss}}, d / f"later-{step}.pt")
-    done = cli(
-        "ingest", "--model", "ingest/demo_models.py:mlp", "--data", str(d / "probe.npz"), "--name", SERIES,
-        "--checkpoints", str(d / "*.pt"), "--methods", "innersight,relay", "--replace",
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    return d, done.stdout
+    return d
+
+
+@pytest.fixture(scope="module")
+def said() -> dict:
+    """What `ingest --checkpoints` said, by backend."""
+    return {}
+
+
+@pytest.fixture()
+def run(backend, checkpoints, said):
+    """The checkpoints stored as series x-series (by the first test of each backend that asks), and
+    what the ingest said."""
+    if backend not in said:
+        done = cli(
+            "ingest", "--model", "ingest/demo_models.py:mlp", "--data", str(checkpoints / "probe.npz"),
+            "--name", SERIES, "--checkpoints", str(checkpoints / "*.pt"), "--methods", "innersight,relay",
+            "--replace",
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        said[backend] = done.stdout
+    return checkpoints, said[backend]
 
 
 def test_each_checkpoint_is_a_model_and_the_series_links_them_in_step_order(store, run):
