@@ -336,7 +336,9 @@ def _run(model: nn.Module, inputs: torch.Tensor, replace=None, capture: Point | 
     def stop(output):
         raise _Captured(output)
 
-    fns = {point: (lambda _output, tensor=tensor: tensor) for point, tensor in (replace or {}).items()}
+    # a copy each time: a model that adds to a layer's output in place (HF ResNet's `hidden_state +=
+    # residual`) must not write into the tensor the gradients are taken for, nor into a view of it
+    fns = {point: (lambda _output, tensor=tensor: tensor.clone()) for point, tensor in (replace or {}).items()}
     if capture is not None:
         fns[capture] = stop
     try:

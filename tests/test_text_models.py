@@ -221,3 +221,12 @@ def test_vision_transformers_and_resnets_need_no_flag(digits, factory):
     else:
         assert a.layers[-1].module == "classifier.1" and not any(layer.width == 10 for layer in a.layers[1:-1])
         assert "stages.1.layers.0.add" in names and "shortcut.convolution" in names
+
+
+def test_neurflow_runs_through_a_model_that_adds_in_place(digits):
+    """HF ResNet adds its shortcut in place (`hidden_state += residual`) into the layer output whose
+    gradients NeurFlow takes: the pass writes into a copy, so Integrated Gradients run through it."""
+    X = digits.X[:120].reshape(-1, 1, 8, 8)
+    a = analyze(tm.hf_resnet(), X, digits.y[:120], name="t-inplace", methods=("neurflow",), chain_draws=0)
+    assert any(c.method == "neurflow" and c.layer > 0 for c in a.communities)
+    assert len(a.metrics["fidelity_core"]) == 10
