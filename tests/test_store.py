@@ -79,16 +79,18 @@ def test_existing_model_needs_replace_and_replace_never_hides_it(store):
     put(store, "swap", n=3)
     with pytest.raises(UserError, match="already stored; pass --replace"):
         put(store, "swap", n=4)
-    seen, done = [], threading.Event()
+    seen, reading, done = [], threading.Event(), threading.Event()
 
     def watch():
         with connect() as reader:
             while not done.is_set():
                 seen.append(reader.has_model("swap"))
+                reading.set()
 
     watcher = threading.Thread(target=watch)
     watcher.start()
     try:
+        assert reading.wait(60), "the reader never read"  # so that its reads overlap the replacing writes
         for n in (40, 3, 40):
             put(store, "swap", n=n, replace=True)
     finally:
