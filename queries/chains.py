@@ -3,8 +3,8 @@
 A chain is one community per layer along a path of the layer DAG (skips included), linked by
 community FLOWS_TO, from an input community to class k's own output community. Communities made
 for one class (relay modules, NeurFlow groups: property `class`) are only in that class's chains.
-A chain's score is the sum of its hidden communities' scores for k (`SCORES`), ties broken by the
-sum of its links' mean flow (bits per member edge). The top chains are the k best paths of the
+A chain's score is the sum of its input and hidden communities' scores for k (`SCORES`), ties broken
+by the sum of its links' mean flow (bits per member edge). The top chains are the k best paths of the
 community DAG (`queries.paths.best_paths`), so the analysis (which measures the top chain's
 fidelity, `ingest.fidelity`) and the stored model's `relay-path` (`relay_path`: one read of the
 method's communities and one of their links) answer it with the same function.
@@ -33,10 +33,11 @@ SCORES = {
 """
 DEFAULT_SCORE = "closing"
 SCORE_MEANING = {
-    "closing": "accuracy lost by the class minus the most lost by another class, summed over the chain's communities "
+    "closing": "accuracy lost by the class minus the most lost by another class, summed over the chain's input and "
+    "hidden communities "
     "(0..1 each; negative: closing them hurts another class more)",
     "relay": "bits: relay information for the class minus the most relayed for another class, summed over the "
-    "chain's communities (negative: they relay another class more)",
+    "chain's input and hidden communities (negative: they relay another class more)",
 }
 FAITHFUL_RATIO = 3.0  # a closed chain is specific / beats chance when class k loses at least this many times more
 ANSWER_ROWS = 500_000  # most communities, and most links, that relay-path (or flow-between) reads
@@ -66,7 +67,7 @@ def top_chains(
 ) -> list[dict]:
     """The `limit` best chains for class `k`, best first, as rows: `chain` (uids), `layers`, `bits`,
     `labels`, `inputs` (the input community's named members, strongest first), `score` (the sum of
-    the hidden communities' scores) and `flow` (the sum of the links' mean flow, the tie-break).
+    the input and hidden communities' scores) and `flow` (the sum of the links' mean flow, the tie-break).
 
     Parameters
     ----------
@@ -88,7 +89,7 @@ def top_chains(
     if target is None:
         return []
     paths = best_paths(
-        [n.uid for n in by_uid.values() if n.layer == 0],
+        {n.uid: n.score for n in by_uid.values() if n.layer == 0},
         target,
         [
             Link(a, b, 0.0 if by_uid[b].layer == last else by_uid[b].score, mean or 0.0)

@@ -124,7 +124,7 @@ def flow_between(store, params: dict) -> list[dict]:
             raise UserError(f"flow-between reads at most {ANSWER_ROWS} flow edges; ask for neurons fewer layers apart")
     links = [Link(a, b, math.log(r["share"]) if r["share"] > 0 else -math.inf) for (a, b), r in edges.items()]
     rows = []
-    for path in best_paths([source], target, links, layer_of.get, params["limit"]):
+    for path in best_paths({source: 0.0}, target, links, layer_of.get, params["limit"]):
         hops = [edges[pair] for pair in zip(path.nodes, path.nodes[1:])]
         rows.append(
             {"path": list(path.nodes), "flow": math.prod(r["share"] for r in hops), "bits": [r["bits"] for r in hops]}

@@ -8,7 +8,7 @@ out every chain in Cypher grows as (width)^depth.
 """
 
 import heapq
-from collections.abc import Hashable, Iterable
+from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -30,14 +30,14 @@ class Path:
     tie: float
 
 
-def best_paths(sources: Iterable[Hashable], target: Hashable, links: Iterable[Link], order, k: int) -> list[Path]:
+def best_paths(sources: Mapping[Hashable, float], target: Hashable, links: Iterable[Link], order, k: int) -> list[Path]:
     """The `k` paths from any of `sources` to `target` with the highest score (ties: the highest
     tie-break), best first.
 
     Parameters
     ----------
-    sources : iterable of node keys
-        Where a path may start (score 0).
+    sources : mapping of node key to float
+        Where a path may start, each with the score a path starting there starts from.
     target : node key
     links : iterable of Link
         The DAG's edges; a node's score, if it has one, is put on the links into it.
@@ -67,7 +67,7 @@ def best_paths(sources: Iterable[Hashable], target: Hashable, links: Iterable[Li
     for link in links:
         into.setdefault(link.target, []).append(link)
     # a partial path is (score, tie, its last node, the partial path before it): no copy per step
-    best: dict[Hashable, list[tuple]] = {s: [(0.0, 0.0, s, None)] for s in sources}
+    best: dict[Hashable, list[tuple]] = {s: [(float(start), 0.0, s, None)] for s, start in sources.items()}
     for node in sorted(set(into) - set(best), key=order):
         candidates = (
             (path[0] + link.gain, path[1] + link.tie, node, path)

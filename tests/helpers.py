@@ -158,7 +158,7 @@ def python_relay_paths(a, c, method="innersight", min_bits=None, score="closing_
         hidden = 0 < x.layer < last
         mine = x.props.get("class") in (None, c) if hidden else x.layer == 0 or x.props["class"] == c
         if x.method == method and mine and (not hidden or min_bits is None or x.props["relay_bits"][c] >= min_bits):
-            graph.add_node(a.community_uid(x), layer=x.layer, score=x.props[score][c] if hidden else 0.0)
+            graph.add_node(a.community_uid(x), layer=x.layer, score=x.props[score][c] if x.layer < last else 0.0)
     for f in a.community_flows:
         if f.method == method:
             for i, j, bits, edges in zip(f.source, f.target, f.bits, f.edges):

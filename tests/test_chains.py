@@ -22,24 +22,28 @@ from queries.chains import FAITHFUL_RATIO
 from queries.paths import Link, best_paths
 
 
-def brute_force_paths(sources, target, links, k):
+def brute_force_paths(sources: dict, target, links, k):
     graph = nx.DiGraph()
     for link in links:
         graph.add_edge(link.source, link.target, gain=link.gain, tie=link.tie)
     found = []
-    for source in sources:
+    for source, start in sources.items():
         if source in graph and target in graph:
             for path in nx.all_simple_paths(graph, source, target):
                 edges = list(zip(path, path[1:]))
                 found.append(
-                    (sum(graph.edges[e]["gain"] for e in edges), sum(graph.edges[e]["tie"] for e in edges), path)
+                    (
+                        start + sum(graph.edges[e]["gain"] for e in edges),
+                        sum(graph.edges[e]["tie"] for e in edges),
+                        path,
+                    )
                 )
     return sorted(found, key=lambda f: (-f[0], -f[1]))[:k]
 
 
 @pytest.mark.parametrize("seed", range(6))
 def test_best_paths_are_the_k_best_of_every_path(seed):
-    """Random layered DAGs with skips, repeated gains (ties on the score) and negative gains."""
+    """Random layered DAGs with skips, repeated gains (ties on the score), negative gains and start scores."""
     rng = np.random.default_rng(seed)
     layers = [list(range(layer * 10, layer * 10 + rng.integers(1, 5))) for layer in range(6)]
     links = [
@@ -51,19 +55,20 @@ def test_best_paths_are_the_k_best_of_every_path(seed):
         if rng.random() < 0.6
     ]
     target = layers[-1][0]
+    sources = {node: float(rng.integers(-2, 3)) for node in layers[0]}
     for k in (1, 3, 10, 50):
-        found = best_paths(layers[0], target, links, lambda node: node // 10, k)
-        expected = brute_force_paths(layers[0], target, links, k)
+        found = best_paths(sources, target, links, lambda node: node // 10, k)
+        expected = brute_force_paths(sources, target, links, k)
         assert [p.score for p in found] == pytest.approx([score for score, _, _ in expected])
         assert [p.tie for p in found] == pytest.approx([tie for _, tie, _ in expected])
         gain = {(link.source, link.target): link.gain for link in links}
         for p in found:  # each a real path from a source, with the score it claims
             assert p.nodes[0] in layers[0] and p.nodes[-1] == target
-            assert sum(gain[e] for e in zip(p.nodes, p.nodes[1:])) == pytest.approx(p.score)
+            assert sources[p.nodes[0]] + sum(gain[e] for e in zip(p.nodes, p.nodes[1:])) == pytest.approx(p.score)
 
 
 def test_best_paths_without_a_path_is_empty():
-    assert best_paths([0], 9, [Link(0, 1, 1.0), Link(2, 9, 1.0)], lambda n: n, 5) == []
+    assert best_paths({0: 0.0}, 9, [Link(0, 1, 1.0), Link(2, 9, 1.0)], lambda n: n, 5) == []
 
 
 def hooked_class_drops(model: torch.nn.Sequential, X, y, closed: dict[int, np.ndarray], n_classes):
