@@ -18,7 +18,7 @@ UNITS = {  # what a column of an answer holds, and its unit (shown on hover)
     "bits": "bits: mutual information (flow) or relay information",
     "acc_drop": "fraction of accuracy (0..1) lost when the community is closed; negative: closing it helps",
     "score": "a relay chain's score: closing specificity (accuracy, 0..1 per community) or relay specificity (bits), "
-    "summed over its hidden communities; negative: it matters more to another class",
+    "summed over its input and hidden communities; negative: it matters more to another class",
     "flow": "a relay chain's tie-break (mean flow bits per member edge, summed) or a neuron path's product of shares",
     "share": "fraction of the target's incoming flow bits",
     "p": "membership probability (0..1)",
@@ -49,17 +49,17 @@ def figure(value, unit: str = "", signed: bool = False) -> str:
 
 def chain_caption(row: dict, k: int, score: str) -> str:
     """A relay-path row's score in words: its value with its unit, what it sums, what its sign says."""
-    hidden = len(row["chain"]) - 2
+    scored = len(row["chain"]) - 1  # its input and hidden communities
     what = {
         "closing": (
             "accuracy",
-            f"the accuracy class {k} loses when each of its {hidden} hidden communities is closed minus the most "
-            "another class loses, summed",
+            f"the accuracy class {k} loses when each of its {scored} input and hidden communities is closed "
+            "minus the most another class loses, summed",
         ),
         "relay": (
             "bits",
-            f"the relay information for class {k} of each of its {hidden} hidden communities minus the most it "
-            "relays for another class, summed",
+            f"the relay information for class {k} of each of its {scored} input and hidden communities minus the "
+            "most it relays for another class, summed",
         ),
     }[score]
     sign = (

@@ -632,7 +632,7 @@ def test_query_formats_and_models(files, store):
 
 
 def test_demo_stores_both_models_and_the_console_answers(store):
-    done = cli("demo")
+    done = cli("demo", timeout=900)  # two models, a series: 1-2 minutes alone, more on a busy machine
     assert done.returncode == 0, done.stderr
     assert "digits-mlp:" in done.stdout and "digits-cnn:" in done.stdout
     rows = store.read("MATCH (m:Model) RETURN m.model_id AS id, m.accuracy AS acc, m.n_neurons AS n")
