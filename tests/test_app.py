@@ -210,7 +210,9 @@ def test_the_chain_score_has_three_significant_digits_its_unit_and_its_sign_expl
         assert "positive: they matter more to class" in said and "Causal check: " in said
     chain = ["m/flow/L0/c0", "m/flow/L1/c3", "m/flow/L2/c1", "m/flow/L3/c3"]
     said = chain_caption({"chain": chain, "score": -0.000887}, 3, "relay")
-    assert said.startswith("Score -0.000887 (bits): the relay information for class 3 of each of its 2 hidden")
+    assert said.startswith(
+        "Score -0.000887 (bits): the relay information for class 3 of each of its 3 input and hidden"
+    )
     assert "(negative: they matter more to another class than to class 3)" in said
 
 
