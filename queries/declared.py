@@ -17,12 +17,13 @@ separated by ", ".
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from types import GenericAlias
 
 
 @dataclass(frozen=True)
 class Property:
     name: str
-    type: type  # int, float, str, bool, or list[...] of one of them
+    type: type | GenericAlias  # int, float, str, bool, or list[...] of one of them
     unit: str  # "" where none is meaningful
     meaning: str  # one line
     written_by: str
@@ -662,7 +663,9 @@ def check_declared(graph) -> None:
         node = NODE_TYPES.get(node_set.label)
         if node is None:
             raise _undeclared(f"node label {node_set.label!r}")
-        names = set().union(*map(dict.keys, node_set.rows))
+        names = set()
+        for row in node_set.rows:
+            names.update(row)
         for name in sorted(names):
             if not node.declares(name):
                 raise _undeclared(f"{node_set.label} property {name!r}")
