@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 
+from queries.declared import RELAYS_PER_CLASS
 from queries.errors import UserError
 from queries.graph import ModelGraph, NodeSet, RelSet
 from queries.progress import progress_bar
@@ -81,8 +82,9 @@ def community_rows(a: Analysis) -> list[dict]:
 
 def community_rels(a: Analysis, first: np.ndarray) -> list[RelSet]:
     """MEMBER_OF {p, primary}, community FLOWS_TO {bits, edges, mean (, weight for neurflow)} between
-    connected layers of one method, and RELAYS {bits, acc_drop, weight} from every community to every
-    class (weight: NeurFlow's circuit weight, 0 for the other methods)."""
+    connected layers of one method, and RELAYS from every community to every class: for class k,
+    entry k of the community's per-class properties that `queries.declared.RELAYS_PER_CLASS` names
+    (0 where its method stores none, as NeurFlow's circuit weight for the other methods)."""
     if not a.communities:
         return []
     position = {(c.method, c.layer, c.index): i for i, c in enumerate(a.communities)}
@@ -122,10 +124,6 @@ def community_rels(a: Analysis, first: np.ndarray) -> list[RelSet]:
             )
         )
     zeros = np.zeros(a.n_classes)
-    per_class = {
-        key: np.array([c.props.get(key, zeros) for c in a.communities]).ravel()
-        for key in ("relay_bits", "class_acc_drop", "circuit_weight")
-    }
     rels.append(
         RelSet(
             "RELAYS",
@@ -134,9 +132,8 @@ def community_rels(a: Analysis, first: np.ndarray) -> list[RelSet]:
             np.repeat(np.arange(len(a.communities)), a.n_classes),
             np.tile(np.arange(a.n_classes), len(a.communities)),
             {
-                "bits": per_class["relay_bits"],
-                "acc_drop": per_class["class_acc_drop"],
-                "weight": per_class["circuit_weight"],
+                name: np.array([c.props.get(key, zeros) for c in a.communities]).ravel()
+                for name, key in RELAYS_PER_CLASS.items()
             },
         )
     )

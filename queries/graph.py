@@ -1,8 +1,10 @@
 """A whole model's graph, ready to be written in one go: nodes per label and relationships per type.
 
-Node properties are plain values (str, int, float, bool, or a list of numbers); relationship
+Node properties are plain values (str, int, float, bool, or a list of them); relationship
 properties are numeric columns. A relationship's ends are row positions in the node sets of its
-start and end labels, so writers never look nodes up one by one.
+start and end labels, so writers never look nodes up one by one. Every label, relationship type
+and property is declared in `queries.declared`: a graph holding anything else is refused when it
+is made, before anything is written.
 
 Every node carries the graph's `model_id` and `generation`: a fresh id per write (`new_generation`,
 which each backend's `write_model` calls), which the readers scope on (`queries.schema.SCOPE`), so
@@ -14,6 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .declared import check_declared
 from .errors import UserError
 
 
@@ -51,6 +54,7 @@ class ModelGraph:
     generation: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     def __post_init__(self):
+        check_declared(self)
         self._stamp()
 
     def new_generation(self) -> None:

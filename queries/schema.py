@@ -1,21 +1,28 @@
-"""Labels, indexes and the store's own bookkeeping statements (shared Cypher unless named per backend)."""
+"""The store's indexes, generated from the declared schema (`queries.declared`), and its own
+bookkeeping statements (shared Cypher unless named per backend)."""
+
+from .declared import EVERY_NODE, NODE_TYPES
 
 ROLE_THRESHOLD = 0.005  # accuracy drop (0..1) beyond which closing a community makes it key (or noise)
-LABELS = ("Model", "Layer", "Neuron", "Class", "Community", "Checkpoint")  # each node: model_id, generation, uid
+LABELS = tuple(NODE_TYPES)  # each node: model_id, generation, and its key uid
 SCOPE = "generation: m.generation"  # where a read starts from a node: the stored generation of model `m`
 
-FALKORDB_INDEXES = [f"CREATE INDEX FOR (n:{label}) ON (n.uid)" for label in LABELS]
+# FalkorDB keeps each model in a graph of its own: one index, on each label's key
+FALKORDB_INDEXES = [f"CREATE INDEX FOR (n:{node.label}) ON (n.{node.key})" for node in NODE_TYPES.values()]
 FALKORDB_INDEX_STATUS = "CALL db.indexes() YIELD label, status RETURN label, status"
 
-NEO4J_SCHEMA = (
-    [
-        f"CREATE CONSTRAINT {label.lower()}_generation_uid IF NOT EXISTS "
-        f"FOR (n:{label}) REQUIRE (n.generation, n.uid) IS UNIQUE"
-        for label in LABELS
-    ]
-    + [f"CREATE INDEX {label.lower()}_model IF NOT EXISTS FOR (n:{label}) ON (n.model_id)" for label in LABELS]
-    + [f"CREATE INDEX {label.lower()}_generation IF NOT EXISTS FOR (n:{label}) ON (n.generation)" for label in LABELS]
-)
+# Neo4j keeps every model in one database: each key unique within a generation, and every label
+# indexed on each indexed property of every node (model_id, generation)
+NEO4J_SCHEMA = [
+    f"CREATE CONSTRAINT {node.label.lower()}_generation_{node.key} IF NOT EXISTS "
+    f"FOR (n:{node.label}) REQUIRE (n.generation, n.{node.key}) IS UNIQUE"
+    for node in NODE_TYPES.values()
+] + [
+    f"CREATE INDEX {label.lower()}_{prop.index} IF NOT EXISTS FOR (n:{label}) ON (n.{prop.name})"
+    for prop in EVERY_NODE
+    if prop.index
+    for label in NODE_TYPES
+]
 NEO4J_AWAIT_INDEXES = "CALL db.awaitIndexes($seconds)"  # CREATE INDEX returns before the index is online
 
 LIST_MODELS = """

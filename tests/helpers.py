@@ -34,9 +34,9 @@ def cli(*args: str, env: dict | None = None, timeout: float = 300) -> subprocess
 def tiny_graph(model_id, n=3, broken=False) -> ModelGraph:
     """A tiny model: one Model node and `n` neurons in a chain; with `broken`, the last neuron holds
     a value that cannot be stored, so a write fails part way."""
-    neurons = [{"uid": f"{model_id}/L0/{i}", "index": i, "v": i / 2} for i in range(n)]
+    neurons = [{"uid": f"{model_id}/L0/{i}", "index": i, "mean": i / 2} for i in range(n)]
     if broken:
-        neurons[-1]["v"] = {"not": "storable"}
+        neurons[-1]["mean"] = {"not": "storable"}
     return ModelGraph(
         model_id,
         [

@@ -1,5 +1,6 @@
 """The community-method registry: one interface, read by the analysis, the CLI and the README."""
 
+import dataclasses
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +13,7 @@ from ingest import Options, analyze, write
 from ingest.communities import Found, Membership, Method
 from ingest.methods import METHODS, default_methods, table
 from queries import connect
+from queries.declared import NODE_TYPES, Property
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -54,7 +56,7 @@ def _halves(run, options) -> Found:
     return Found(memberships=memberships, metrics={"halves_layers": len(memberships)})
 
 
-def test_a_sixth_method_needs_only_its_registry_entry(monkeypatch, digits):
+def test_a_sixth_method_needs_its_registry_entry_and_the_declaration_of_what_it_stores(monkeypatch, digits):
     from ingest.demo_models import mlp
 
     monkeypatch.setitem(
@@ -67,6 +69,12 @@ def test_a_sixth_method_needs_only_its_registry_entry(monkeypatch, digits):
     found = [c for c in a.communities if c.method == "halves" and 0 < c.layer < 3]
     assert len(found) == 4 and all("relay_bits" in c.props and "acc_drop" in c.props for c in found)
     with connect() as store:
+        with pytest.raises(ValueError, match="Model property 'halves_layers' is not declared in queries/declared.py"):
+            write(store, a, replace=True)
+        assert not store.has_model("m-halves")
+        model = NODE_TYPES["Model"]
+        layers = Property("halves_layers", int, "layers", "hidden layers split in halves", "method halves")
+        monkeypatch.setitem(NODE_TYPES, "Model", dataclasses.replace(model, properties=(*model.properties, layers)))
         write(store, a, replace=True)
         rows = store.ask("top-relays", model="m-halves", method="halves", limit=100, **{"class": 0})
         assert len(rows) == 1 + 4 + 1  # all inputs, the halves, class 0's output (not the other classes')

@@ -16,11 +16,11 @@ from queries.falkordb_store import STAGING_PREFIX
 @pytest.mark.both_backends
 def test_round_trip_returns_plain_values(store):
     put(store, "rt", n=4)
-    rows = store.console("MATCH (n:Neuron) RETURN n, n.v AS v, collect(n.index) AS i ORDER BY v", model="rt")
+    rows = store.console("MATCH (n:Neuron) RETURN n, n.mean AS mean, collect(n.index) AS i ORDER BY mean", model="rt")
     generation = store.read(schema.STORED_GENERATION, {"model": "rt"}, model="rt")[0]["generation"]
-    neuron = {"uid": "rt/L0/0", "model_id": "rt", "generation": generation, "index": 0, "v": 0.0}
-    assert rows[0] == {"n": neuron, "v": 0.0, "i": [0]}
-    assert [r["v"] for r in rows] == [0.0, 0.5, 1.0, 1.5]
+    neuron = {"uid": "rt/L0/0", "model_id": "rt", "generation": generation, "index": 0, "mean": 0.0}
+    assert rows[0] == {"n": neuron, "mean": 0.0, "i": [0]}
+    assert [r["mean"] for r in rows] == [0.0, 0.5, 1.0, 1.5]
     chain = store.console(
         "MATCH (a:Neuron)-[f:FLOWS_TO]->(b:Neuron) RETURN a.index AS a, b.index AS b, f.bits AS bits ORDER BY a",
         model="rt",

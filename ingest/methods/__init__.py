@@ -1,6 +1,7 @@
 """The registry of community methods. Each method is one module of this package with a `METHOD`
 entry (`ingest.communities.Method`: name, description, reference, options, `find`); adding a
-method is its module, one line below, and its test."""
+method is its module, one line below, its test, and the declaration of any property, metric or
+link value it stores (`queries.declared`)."""
 
 from . import flow, innersight, neurflow, relay, weights
 
