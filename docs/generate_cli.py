@@ -54,6 +54,7 @@ def _section(ctx: typer.Context) -> str:
 
 
 def _subcommand_table(ctx: typer.Context) -> str:
+    """A group's subcommands, each linked to its section, with its short help."""
     group = ctx.command
     rows = []
     for name in group.list_commands(ctx):
