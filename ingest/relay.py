@@ -109,11 +109,8 @@ def state_cap(n_samples: int, samples_per_state: int) -> int | None:
     -----
     Below the cap the states are exact, as the paper's; beyond it they are merged by k-means
     (`joint_states`). With exact states the plug-in I(X_in; X_out | Y_0) vanishes once Y_0's states
-    are nearly all distinct (a 53-unit layer on 1,797 samples: 1,687-1,759 distinct states), so the
-    greedy's last moves, where the module is read, are ties. Measured on composite networks on digits
-    (one specialist per digit; widths 2-4 or 3-8; tanh and ReLU; 8 hidden layers), mean module
-    Jaccard with the specialist: 0.46 exact; 0.58, 0.60, 0.64 and 0.63 at caps 8, 16, 32 and 64
-    states (32 = N / 56); see `bench/groundtruth.py` for the relay-path hits.
+    are nearly all distinct, so the greedy's last moves, where the module is read, are ties. The
+    measurements on composite networks, exact and capped, are in docs/groundtruth.md ("Method notes").
     """
     return max(2, n_samples // samples_per_state) if samples_per_state else None
 
@@ -413,15 +410,10 @@ def module_size(curve: np.ndarray, essential: float = ESSENTIAL, noise: float = 
 
     Notes
     -----
-    Designed by measurement on 23 hidden layers of composite networks (one-vs-rest specialists of widths
-    2, 3, 4 or 2 for every digit; tanh and ReLU; one or two hidden layers; digits and MNIST; several seeds):
-    mean Jaccard with the specialist 0.61-0.62 for `essential` in 0.4-0.5 and `noise` in 0.01-0.02 (0.59
-    with no noise floor, 0.55-0.60 at `essential` 0.6), against 0.64 for the paper's reading (the last
-    |specialist| neurons, the size known) and 0.14 for the smallest Y_R keeping 90 % of the full I_R, which
-    keeps most of the layer because of information by elimination. Recovery is best in the layer next to
-    the output and with tanh (0.87 on digits, 0.95 on the paper's composite); it falls on layers whose exact
-    joint states are nearly all distinct (53-unit layers on 1,797-5,000 samples: 0.2-0.56), where the
-    plug-in I(X_in; X_out | Y_0) vanishes long before the greedy reaches the specialist.
+    Designed by measurement on hidden layers of composite networks (`bench/relay_paper.py`), against the
+    paper's reading (the last |specialist| neurons, the size known) and the smallest Y_R keeping 90 % of
+    the full I_R, which keeps most of the layer because of information by elimination; the numbers are
+    in docs/groundtruth.md ("Method notes").
     """
     cost = curve[:-1] - curve[1:]
     costly = (cost >= essential * curve[:-1]) | (curve[:-1] <= noise * curve[0])

@@ -26,7 +26,7 @@ SCORES = {
 - `closing` (default): the accuracy class k loses when the community is closed minus the most any
   other class loses (`closing_specificity`, accuracy units 0..1; negative: closing it hurts another
   class more). Measured on trained networks, chains ranked by it are the ones whose closing hurts
-  class k most specifically (`bench/chains.py`; the table is in the README's "The relay-path score").
+  class k most specifically (`bench/chains.py`; the table is in docs/methods/evaluation.md).
 - `relay`: the paper's conditional relay information I_R(S) = I(X_in; X_out | L \\ S) - I(X_in;
   X_out | L) for k minus the most it relays for another class (`relay_specificity`, bits; negative:
   it relays another class more). Near 0 on redundant layers, where it cannot rank chains.

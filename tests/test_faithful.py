@@ -71,7 +71,7 @@ def test_relay_path_runs_through_each_class_specialist_to_its_own_output(tanh_co
 
 
 def test_relay_modules_recover_the_specialists(capped_relay):
-    """Measured 0.70 / 0.93 with joint states exact up to N / 32 = 56 (0.46 / 0.87 exact throughout)."""
+    """Joint states exact up to N / 32 = 56 (the measured Jaccards: docs/groundtruth.md, first column)."""
     truth, a = capped_relay
     for layer, blocks, least in zip((1, 2), truth.blocks, (0.6, 0.85)):
         modules = [c for c in a.communities if c.method == "relay" and c.layer == layer]
@@ -94,7 +94,7 @@ def test_neurflow_keeps_a_circuit_of_one_core_set_whole(tanh_composite):
 
 @pytest.mark.parametrize("method", ["relay", "neurflow"])
 def test_relay_path_of_class_made_communities_follows_the_specialists(tanh_composite, capped_relay, store, method):
-    """Measured: relay (states capped) 9 of 10 classes, neurflow 10 of 10 (before the rules: 4 and 6)."""
+    """relay with states capped, and neurflow (the measured hits: docs/groundtruth.md, first column)."""
     truth, a = capped_relay if method == "relay" else tanh_composite
     members = {a.community_uid(c): set(c.members.tolist()) for c in a.communities}
     hits = 0

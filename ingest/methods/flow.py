@@ -22,8 +22,7 @@ def find(run, options: Options) -> Found:
 
     Input features are left out of the graph by default and then join the community of the first
     hidden layer they send most flow to: every input feeds every module of a network, so pixel-level
-    edges merge modules (composite networks, bench/groundtruth.py: first hidden layer ARI 0.87 with
-    the inputs in the graph, 0.99 without).
+    edges merge modules (measured on composite networks: docs/groundtruth.md, "Method notes").
 
     Parameters
     ----------

@@ -103,11 +103,9 @@ def gmm_membership(layer_index: int, class_means: np.ndarray, acts: np.ndarray, 
 
     Notes
     -----
-    Measured on composite networks (one specialist of 3-8 units per digit, bench/groundtruth.py):
-    silhouette recovers the specialists where the class profiles separate them (ARI 0.95 tanh,
-    0.85 ReLU in the second hidden layer), BIC under-splits (0.81, 0.57) and stops at K = 3-5 where
-    they do not; the positive/negative-part attributes lower ARI (0.95 -> 0.56), so they are off by
-    default.
+    On composite networks silhouette recovers the specialists where the class profiles separate
+    them, BIC under-splits, and the positive/negative-part attributes lower ARI, so they are off by
+    default (the numbers: docs/groundtruth.md, "Method notes").
 
     References
     ----------

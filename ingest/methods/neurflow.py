@@ -374,9 +374,9 @@ def group_labels(vectors: np.ndarray, explained: int, size: int) -> np.ndarray:
     Notes
     -----
     A circuit of at most one core set is already at the granularity of one neuron's explanation,
-    and the few concept vectors it has (5-14 on composite networks) cannot support a split: the best
-    Ward cut's silhouette on them (0.35-0.91) is that of Gaussian points of the same covariance (95th
-    percentile 0.43-0.72), so the silhouette would split every coherent circuit into 2-4 groups. Wider
+    and the few concept vectors it has cannot support a split: on composite networks the best Ward
+    cut's silhouette on them is no better than that of Gaussian points of the same covariance, so the
+    silhouette would split every coherent circuit (docs/groundtruth.md, "Method notes"). Wider
     circuits (on layers of hundreds of channels: unions of many core sets of 16) are grouped as in
     the reference code.
 

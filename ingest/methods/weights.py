@@ -22,7 +22,7 @@ def find(run, options: Options) -> Found:
 
     Input features are left out of the graph by default and then join the first-hidden-layer
     cluster their weights feed most: on 784-pixel MNIST composites the pixels, connected to every
-    module, swamped the spectrum (first hidden layer ARI 0.00-0.40 with them, bench/groundtruth.py).
+    module, swamped the spectrum (docs/groundtruth.md, "Method notes").
 
     Parameters
     ----------
