@@ -60,7 +60,12 @@ class RelayOptions(MethodOptions):
         low=0,
         high=1,
     )
-    noise: float = option("... or less than this share of the layer's relay information was left", NOISE, low=0, high=1)
+    noise: float = option(
+        "stopping rule, too: a move with less than this share of the layer's relay information left joins the module",
+        NOISE,
+        low=0,
+        high=1,
+    )
     samples_per_state: int = option(
         "0: exact joint states, as the paper; S: exact up to N / S states, merged beyond", 0, low=0
     )
