@@ -29,15 +29,15 @@ def close_live(store, model: str, layer: int, members: list[int], means: list[fl
     """Per-class accuracy of `model` with the neurons `members` of `layer` closed (set to 0, or to
     their stored means when the model was analysed with `--close-to-mean`), next to none closed:
     `before` and `after`, fractions of each class's samples."""
-    from ingest.analysis import runnable
     from ingest.closing import Closing, class_accuracies, closable_layers, predict_closed
     from ingest.neuronize import record
-    from ingest.options import Options
+    from ingest.options import AnalysisOptions
+    from ingest.pipeline import runnable
 
     params = model_params(store, model)
     source = model_source(params, model, "close it live")
     module, data = reloaded_model(source["model"], source.get("weights")), reloaded_data(source["data"])
-    options = Options.reading(params)
+    options = AnalysisOptions.reading(params)
     net, X = runnable(module, data.X, data.mask, data.vocab, options.logits)
     rec = record(net, X[:2], layers=options.layers, batch_size=2, token_reduce=options.token_reduce)
     values = np.asarray(means) if params.get("close_to_mean") else np.zeros(len(members))

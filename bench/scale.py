@@ -16,8 +16,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ingest.analysis import analyze
 from ingest.demo import train
+from ingest.pipeline import analyze
 from ingest.synthetic import gaussian_classes
 
 FEATURES, CLASSES, EPOCHS = 64, 10, 2

@@ -17,9 +17,10 @@ from queries.errors import UserError, clip, shown
 from queries.series import checkpoint_id, metric_properties, series_graph
 from queries.store import Store, already_stored
 
-from .analysis import Analysis, analyze, check_model_name
-from .data import load_pt_dict
+from .analysis import Analysis, check_model_name
 from .modelfile import fit_weights
+from .pipeline import analyze
+from .userfiles import load_pt_dict
 from .writer import write
 
 

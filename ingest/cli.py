@@ -1,6 +1,6 @@
 """The commands that analyse models: `ingest`, `demo`, `debug` and `methods` (the root command line
-is `queries.cli`). Their options' defaults and help come from `ingest.options.Options` and the
-method registry."""
+is `queries.cli`). Their options' defaults, help and bounds come from their declaration in
+`ingest.options.AnalysisOptions` (checked there, as for the Python API) and the method registry."""
 
 from pathlib import Path
 from typing import Annotated, Optional
@@ -11,17 +11,18 @@ from queries import UserError, connect, settings
 from queries.cli import Format, print_rows
 from queries.store import already_stored
 
+from .bounds import help_of
 from .data import BUILTIN_SPECS
 from .methods import METHODS, table
 from .modelfile import source_of
-from .options import Options
+from .options import AnalysisOptions
 
 commands = typer.Typer()
-DEFAULT = Options()
+DEFAULT = AnalysisOptions()
 
 
 def _help(name: str) -> str:
-    return Options.__dataclass_fields__[name].metadata["help"]
+    return help_of(AnalysisOptions, name)
 
 
 @commands.command()
@@ -47,14 +48,14 @@ def ingest(
     layers: Annotated[Optional[str], typer.Option(help=_help("layers") + ", comma-separated")] = None,
     token_reduce: Annotated[str, typer.Option(help=_help("token_reduce"))] = DEFAULT.token_reduce,
     logits: Annotated[str, typer.Option(help=_help("logits"))] = DEFAULT.logits,
-    batch_size: Annotated[int, typer.Option(min=1, help=_help("batch_size"))] = DEFAULT.batch_size,
+    batch_size: Annotated[int, typer.Option(help=_help("batch_size"))] = DEFAULT.batch_size,
     device: Annotated[str, typer.Option(help=_help("device"))] = DEFAULT.device,
-    memory_budget: Annotated[float, typer.Option(min=0, help=_help("memory_budget"))] = DEFAULT.memory_budget,
-    bins: Annotated[int, typer.Option(min=2, max=64, help=_help("bins"))] = DEFAULT.bins,
-    top_k: Annotated[int, typer.Option(min=1, help=_help("top_k"))] = DEFAULT.top_k,
+    memory_budget: Annotated[float, typer.Option(help=_help("memory_budget"))] = DEFAULT.memory_budget,
+    bins: Annotated[int, typer.Option(help=_help("bins"))] = DEFAULT.bins,
+    top_k: Annotated[int, typer.Option(help=_help("top_k"))] = DEFAULT.top_k,
     weight_coupled: Annotated[bool, typer.Option(help=_help("weight_coupled"))] = DEFAULT.weight_coupled,
     deletion: Annotated[bool, typer.Option(help=_help("deletion"))] = DEFAULT.deletion,
-    deletion_samples: Annotated[int, typer.Option(min=0, help=_help("deletion_samples"))] = DEFAULT.deletion_samples,
+    deletion_samples: Annotated[int, typer.Option(help=_help("deletion_samples"))] = DEFAULT.deletion_samples,
     methods: Annotated[
         str,
         typer.Option(
@@ -71,19 +72,20 @@ def ingest(
     close_to_mean: Annotated[bool, typer.Option(help=_help("close_to_mean"))] = DEFAULT.close_to_mean,
     close_pairs: Annotated[bool, typer.Option(help=_help("close_pairs"))] = DEFAULT.close_pairs,
     shortcuts: Annotated[bool, typer.Option(help=_help("shortcuts"))] = DEFAULT.shortcuts,
-    chain_draws: Annotated[int, typer.Option(min=0, help=_help("chain_draws"))] = DEFAULT.chain_draws,
-    relay_states: Annotated[int, typer.Option(min=0, help=_help("relay_states"))] = DEFAULT.relay_states,
+    chain_draws: Annotated[int, typer.Option(help=_help("chain_draws"))] = DEFAULT.chain_draws,
+    relay_states: Annotated[int, typer.Option(help=_help("relay_states"))] = DEFAULT.relay_states,
     binarization: Annotated[str, typer.Option(help=_help("binarization"))] = DEFAULT.binarization,
 ) -> None:
     """Neuronize a model on a labelled dataset, measure its information flow, and store the result."""
-    from .analysis import analyze, check_model_name
+    from .analysis import check_model_name
     from .data import load_data
     from .modelfile import load_model
+    from .pipeline import analyze
     from .summary import summary
     from .writer import write
 
     check_model_name(name)
-    options = Options(
+    options = AnalysisOptions(
         layers=_split(layers),
         token_reduce=token_reduce,
         logits=logits,
@@ -158,7 +160,9 @@ def list_methods() -> None:
         print(f"{name} options: " + (", ".join(f"{key}={value}" for key, value in defaults.items()) or "none"))
 
 
-def _ingest_series(model: str, pattern: str, data: str, dataset, name: str, replace: bool, options: Options) -> None:
+def _ingest_series(
+    model: str, pattern: str, data: str, dataset, name: str, replace: bool, options: AnalysisOptions
+) -> None:
     from .checkpoints import ingest_series, load_checkpoints
     from .modelfile import load_model
 

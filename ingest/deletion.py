@@ -4,7 +4,7 @@ order, and compare the areas under the accuracy curves. A good attribution loses
 so its area is smaller.
 
 Each curve point is a forward pass over the samples (17 points, 6 curves), so on a probe set larger
-than `Options.deletion_samples` the check runs on a stratified subset of that size (stored as the
+than `AnalysisOptions.deletion_samples` the check runs on a stratified subset of that size (stored as the
 metric `deletion_samples`).
 """
 

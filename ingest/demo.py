@@ -14,11 +14,12 @@ from queries.series import chain_changes, settled_step
 from queries.store import Store
 
 from . import demo_models
-from .analysis import Analysis, analyze
+from .analysis import Analysis
 from .checkpoints import ingest_series, load_checkpoints
 from .data import load_data
 from .demo_models import cnn, mlp
 from .modelfile import source_of
+from .pipeline import analyze
 from .summary import summary
 from .writer import write
 

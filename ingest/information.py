@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 DEFAULT_BINS = 8
+MAX_BINS = np.iinfo(np.uint8).max + 1  # codes are uint8: 0..255
 BLOCK = 512  # neurons per side of one block of pairs: bounds memory whatever the layer widths
 
 

@@ -1,14 +1,13 @@
 """Load a user's model: `FILE.py:FACTORY` plus optional weights saved as a state dict."""
 
-import importlib.util
-import sys
 from pathlib import Path
 
 from torch import nn
 
-from queries.errors import UserError, clip, first_line, shown
+from queries.errors import UserError, clip, first_line
 
-from .data import BUILTIN_SPECS, is_file, load_pt_dict
+from .data import BUILTIN_SPECS
+from .userfiles import call_factory, is_file, load_pt_dict
 
 
 def load_model(spec: str, weights: str | Path | None = None) -> nn.Module:
@@ -20,43 +19,6 @@ def load_model(spec: str, weights: str | Path | None = None) -> nn.Module:
     if weights is not None:
         _load_weights(model, Path(weights))
     return model.eval()
-
-
-def call_factory(spec: str, option: str):
-    """What FACTORY() in FILE.py returns, for `spec` = FILE.py:FACTORY given as `option`."""
-    path_text, sep, factory_name = spec.rpartition(":")
-    if not sep or not path_text or not factory_name:
-        raise UserError(f"{option} {shown(spec)} is not FILE.py:FACTORY, e.g. models.py:make_model")
-    module = _import(Path(path_text))
-    factory = getattr(module, factory_name, None)
-    if not callable(factory):
-        defined = sorted(n for n, v in vars(module).items() if callable(v) and not n.startswith("_"))
-        raise UserError(
-            f"{clip(path_text)} has no function {shown(factory_name)}; "
-            f"it defines: {', '.join(defined) or 'nothing callable'}"
-        )
-    try:
-        return factory()
-    except Exception as exc:
-        raise UserError(f"{factory_name}() in {path_text} failed: {first_line(exc)}") from exc
-
-
-def _import(path: Path):
-    if not is_file(path):
-        raise UserError(f"model file {clip(path)} not found; pass --model FILE.py:FACTORY with an existing file")
-    name = f"_neurocypher_model_{abs(hash(path.resolve()))}"
-    spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None:
-        raise UserError(f"model file {path} is not a Python file")
-    module = importlib.util.module_from_spec(spec)
-    sys.path.insert(0, str(path.resolve().parent))
-    try:
-        spec.loader.exec_module(module)
-    except Exception as exc:
-        raise UserError(f"importing {path} failed: {type(exc).__name__}: {first_line(exc)}") from exc
-    finally:
-        sys.path.pop(0)
-    return module
 
 
 def _load_weights(model: nn.Module, path: Path) -> None:

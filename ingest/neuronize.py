@@ -322,7 +322,7 @@ def _tensors(items):
 
 
 @dataclass
-class _Found:
+class _TracedLayer:
     """A layer found in the trace, before the layers are numbered."""
 
     start: int  # its first node (the module, or the merge)
@@ -437,7 +437,7 @@ def _is_affine(module: nn.Module, args: tuple) -> bool:
         return False
 
 
-def _find_layers(nodes: list[_Node], modules, named: set[str]) -> dict[int, _Found]:
+def _find_layers(nodes: list[_Node], modules, named: set[str]) -> dict[int, _TracedLayer]:
     """Layers by id (from 1, in trace order) with the layers feeding each; `named` modules instead
     of the default rule when given."""
     users: list[list[int]] = [[] for _ in nodes]
@@ -446,7 +446,7 @@ def _find_layers(nodes: list[_Node], modules, named: set[str]) -> dict[int, _Fou
             users[s].append(i)
     nearest = [frozenset()] * len(nodes)  # the nearest layers each node's output depends on
     nearest[0] = frozenset({0})
-    found: dict[int, _Found] = {}
+    found: dict[int, _TracedLayer] = {}
     owner: dict[int, int] = {}  # node -> layer, for the nodes between a layer's start and its read
     for i, node in enumerate(nodes[1:], 1):
         if i in owner:
@@ -465,7 +465,7 @@ def _find_layers(nodes: list[_Node], modules, named: set[str]) -> dict[int, _Fou
             continue
         chain, activation = ([i], "") if named else _read_chain(i, nodes, users, modules)
         fid = len(found) + 1
-        found[fid] = _Found(start=i, read=chain[-1], kind=kind, feeds=below, activation=activation)
+        found[fid] = _TracedLayer(start=i, read=chain[-1], kind=kind, feeds=below, activation=activation)
         owner.update({j: fid for j in chain})
         nearest[i] = frozenset({fid})
     return found
@@ -499,7 +499,7 @@ def _read_chain(start: int, nodes: list[_Node], users, modules) -> tuple[list[in
     return chain, ""
 
 
-def _output(nodes, scores: int, found: dict[int, _Found]):
+def _output(nodes, scores: int, found: dict[int, _TracedLayer]):
     """What feeds the class scores and the module that computes them; a layer read at the class
     scores becomes the output layer (it is no longer a hidden layer)."""
     if scores < 0:
@@ -535,7 +535,7 @@ def _picked_from(nodes: list[_Node], scores: int, read_by: dict) -> int:
     return i if i in read_by else scores
 
 
-def _leading_to_output(found: dict[int, _Found], out_feeds) -> tuple[dict, dict]:
+def _leading_to_output(found: dict[int, _TracedLayer], out_feeds) -> tuple[dict, dict]:
     """The layers with a path to the class scores, and the others."""
     useful, stack = set(), list(out_feeds)
     while stack:
@@ -547,7 +547,7 @@ def _leading_to_output(found: dict[int, _Found], out_feeds) -> tuple[dict, dict]
     return kept, {fid: f for fid, f in found.items() if fid not in useful}
 
 
-def _canonical_order(found: dict[int, _Found], nodes, modules) -> list[int]:
+def _canonical_order(found: dict[int, _TracedLayer], nodes, modules) -> list[int]:
     """Layer ids by depth (longest path from the input), then by where their module (a merge: the
     module it runs in) is declared, then by name: independent of the order of statements."""
     declared = {name: i for i, name in enumerate(modules)}
@@ -563,7 +563,7 @@ def _canonical_order(found: dict[int, _Found], nodes, modules) -> list[int]:
     return sorted(found, key=key)
 
 
-def _paths(order: list[int], found: dict[int, _Found], nodes) -> dict[int, str]:
+def _paths(order: list[int], found: dict[int, _TracedLayer], nodes) -> dict[int, str]:
     """Each layer's full name: its module's (with #call), or CONTAINER.add (.cat, .stack, numbered
     from #1 after the first) for a merge."""
     names, used = {}, {}
@@ -602,7 +602,7 @@ def _units(path: str) -> list[str]:
     return units
 
 
-def _has_channels(found: dict[int, _Found], fid: int, nodes) -> bool:
+def _has_channels(found: dict[int, _TracedLayer], fid: int, nodes) -> bool:
     """Whether a layer's neurons are channels: a conv's, or a merge's or named module's whose
     every feeding layer has channels (the input: when it is an image)."""
     if fid == 0:

@@ -25,10 +25,11 @@ import scipy.sparse as sp
 from sklearn.cluster import KMeans
 from threadpoolctl import threadpool_limits
 
+from .methods.options import ESSENTIAL, NOISE
+
 CHUNK = 31  # columns folded into the joint state at a time (state < 2**31, so state << 31 | code fits int64)
 SPLIT_COLUMNS = 64  # binarize: neurons split at a time (an N x 64 table of split costs)
 TIE = 12  # decimals (bits) at which two candidates tie: below, sums differ only by their order of addition
-ESSENTIAL, NOISE = 0.5, 0.02  # module_size: the share of the I_R left a module neuron's move must cost; noise floor
 
 
 def binarize(acts: np.ndarray, method: str = "kmeans") -> np.ndarray:

@@ -1,6 +1,6 @@
-"""The stages of an analysis, run in order by `ingest.analyze`. Each stage is a function of the
-`Run`; its docstring says what it needs and what it adds. Each stage's wall time is kept in
-`Analysis.stage_seconds`.
+"""The stages of an analysis, run in order by `ingest.analyze` (`ingest.pipeline`). Each stage is a
+function of the `Run`; its docstring says what it needs and what it adds. Each stage's wall time is
+kept in `Analysis.stage_seconds`. The community methods read a `MethodContext`, not the run.
 """
 
 import time
@@ -17,14 +17,15 @@ from .analysis import Analysis, Layer
 from .closing import evaluate_closing
 from .communities import Community, community_flows, specificity
 from .concepts import label_communities
+from .context import BinarizedLayers, MethodContext
 from .deletion import deletion_check, stratified_subset
 from .fidelity import measure_chains
 from .flow import betweenness, layer_flow, path_flow, shared, weight_coupling
 from .information import discretize, entropy_bits
 from .methods import METHODS
 from .neuronize import ClassScores, Recording, record
-from .options import Options
-from .relay import binarize, class_indicators, set_relay_bits
+from .options import AnalysisOptions
+from .relay import class_indicators, set_relay_bits
 from .segments import shortcuts
 from .taps import Layout, device_of
 from .tokens import Tokens
@@ -32,26 +33,27 @@ from .tokens import Tokens
 
 @dataclass
 class Run:
-    """One analysis under way: the model, the probe set, the options and what the stages made."""
+    """One analysis under way: the model, the probe set and what the stages made (the analysis,
+    which holds the options)."""
 
     model: nn.Module  # wrapped by the record stage to return the class scores (`neuronize.ClassScores`)
     X: np.ndarray  # the samples as the model takes them (token data: packed ids and mask, `ingest.tokens`)
     y: np.ndarray
-    options: Options
     analysis: Analysis
     tokens: Tokens | None = None  # token data: its input neurons
     recording: Recording | None = None
-    _binary: dict[int, np.ndarray] = field(default_factory=dict)
+    binary: BinarizedLayers = field(init=False)  # the layers binarised for relay information, once each
+
+    def __post_init__(self):
+        self.binary = BinarizedLayers(self.analysis.layers, self.options.binarization)
+
+    @property
+    def options(self) -> AnalysisOptions:
+        return self.analysis.options
 
     @property
     def device(self):
         return device_of(self.model)
-
-    def binary(self, layer: int) -> np.ndarray:
-        """The layer's neurons binarised for relay information (N x width booleans), computed once."""
-        if layer not in self._binary:
-            self._binary[layer] = binarize(self.analysis.layers[layer].acts, self.options.binarization)
-        return self._binary[layer]
 
 
 def record_stage(run: Run) -> None:
@@ -182,9 +184,10 @@ def community_stage(run: Run) -> None:
     its communities, soft memberships, neuron properties, link properties and metrics; a method
     that finds nothing is recorded in `skipped`. Each method's wall time is kept too ("method NAME")."""
     a = run.analysis
+    context = MethodContext.of(a, run.model, run.X, run.binary)
     for name in run.options.methods:
         started = time.perf_counter()
-        found = METHODS[name].find(run, run.options.of(name))
+        found = METHODS[name].find(context, run.options.of(name))
         a.stage_seconds[f"method {name}"] = time.perf_counter() - started
         if found.skipped:
             a.skipped[name] = found.skipped
@@ -226,7 +229,7 @@ def relay_information_stage(run: Run) -> None:
     states = run.options.relay_states or None
     with progress_bar(len(a.communities), "relay information") as advance:
         for c in a.communities:
-            bits = set_relay_bits(run.binary(c.layer), c.members, x_in, x_out, max_states=states)
+            bits = set_relay_bits(run.binary[c.layer], c.members, x_in, x_out, max_states=states)
             c.props["relay_bits"] = bits
             c.props["relay_specificity"] = specificity(bits)
             advance()

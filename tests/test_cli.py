@@ -113,7 +113,11 @@ BAD_INPUTS = [
         lambda f: ingest_args(f) + ["--methods", "flow,louvain"],
         "unknown community method louvain; choose from innersight, flow, weights, relay, neurflow",
     ),
-    ("bad relay option", lambda f: ingest_args(f) + ["--binarization", "mean"], "binarization kmeans or median"),
+    (
+        "bad relay option",
+        lambda f: ingest_args(f) + ["--binarization", "mean"],
+        "option binarization must be one of kmeans, median, got 'mean'",
+    ),
     (
         "unknown method option",
         lambda f: ingest_args(f) + ["--option", "flow.colour=3"],
@@ -334,7 +338,7 @@ BAD_INPUTS = [
         lambda f: ingest_args(f) + ["--batch-size", "many"],
         "Invalid value for '--batch-size'",
     ),
-    ("--bins below 2", lambda f: ingest_args(f) + ["--bins", "1"], "Invalid value for '--bins'"),
+    ("--bins below 2", lambda f: ingest_args(f) + ["--bins", "1"], "option bins must be between 2 and 256, got 1"),
     ("unknown --format", lambda f: ["models", "--format", "xml"], "Invalid value for '--format'"),
     (
         "unknown command",
@@ -440,7 +444,7 @@ API_BAD_INPUTS = [
         lambda s, f: small_analysis(f, model={"fc": 1}),
         "model must be a torch.nn.Module, got a dict",
     ),
-    ("analyze: one bin", lambda s, f: small_analysis(f, bins=1), "bins must be at least 2"),
+    ("analyze: one bin", lambda s, f: small_analysis(f, bins=1), "option bins must be between 2 and 256, got 1"),
     (
         "analyze: unknown method",
         lambda s, f: small_analysis(f, methods=("louvain",)),

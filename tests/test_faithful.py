@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
-from ingest import Options, analyze, write
+from ingest import AnalysisOptions, analyze, write
 from ingest.groundtruth import composite
 from queries import connect
 
@@ -26,7 +26,7 @@ def tanh_composite(digits):
 def capped_relay(tanh_composite, digits):
     """The relay method on the same network with joint states exact up to N / 32 and merged beyond."""
     truth, _ = tanh_composite
-    options = Options(methods=("relay",), deletion=False).with_method_option("relay.samples_per_state=32")
+    options = AnalysisOptions(methods=("relay",), deletion=False).with_method_option("relay.samples_per_state=32")
     a = analyze(truth.model, digits.X, digits.y, name="faithful-tanh-capped", options=options)
     with connect() as store:
         write(store, a, replace=True)

@@ -2,16 +2,16 @@
 
 import dataclasses
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
 import pytest
 from helpers import cli
 
-from ingest import Options, analyze, write
-from ingest.communities import Found, Membership, Method
-from ingest.methods import METHODS, default_methods, table
+from ingest import AnalysisOptions, analyze, write
+from ingest.communities import Found, Membership
+from ingest.methods import METHODS, Method, default_methods, table
 from queries import connect
 from queries.declared import NODE_TYPES, Property
 
@@ -25,7 +25,9 @@ def test_every_method_declares_what_the_registry_needs():
         assert re.search(r"arXiv:\d{4}\.\d{4,5}|doi:10\.|openreview\.net", method.reference), method.reference
         assert method.find.__doc__ and "References" in method.find.__doc__ and "Returns" in method.find.__doc__
         method.options()  # every option has a default
-    assert default_methods() == tuple(METHODS) == Options().methods
+        assert method.options.method == name  # its errors name an option NAME.OPTION, as --option does
+        assert all(f.metadata["help"] for f in fields(method.options))
+    assert default_methods() == tuple(METHODS) == AnalysisOptions().methods
 
 
 def test_readme_table_is_the_registry():
@@ -46,12 +48,11 @@ class _HalvesOptions:
     pass
 
 
-def _halves(run, options) -> Found:
-    """Each hidden layer in two halves (a stand-in for a sixth method)."""
-    a = run.analysis
+def find(context, options) -> Found:
+    """The sixth method, whose module is this one: each hidden layer in two halves."""
     memberships = [
         Membership("halves", layer.index, np.eye(2)[(np.arange(layer.width) >= layer.width // 2).astype(int)])
-        for layer in a.layers[1:-1]
+        for layer in context.layers[1:-1]
     ]
     return Found(memberships=memberships, metrics={"halves_layers": len(memberships)})
 
@@ -62,7 +63,7 @@ def test_a_sixth_method_needs_its_registry_entry_and_the_declaration_of_what_it_
     monkeypatch.setitem(
         METHODS,
         "halves",
-        Method("halves", "two halves per layer", "none, arXiv:0000.00000", _halves, _HalvesOptions, default=False),
+        Method("halves", "two halves per layer", "none, arXiv:0000.00000", _HalvesOptions, __name__, default=False),
     )
     a = analyze(mlp(), digits.X[:200], digits.y[:200], name="m-halves", methods=("halves",), deletion=False)
     assert a.methods == ["halves"] and a.metrics["halves_layers"] == 2
@@ -83,10 +84,10 @@ def test_a_sixth_method_needs_its_registry_entry_and_the_declaration_of_what_it_
 
 
 def test_method_options_are_typed(digits):
-    options = Options().with_method_option("innersight.starts=2")
-    assert options.of("innersight").starts == 2 and Options().of("innersight").starts == 4
+    options = AnalysisOptions().with_method_option("innersight.starts=2")
+    assert options.of("innersight").starts == 2 and AnalysisOptions().of("innersight").starts == 4
     with pytest.raises(Exception, match="method innersight has no option 'colour'; its options: starts, "):
-        Options().with_method_option("innersight.colour=2")
+        AnalysisOptions().with_method_option("innersight.colour=2")
     with pytest.raises(Exception, match="must be int"):
-        Options().with_method_option("innersight.starts=many")
+        AnalysisOptions().with_method_option("innersight.starts=many")
     assert options.as_params()["method_options"]["innersight"]["starts"] == 2

@@ -14,7 +14,7 @@ from ingest.demo import trained
 from ingest.demo_models import cnn, mlp
 from ingest.information import discretize, entropy_bits
 from ingest.neuronize import ClassScores, record
-from ingest.options import Options
+from ingest.options import AnalysisOptions
 from queries.errors import UserError
 
 
@@ -129,7 +129,7 @@ def test_activations_beyond_the_memory_budget_are_memory_mapped_and_the_same(dig
     assert [c.members.tolist() for c in small.communities] == [c.members.tolist() for c in full.communities]
     for ours, theirs in zip(small.flows, full.flows):
         np.testing.assert_array_equal(ours.bits, theirs.bits)
-    assert Options(memory_budget=1.5).memory_bytes() == 3 * 2**29
-    assert Options().memory_bytes() == os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 4
-    with pytest.raises(UserError, match="memory_budget must be at least 0"):
-        Options(memory_budget=-1)
+    assert AnalysisOptions(memory_budget=1.5).memory_bytes() == 3 * 2**29
+    assert AnalysisOptions().memory_bytes() == os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 4
+    with pytest.raises(UserError, match="option memory_budget must be at least 0, got -1"):
+        AnalysisOptions(memory_budget=-1)

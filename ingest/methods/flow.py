@@ -1,23 +1,17 @@
 """Network science on NIF's flow graph: Leiden modularity communities of the whole MI flow graph,
 split into one community per layer."""
 
-from dataclasses import dataclass
-
 import igraph
 import leidenalg
 import numpy as np
 
-from ..communities import Found, Method, join_strongest, split_by_layer
+from ..communities import Found, join_strongest, split_by_layer
+from ..context import MethodContext
 from ..flow import flow_graph
+from .options import FlowOptions
 
 
-@dataclass(frozen=True)
-class Options:
-    inputs: bool = False  # input features in the Leiden graph (else each joins the community it feeds most)
-    seed: int = 0
-
-
-def find(run, options: Options) -> Found:
+def find(context: MethodContext, options: FlowOptions) -> Found:
     """Leiden communities of the undirected flow graph (edge weight: bits), split per layer.
 
     Input features are left out of the graph by default and then join the community of the first
@@ -26,9 +20,9 @@ def find(run, options: Options) -> Found:
 
     Parameters
     ----------
-    run : ingest.stages.Run
-        The analysis so far; its kept flow edges are used.
-    options : Options
+    context : MethodContext
+        Its kept flow edges are used.
+    options : FlowOptions
 
     Returns
     -------
@@ -42,13 +36,12 @@ def find(run, options: Options) -> Found:
     .. [2] Traag, Waltman, van Eck, "From Louvain to Leiden: guaranteeing well-connected
        communities", Scientific Reports 9, 5233 (2019), doi:10.1038/s41598-019-41695-z.
     """
-    a = run.analysis
-    widths, first = a.widths, a.offsets
-    sources, targets, bits, _ = flow_graph(a.flows, widths)
+    widths, first = context.widths, context.offsets
+    sources, targets, bits, _ = flow_graph(context.flows, widths)
     among = np.ones(len(sources), dtype=bool) if options.inputs else sources >= first[1]
     labels = leiden_labels(sources[among], targets[among], bits[among], int(first[-1]), options.seed)
     if not options.inputs:
-        f = a.flows[0]
+        f = context.flows[0]
         labels[: first[1]] = join_strongest(f.source, f.target, f.bits, first[1], labels[first[1] : first[2]])
     return Found(memberships=split_by_layer(NAME, labels, widths))
 
@@ -85,10 +78,3 @@ def leiden_labels(sources, targets, bits, n: int, seed: int = 0) -> np.ndarray:
 
 
 NAME = "flow"
-METHOD = Method(
-    NAME,
-    "Leiden modularity communities of the MI flow graph, split per layer",
-    "Davis et al., NIF, arXiv:1901.08557; Traag et al., doi:10.1038/s41598-019-41695-z",
-    find,
-    Options,
-)

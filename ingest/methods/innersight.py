@@ -2,30 +2,17 @@
 attributes, with soft memberships; the output layer is one community per class."""
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 from scipy.spatial.distance import pdist, squareform
 from sklearn.mixture import GaussianMixture
 
-from queries.errors import UserError
-
-from ..communities import Found, Membership, Method, drop_empty, silhouette
-
-
-@dataclass(frozen=True)
-class Options:
-    starts: int = 4  # k-means++ starts per fit ("multi-step start-up")
-    criterion: str = "silhouette"  # how K is chosen: silhouette or bic
-    parts: bool = False  # add the positive/negative-part attributes to the class profile
-    seed: int = 0
-
-    def __post_init__(self):
-        if self.criterion not in ("silhouette", "bic") or self.starts < 1:
-            raise UserError("innersight options: criterion silhouette or bic, starts at least 1")
+from ..communities import Found, Membership, drop_empty, silhouette
+from ..context import MethodContext
+from .options import InnerSightOptions
 
 
-def find(run, options: Options) -> Found:
+def find(context: MethodContext, options: InnerSightOptions) -> Found:
     """GMM communities of every layer but the output (which the analysis makes one community per class):
     each neuron's attributes are its class-conditional mean profile, z-scored and signed so that its
     strongest deviation is positive (optionally with its positive and negative parts), K chosen by
@@ -33,9 +20,9 @@ def find(run, options: Options) -> Found:
 
     Parameters
     ----------
-    run : ingest.stages.Run
-        The analysis so far; its layers' class means and activations are used.
-    options : Options
+    context : MethodContext
+        Its layers' class means and activations are used.
+    options : InnerSightOptions
 
     Returns
     -------
@@ -47,7 +34,7 @@ def find(run, options: Options) -> Found:
     .. [1] Lan, Xiao, Xi, Wen, Yang, "Inner Information Analysis Algorithm for Deep Neural Network
        based on Community" (InnerSightNet), ICLR 2025, https://openreview.net/forum?id=awz1JPyXNK.
     """
-    layers = run.analysis.layers[:-1]
+    layers = context.layers[:-1]
     return Found(memberships=[gmm_membership(layer.index, layer.class_means, layer.acts, options) for layer in layers])
 
 
@@ -86,7 +73,9 @@ def _z(values: np.ndarray) -> np.ndarray:
     return (values - values.mean()) / max(values.std(), 1e-12)
 
 
-def gmm_membership(layer_index: int, class_means: np.ndarray, acts: np.ndarray, options: Options) -> Membership:
+def gmm_membership(
+    layer_index: int, class_means: np.ndarray, acts: np.ndarray, options: InnerSightOptions
+) -> Membership:
     """Soft GMM membership of one layer's neurons, K in `k_range` chosen by `options.criterion`.
 
     Parameters
@@ -94,7 +83,7 @@ def gmm_membership(layer_index: int, class_means: np.ndarray, acts: np.ndarray, 
     layer_index : int
     class_means, acts : np.ndarray
         As for `attributes`.
-    options : Options
+    options : InnerSightOptions
 
     Returns
     -------
@@ -148,10 +137,3 @@ def _score(gmm: GaussianMixture, features: np.ndarray, distances: np.ndarray | N
 
 
 NAME = "innersight"
-METHOD = Method(
-    NAME,
-    "Gaussian-mixture communities of each layer's neurons on their class profiles (soft)",
-    "Lan et al., InnerSightNet, ICLR 2025, openreview.net/forum?id=awz1JPyXNK",
-    find,
-    Options,
-)

@@ -38,27 +38,18 @@ import numpy as np
 import torch
 from scipy.cluster.hierarchy import fcluster, linkage
 from scipy.spatial.distance import pdist, squareform
-from torch import nn
 from torch.nn import functional as F
 
 from queries.progress import progress_bar
 
 from ..attribution import Between
 from ..closing import masked_predictions
-from ..communities import Community, Found, Method, silhouette
-from ..neuronize import record, token_input, valid_positions
+from ..communities import Community, Found, silhouette
+from ..context import MethodContext
+from ..neuronize import token_input, valid_positions
 from ..taps import device_of
 from ..tokens import split
-
-
-@dataclass(frozen=True)
-class Options:
-    top_k: int = 50  # concept inputs per neuron
-    tau: int = 16  # core neurons per explained neuron, at most (see `core_size`)
-    steps: int = 50  # Integrated Gradients steps
-    draws: int = 20  # random sets per class, layer and tau in the fidelity check
-    seed: int = 0
-
+from .options import NeurFlowOptions
 
 FIDELITY_TAUS = (4, 8, 16)
 MAX_GROUPS = 100
@@ -86,16 +77,16 @@ def core_size(tau: int, width: int) -> int:
     return max(1, min(tau, math.ceil(width / 4)))
 
 
-def find(run, options: Options) -> Found:
+def find(context: MethodContext, options: NeurFlowOptions) -> Found:
     """NeurFlow's core neurons (neuron property `core`: one 0/1 per class), its neuron groups of each
     class as communities (property `class`), their circuit weights (link property `weight`), and
     the fidelity check per layer (layer properties, and the top hidden layer's on the Model).
 
     Parameters
     ----------
-    run : ingest.stages.Run
-        The analysis so far, the model and the probe inputs (crops of them for image data).
-    options : Options
+    context : MethodContext
+        Its layers, the model and the probe inputs (crops of them for image data).
+    options : NeurFlowOptions
 
     Returns
     -------
@@ -107,17 +98,16 @@ def find(run, options: Options) -> Found:
        Interactions", ICLR 2025, arXiv:2502.16105; reference code github.com/tue147/neurflow.
     .. [2] Sundararajan, Taly, Yan, "Axiomatic Attribution for Deep Networks", arXiv:1703.01365.
     """
-    a = run.analysis
-    circuits = [_Circuit(a, c, options) for c in range(a.n_classes)]
-    with progress_bar(a.n_classes * (len(a.layers) - 1), "NeurFlow circuits") as advance:
+    circuits = [_Circuit(context, c, options) for c in range(context.n_classes)]
+    with progress_bar(context.n_classes * (len(context.layers) - 1), "NeurFlow circuits") as advance:
         for circuit in circuits:  # one class's concepts at a time: those of images are large
-            circuit.build(_Concepts(run.model, a, run.X, circuit.c, options), advance)
-    groups, weights = _groups(a, circuits)
-    core = [np.array([circuit.core(layer.index, options.tau) for circuit in circuits]) for layer in a.layers]
-    layer_props, metrics = fidelity(run.model, a, run.X, circuits, options)
+            circuit.build(_Concepts(context, circuit.c, options), advance)
+    groups, weights = _groups(context, circuits)
+    core = [np.array([circuit.core(layer.index, options.tau) for circuit in circuits]) for layer in context.layers]
+    layer_props, metrics = fidelity(context, circuits, options)
     return Found(
         communities=groups,
-        neuron_props={layer.index: {"core": flags.T} for layer, flags in zip(a.layers, core)},
+        neuron_props={layer.index: {"core": flags.T} for layer, flags in zip(context.layers, core)},
         link_props={"weight": weights},
         layer_props=layer_props,
         metrics=metrics,
@@ -182,21 +172,14 @@ class _Concepts:
     activations on them (for data without crops: the analysis's own recording), and the explanation
     of the class's neurons on them."""
 
-    def __init__(self, model: nn.Module, a, X: np.ndarray, c: int, options: Options):
-        self.model, self.a, self.options = model, a, options
-        samples = np.flatnonzero(a.predictions == c)
-        self.inputs = concept_inputs(X[samples], a.image_shape)
-        if a.image_shape is None or not len(samples):
-            self.acts = [layer.acts[samples] for layer in a.layers]
+    def __init__(self, context: MethodContext, c: int, options: NeurFlowOptions):
+        self.model, self.context, self.options = context.model, context, options
+        samples = np.flatnonzero(context.predictions == c)
+        self.inputs = concept_inputs(context.X[samples], context.image_shape)
+        if context.image_shape is None or not len(samples):
+            self.acts = [layer.acts[samples] for layer in context.layers]
         else:
-            rec = record(
-                model,
-                self.inputs,
-                layers=a.options.layers,
-                batch_size=1024,
-                token_reduce=a.options.token_reduce,
-                memory_budget=a.options.memory_bytes(),
-            )
+            rec = context.record(self.inputs, batch_size=1024)
             self.acts = [rec.inputs] + rec.hidden + [rec.outputs]
 
     def explain(self, layer: int, units: list[int]) -> list[Explanation]:
@@ -213,14 +196,14 @@ class _Concepts:
 
     def _below(self, layer: int) -> np.ndarray:
         """The activations of the layers feeding `layer`, side by side (its "layer below")."""
-        return np.hstack([self.acts[lower] for lower in self.a.layers[layer].inputs])
+        return np.hstack([self.acts[lower] for lower in self.context.layers[layer].inputs])
 
     def integrated_gradients(self, layer: int, units: list[int], tops: list[np.ndarray]) -> np.ndarray:
         """IG of each unit of `layer` w.r.t. the activations of the layers feeding it (all replaced
         together, so each gets its direct contribution) on its concept inputs `tops`, all units in one
         batched computation, averaged over space: (units x k) x width of `_below(layer)`."""
-        upper = self.a.layers[layer]
-        lowers = [self.a.layers[lower] for lower in upper.inputs]
+        upper = self.context.layers[layer]
+        lowers = [self.context.layers[lower] for lower in upper.inputs]
         distinct, copies = np.unique(np.concatenate(tops), return_inverse=True)  # units share concept inputs
         x = torch.from_numpy(np.ascontiguousarray(self.inputs[distinct])).to(device_of(self.model))
         targets = torch.as_tensor(np.repeat(units, [len(t) for t in tops]), device=x.device)
@@ -266,9 +249,9 @@ class _Circuit:
     """One class's circuit: its neurons explained top-down on the concept inputs of the samples
     predicted as the class."""
 
-    def __init__(self, a, c: int, options: Options):
-        self.a, self.c, self.options = a, c, options
-        self.predicted = bool((a.predictions == c).any())  # else the circuit is empty
+    def __init__(self, context: MethodContext, c: int, options: NeurFlowOptions):
+        self.context, self.c, self.options = context, c, options
+        self.predicted = bool((context.predictions == c).any())  # else the circuit is empty
         self.explained: dict[tuple[int, int], Explanation] = {}
         self._walks: dict[int, dict[int, list[int]]] = {}  # tau: `_walk(tau)`, once built
 
@@ -295,12 +278,12 @@ class _Circuit:
         """The circuit's neurons of every layer, from the class logit down the layer DAG (layers are
         numbered in dataflow order, so a layer's consumers all come before it top-down); `explain`
         sees each hidden layer's neurons before their core sets are read."""
-        todo = {len(self.a.layers) - 1: {self.c}} if self.predicted else {}
-        for layer in range(len(self.a.layers) - 1, 0, -1):
+        todo = {len(self.context.layers) - 1: {self.c}} if self.predicted else {}
+        for layer in range(len(self.context.layers) - 1, 0, -1):
             units = todo[layer] = sorted(todo.get(layer, ()))
             if explain is not None:
                 explain(layer, units)
-            size = core_size(tau, sum(self.a.layers[lower].width for lower in self.a.layers[layer].inputs))
+            size = core_size(tau, sum(self.context.layers[lower].width for lower in self.context.layers[layer].inputs))
             core = {int(v) for u in units for v in self.explained[(layer, u)].order[:size]}
             for lower, v in map(self.locate(layer), core):
                 todo.setdefault(lower, set()).add(v)
@@ -309,8 +292,8 @@ class _Circuit:
     def locate(self, layer: int):
         """A function from a neuron of the layers feeding `layer`, side by side, to (its layer, its
         index there)."""
-        lowers = self.a.layers[layer].inputs
-        starts = np.cumsum([0] + [self.a.layers[lower].width for lower in lowers])
+        lowers = self.context.layers[layer].inputs
+        starts = np.cumsum([0] + [self.context.layers[lower].width for lower in lowers])
 
         def locate(v: int) -> tuple[int, int]:
             i = int(np.searchsorted(starts, v, side="right")) - 1
@@ -320,7 +303,7 @@ class _Circuit:
 
     def core(self, layer: int, tau: int) -> np.ndarray:
         """0/1 per neuron of `layer`: in the circuit at `tau` (see `at`)."""
-        flags = np.zeros(self.a.layers[layer].width, dtype=np.int64)
+        flags = np.zeros(self.context.layers[layer].width, dtype=np.int64)
         flags[self.at(layer, tau)] = 1
         return flags
 
@@ -328,7 +311,7 @@ class _Circuit:
         """The explanations of the neurons in the circuit at the options' tau, by (layer, neuron)."""
         return {
             (layer, u): self.explained[(layer, u)]
-            for layer in range(1, len(self.a.layers))
+            for layer in range(1, len(self.context.layers))
             for u in self.at(layer, self.options.tau)
         }
 
@@ -390,15 +373,15 @@ def group_labels(vectors: np.ndarray, explained: int, size: int) -> np.ndarray:
     return _ward(vectors, range(2, min(MAX_GROUPS, len(vectors) - 1) + 1))
 
 
-def _groups(a, circuits: list[_Circuit]) -> tuple[list[Community], dict]:
+def _groups(context: MethodContext, circuits: list[_Circuit]) -> tuple[list[Community], dict]:
     """Each class's groups per hidden layer (`group_labels`: Ward on its concept vectors, K by silhouette,
     one group for a circuit of at most one core set), the output
     layer as one group per class, and the group-to-group weights {(lower layer, layer, lower group, upper
     group): weight}, each edge counted once."""
-    last = len(a.layers) - 1
+    last = len(context.layers) - 1
     groups = [
-        Community(NAME, last, k, np.array([k]), {"class": k, "circuit_weight": np.zeros(a.n_classes)})
-        for k in range(a.n_classes)
+        Community(NAME, last, k, np.array([k]), {"class": k, "circuit_weight": np.zeros(context.n_classes)})
+        for k in range(context.n_classes)
     ]
     held: dict = {}  # (class, layer, u, sub-concept): group
     explanations = [circuit.circuit() for circuit in circuits]
@@ -409,7 +392,7 @@ def _groups(a, circuits: list[_Circuit]) -> tuple[list[Community], dict]:
             if not keys:
                 continue
             vectors = np.array([explained[(layer, u)].vectors[j] for u, j in keys])
-            size = core_size(circuit.options.tau, a.layers[layer].width)
+            size = core_size(circuit.options.tau, context.layers[layer].width)
             labels = group_labels(vectors, len({u for u, _ in keys}), size)
             for label in range(labels.max() + 1):
                 mine = [keys[i] for i in np.flatnonzero(labels == label)]
@@ -418,7 +401,7 @@ def _groups(a, circuits: list[_Circuit]) -> tuple[list[Community], dict]:
                     layer,
                     index,
                     np.array(sorted({u for u, _ in mine})),
-                    {"class": circuit.c, "circuit_weight": np.zeros(a.n_classes)},
+                    {"class": circuit.c, "circuit_weight": np.zeros(context.n_classes)},
                 )
                 groups.append(group)
                 held.update({(circuit.c, layer, u, j): group for u, j in mine})
@@ -436,7 +419,7 @@ def _weights(circuits: list[_Circuit], held: dict) -> dict:
     weights: dict = {}
     for circuit in circuits:
         primary = _primary_groups(circuit.c, held)
-        locate = {layer.index: circuit.locate(layer.index) for layer in circuit.a.layers[1:]}
+        locate = {layer.index: circuit.locate(layer.index) for layer in circuit.context.layers[1:]}
         for (layer, u), e in circuit.circuit().items():
             for j in range(len(e.weights)):
                 upper = held.get((circuit.c, layer, u, j))
@@ -462,17 +445,16 @@ def _primary_groups(c: int, held: dict) -> dict:
     return {key: max(found.values(), key=lambda gc: (gc[1], -gc[0].index))[0] for key, found in counts.items()}
 
 
-def fidelity(model: nn.Module, a, X: np.ndarray, circuits: list[_Circuit], options: Options) -> tuple[dict, dict]:
+def fidelity(context: MethodContext, circuits: list[_Circuit], options: NeurFlowOptions) -> tuple[dict, dict]:
     """NeurFlow's fidelity check, per hidden layer from the top down.
 
     Parameters
     ----------
-    model : nn.Module
-    a : ingest.analysis.Analysis
-    X : np.ndarray
+    context : MethodContext
+        The model, the probe samples and its layers.
     circuits : list of _Circuit
         One per class.
-    options : Options
+    options : NeurFlowOptions
 
     Returns
     -------
@@ -492,8 +474,9 @@ def fidelity(model: nn.Module, a, X: np.ndarray, circuits: list[_Circuit], optio
        exps/fidelity_of_neuron/Fidelity.py).
     """
     rng = np.random.default_rng(options.seed)
-    hidden = a.layers[1:-1][::-1]
-    correct = [np.flatnonzero((a.labels == c) & (a.predictions == c)) for c in range(a.n_classes)]
+    hidden = context.layers[1:-1][::-1]
+    labels, predictions = context.labels, context.predictions
+    correct = [np.flatnonzero((labels == c) & (predictions == c)) for c in range(context.n_classes)]
 
     def measure(layer, tau):
         """Mean retention over classes with each class's core set zeroed, and with random sets."""
@@ -505,7 +488,7 @@ def fidelity(model: nn.Module, a, X: np.ndarray, circuits: list[_Circuit], optio
             for draw in range(options.draws):
                 masks[1 + draw, rng.choice(layer.width, len(members), replace=False)] = True
             kept = (
-                (masked_predictions(model, X[correct[c]], layer, masks) == c).mean(axis=1)
+                (masked_predictions(context.model, context.X[correct[c]], layer, masks) == c).mean(axis=1)
                 if len(correct[c])
                 else np.ones(len(masks))
             )
@@ -537,10 +520,3 @@ def fidelity(model: nn.Module, a, X: np.ndarray, circuits: list[_Circuit], optio
 
 
 NAME = "neurflow"
-METHOD = Method(
-    NAME,
-    "per class: core neurons by Integrated Gradients, neuron groups and their circuit",
-    "Cao et al., NeurFlow, ICLR 2025, arXiv:2502.16105",
-    find,
-    Options,
-)

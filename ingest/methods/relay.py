@@ -3,31 +3,26 @@ shrinking of relay information leaves last."""
 
 import os
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 
 import numpy as np
 
 from queries.progress import progress_bar
 
-from ..communities import Community, Found, Method
-from ..relay import ESSENTIAL, NOISE, class_indicators, greedy_relay, state_cap
+from ..communities import Community, Found
+from ..context import MethodContext
+from ..relay import class_indicators, greedy_relay, state_cap
+from .options import RelayOptions
 
 
-@dataclass(frozen=True)
-class Options:
-    essential: float = ESSENTIAL  # stopping rule: a module neuron's move costs at least this share of the I_R left
-    noise: float = NOISE  # ... or less than this share of the layer's I_R was left to judge
-    samples_per_state: int = 0  # 0: exact joint states, as the paper; S: exact up to N / S states, merged beyond
-
-
-def find(run, options: Options) -> Found:
+def find(context: MethodContext, options: RelayOptions) -> Found:
     """Each class's relay module in each hidden layer, and each neuron's relay score.
 
     Parameters
     ----------
-    run : ingest.stages.Run
-        The analysis so far; its layers' binarised activations are used.
-    options : Options
+    context : MethodContext
+        Its layers' binarised activations are used, and its cap on joint states (`relay_states`;
+        else `options.samples_per_state` sets it).
+    options : RelayOptions
 
     Returns
     -------
@@ -45,17 +40,16 @@ def find(run, options: Options) -> Found:
     .. [1] Hintze, Adami, "Detecting Information Relays in Deep Neural Networks", Entropy 25(3),
        401 (2023), arXiv:2301.00911, doi:10.3390/e25030401.
     """
-    a = run.analysis
-    x_in, x_out = class_indicators(a.labels, a.predictions, a.n_classes)
-    hidden = a.layers[1:-1]
-    states = run.options.relay_states or state_cap(len(a.labels), options.samples_per_state)
+    x_in, x_out = class_indicators(context.labels, context.predictions, context.n_classes)
+    hidden = context.layers[1:-1]
+    states = context.relay_states or state_cap(len(context.labels), options.samples_per_state)
     found = Found()
     with (
-        progress_bar(len(hidden) * a.n_classes, "relay modules") as advance,
+        progress_bar(len(hidden) * context.n_classes, "relay modules") as advance,
         ThreadPoolExecutor(os.cpu_count() if states is None else 1) as pool,  # k-means sets global thread limits
     ):
         for layer in hidden:
-            bits = run.binary(layer.index)
+            bits = context.binary[layer.index]
 
             def search(c: int, bits=bits):
                 done = greedy_relay(
@@ -64,7 +58,7 @@ def find(run, options: Options) -> Found:
                 advance()
                 return done
 
-            searches = list(pool.map(search, range(a.n_classes)))  # the classes' searches are independent
+            searches = list(pool.map(search, range(context.n_classes)))  # the classes' searches are independent
             for c, done in enumerate(searches):
                 props = {"class": c, "relay_order": done.order, "relay_curve": done.curve}
                 found.communities.append(Community(NAME, layer.index, c, done.module, props))
@@ -73,10 +67,3 @@ def find(run, options: Options) -> Found:
 
 
 NAME = "relay"
-METHOD = Method(
-    NAME,
-    "relay modules: per class, the neurons greedy shrinking of relay information leaves last",
-    "Hintze & Adami, Entropy 2023, arXiv:2301.00911",
-    find,
-    Options,
-)

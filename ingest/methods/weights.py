@@ -1,23 +1,17 @@
 """The clusterability baseline: spectral clustering of the |weight| graph, split per layer."""
 
 import warnings
-from dataclasses import dataclass
 
 import numpy as np
 from sklearn.cluster import SpectralClustering
 
-from ..communities import Found, Method, join_strongest, split_by_layer
+from ..communities import Found, join_strongest, split_by_layer
+from ..context import MethodContext
 from ..flow import weight_coupling
+from .options import WeightsOptions
 
 
-@dataclass(frozen=True)
-class Options:
-    clusters: int = 0  # 0: as many as the model has classes
-    inputs: bool = False  # input features in the graph (else each joins the cluster it feeds most)
-    seed: int = 0
-
-
-def find(run, options: Options) -> Found:
+def find(context: MethodContext, options: WeightsOptions) -> Found:
     """Spectral clusters of the graph whose edges are the |weights| along the edges of the layer DAG.
 
     Input features are left out of the graph by default and then join the first-hidden-layer
@@ -26,9 +20,9 @@ def find(run, options: Options) -> Found:
 
     Parameters
     ----------
-    run : ingest.stages.Run
-        The analysis so far and the model whose weights are read.
-    options : Options
+    context : MethodContext
+        Its layers and the model whose weights are read.
+    options : WeightsOptions
 
     Returns
     -------
@@ -40,15 +34,16 @@ def find(run, options: Options) -> Found:
     ----------
     .. [1] Filan et al., "Clusterability in Neural Networks", arXiv:2103.03386.
     """
-    a = run.analysis
-    edges = weight_edges(run)
+    edges = weight_edges(context)
     if edges is None:
         return Found(skipped="no two layers are linked by one weight matrix")
     sources, targets, weights = edges
-    first, k = a.offsets, options.clusters or a.n_classes
+    first, k = context.offsets, options.clusters or context.n_classes
     inner = sources >= first[1]
     if options.inputs or not inner.any():
-        return Found(memberships=split_by_layer(NAME, spectral_labels(*edges, first[-1], k, options.seed), a.widths))
+        return Found(
+            memberships=split_by_layer(NAME, spectral_labels(*edges, first[-1], k, options.seed), context.widths)
+        )
     labels = np.full(first[-1], -1)
     labels[first[1] :] = spectral_labels(
         sources[inner] - first[1], targets[inner] - first[1], weights[inner], first[-1] - first[1], k, options.seed
@@ -57,16 +52,16 @@ def find(run, options: Options) -> Found:
     labels[: first[1]] = join_strongest(
         sources[fed], targets[fed] - first[1], weights[fed], first[1], labels[first[1] : first[2]]
     )
-    return Found(memberships=split_by_layer(NAME, labels, a.widths))
+    return Found(memberships=split_by_layer(NAME, labels, context.widths))
 
 
-def weight_edges(run) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+def weight_edges(context: MethodContext) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     """The |weight| graph along the edges of the layer DAG that one weight matrix makes (a Linear or
     Conv layer fed by one layer).
 
     Parameters
     ----------
-    run : ingest.stages.Run
+    context : MethodContext
 
     Returns
     -------
@@ -75,16 +70,15 @@ def weight_edges(run) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
         over kernel positions (`ingest.flow.weight_coupling`); None when no two layers are linked
         by one weight matrix.
     """
-    a = run.analysis
-    modules = dict(run.model.named_modules())
+    modules = dict(context.model.named_modules())
     edges = []
-    for lower_index, upper_index in a.feeds:
-        lower, upper = a.layers[lower_index], a.layers[upper_index]
+    for lower_index, upper_index in context.feeds:
+        lower, upper = context.layers[lower_index], context.layers[upper_index]
         single = upper.module and len(upper.inputs) == 1
         magnitude = weight_coupling(modules[upper.module], lower.width) if single else None
         if magnitude is not None:
             u, v = np.nonzero(magnitude)
-            edges.append((u + a.offsets[lower.index], v + a.offsets[upper.index], magnitude[u, v]))
+            edges.append((u + context.offsets[lower.index], v + context.offsets[upper.index], magnitude[u, v]))
     return tuple(np.concatenate(parts) for parts in zip(*edges)) if edges else None
 
 
@@ -120,10 +114,3 @@ def spectral_labels(sources, targets, weights, n: int, k: int, seed: int = 0) ->
 
 
 NAME = "weights"
-METHOD = Method(
-    NAME,
-    "spectral clusters of the absolute-weight graph, split per layer (clusterability baseline)",
-    "Filan et al., Clusterability in Neural Networks, arXiv:2103.03386",
-    find,
-    Options,
-)
