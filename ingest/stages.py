@@ -25,8 +25,8 @@ from .methods import METHODS
 from .neuronize import ClassScores, Recording, record
 from .options import Options
 from .relay import binarize, class_indicators, set_relay_bits
-from .segments import shortcuts
-from .taps import Layout, device_of
+from .segments import Plans
+from .taps import Layout, device_of, rows
 from .tokens import Tokens
 
 
@@ -41,6 +41,7 @@ class Run:
     analysis: Analysis
     tokens: Tokens | None = None  # token data: its input neurons
     recording: Recording | None = None
+    plans: Plans | None = None  # how the model runs between its layers (`ingest.segments`), from the record stage
     _binary: dict[int, np.ndarray] = field(default_factory=dict)
 
     @property
@@ -56,9 +57,11 @@ class Run:
 
 def record_stage(run: Run) -> None:
     """Needs the model and X. Adds the recording (the layer DAG and the activations of every hidden
-    layer), the predictions and the class names (checked against the model's outputs)."""
+    layer), the predictions, the class names (checked against the model's outputs) and the model's
+    execution plans (checked on the first batch of X; all the whole model's with `--no-shortcuts`)."""
     a, options = run.analysis, run.options
     run.model = ClassScores(run.model, options.logits, run.tokens)
+    run.plans = Plans(run.model, rows(run.X, 0, options.batch_size, run.device), options.shortcuts)
     run.recording = rec = record(
         run.model,
         run.X,
@@ -251,7 +254,7 @@ def closing_stage(run: Run) -> None:
     a, options = run.analysis, run.options
     a.metrics.update(
         evaluate_closing(
-            run.model,
+            run.plans,
             run.X,
             run.y,
             a.layers,
@@ -330,7 +333,7 @@ def run_stages(run: Run) -> Analysis:
     """Run every stage in order, timing each, under one progress bar that names the stage (the
     stages' own bars show under it); the stages after the communities run only when some community
     was found."""
-    with progress_bar(len(STAGES), f"analysing {run.analysis.name}") as advance, shortcuts(run.options.shortcuts):
+    with progress_bar(len(STAGES), f"analysing {run.analysis.name}") as advance:
         for name, stage in STAGES:
             advance(0, name)
             if not (name in COMMUNITY_STAGES and not run.analysis.communities):

@@ -38,7 +38,6 @@ import numpy as np
 import torch
 from scipy.cluster.hierarchy import fcluster, linkage
 from scipy.spatial.distance import pdist, squareform
-from torch import nn
 from torch.nn import functional as F
 
 from queries.progress import progress_bar
@@ -47,6 +46,7 @@ from ..attribution import Between
 from ..closing import masked_predictions
 from ..communities import Community, Found, Method, silhouette
 from ..neuronize import record, token_input, valid_positions
+from ..segments import Plans
 from ..taps import device_of
 from ..tokens import split
 
@@ -111,10 +111,10 @@ def find(run, options: Options) -> Found:
     circuits = [_Circuit(a, c, options) for c in range(a.n_classes)]
     with progress_bar(a.n_classes * (len(a.layers) - 1), "NeurFlow circuits") as advance:
         for circuit in circuits:  # one class's concepts at a time: those of images are large
-            circuit.build(_Concepts(run.model, a, run.X, circuit.c, options), advance)
+            circuit.build(_Concepts(run.plans, a, run.X, circuit.c, options), advance)
     groups, weights = _groups(a, circuits)
     core = [np.array([circuit.core(layer.index, options.tau) for circuit in circuits]) for layer in a.layers]
-    layer_props, metrics = fidelity(run.model, a, run.X, circuits, options)
+    layer_props, metrics = fidelity(run.plans, a, run.X, circuits, options)
     return Found(
         communities=groups,
         neuron_props={layer.index: {"core": flags.T} for layer, flags in zip(a.layers, core)},
@@ -180,17 +180,17 @@ def concept_inputs(X: np.ndarray, image_shape: tuple[int, int] | None) -> np.nda
 class _Concepts:
     """One class's concept inputs (those of the probe samples predicted as the class) and every layer's
     activations on them (for data without crops: the analysis's own recording), and the explanation
-    of the class's neurons on them."""
+    of the class's neurons on them, run as the model's `plans` say (`ingest.segments.Plans`)."""
 
-    def __init__(self, model: nn.Module, a, X: np.ndarray, c: int, options: Options):
-        self.model, self.a, self.options = model, a, options
+    def __init__(self, plans: Plans, a, X: np.ndarray, c: int, options: Options):
+        self.plans, self.model, self.a, self.options = plans, plans.model, a, options
         samples = np.flatnonzero(a.predictions == c)
         self.inputs = concept_inputs(X[samples], a.image_shape)
         if a.image_shape is None or not len(samples):
             self.acts = [layer.acts[samples] for layer in a.layers]
         else:
             rec = record(
-                model,
+                self.model,
                 self.inputs,
                 layers=a.options.layers,
                 batch_size=1024,
@@ -224,7 +224,7 @@ class _Concepts:
         distinct, copies = np.unique(np.concatenate(tops), return_inverse=True)  # units share concept inputs
         x = torch.from_numpy(np.ascontiguousarray(self.inputs[distinct])).to(device_of(self.model))
         targets = torch.as_tensor(np.repeat(units, [len(t) for t in tops]), device=x.device)
-        between = Between(self.model, lowers, upper, x, torch.as_tensor(copies.ravel(), device=x.device), targets)
+        between = Between(self.plans, lowers, upper, x, torch.as_tensor(copies.ravel(), device=x.device), targets)
         starts, steps = between.starts, self.options.steps
         sizes = [start[0].numel() for start in starts]
         ig = between.integrated_gradients(steps, self.options.top_k * steps)
@@ -462,12 +462,13 @@ def _primary_groups(c: int, held: dict) -> dict:
     return {key: max(found.values(), key=lambda gc: (gc[1], -gc[0].index))[0] for key, found in counts.items()}
 
 
-def fidelity(model: nn.Module, a, X: np.ndarray, circuits: list[_Circuit], options: Options) -> tuple[dict, dict]:
+def fidelity(plans: Plans, a, X: np.ndarray, circuits: list[_Circuit], options: Options) -> tuple[dict, dict]:
     """NeurFlow's fidelity check, per hidden layer from the top down.
 
     Parameters
     ----------
-    model : nn.Module
+    plans : ingest.segments.Plans
+        The model and how it runs between its layers.
     a : ingest.analysis.Analysis
     X : np.ndarray
     circuits : list of _Circuit
@@ -505,7 +506,7 @@ def fidelity(model: nn.Module, a, X: np.ndarray, circuits: list[_Circuit], optio
             for draw in range(options.draws):
                 masks[1 + draw, rng.choice(layer.width, len(members), replace=False)] = True
             kept = (
-                (masked_predictions(model, X[correct[c]], layer, masks) == c).mean(axis=1)
+                (masked_predictions(plans, X[correct[c]], layer, masks) == c).mean(axis=1)
                 if len(correct[c])
                 else np.ones(len(masks))
             )
