@@ -19,7 +19,7 @@ from ingest.demo import train
 from ingest.demo_models import cnn
 from ingest.information import discretize, mutual_information
 from ingest.neuronize import ClassScores, record
-from ingest.segments import Plans
+from ingest.segments import PROBE_ROWS, Plans
 from ingest.taps import rows
 
 
@@ -49,7 +49,7 @@ def largest_differences(device: torch.device) -> dict[str, float]:
     closed = []
     for d in ("cpu", device):
         wrapped = ClassScores(model.to(d))
-        closed.append(masked_predictions(Plans(wrapped, rows(data.X, 0, 256, d)), data.X, layer, masks))
+        closed.append(masked_predictions(Plans(wrapped, rows(data.X, 0, PROBE_ROWS, d)), data.X, layer, masks))
     found["closing_disagreements"] = float((closed[0] != closed[1]).mean())
 
     analyses = [analyze(model, data.X, data.y, name=f"check-{d}", device=d) for d in ("cpu", device.type)]

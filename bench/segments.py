@@ -19,7 +19,7 @@ import torch
 from ingest import analyze, attribution
 from ingest.closing import masked_predictions
 from ingest.neuronize import ClassScores
-from ingest.segments import Plans
+from ingest.segments import PROBE_ROWS, Plans
 
 RESNET = runpy.run_path(str(Path(__file__).with_name("resnet.py")))
 SAMPLES, MASKS, ROWS, STEPS = 512, 32, 50, 16
@@ -47,7 +47,7 @@ def main() -> None:
     model = namespace["make_model"]().eval()
     X, y = RESNET["gratings"](SAMPLES)
     a = analyze(model, X, y, name="segments", methods=(), deletion=False)
-    wrapped, probe = ClassScores(model), torch.from_numpy(X[:256])
+    wrapped, probe = ClassScores(model), torch.from_numpy(X[:PROBE_ROWS])
     both = [Plans(wrapped, probe), Plans(wrapped, probe, shortcuts=False)]  # with segments, on the whole model only
     stages = [layer for layer in a.layers if layer.kind == "conv" and layer.module.endswith(("0.conv1", "0.conv2"))]
     rng = np.random.default_rng(0)

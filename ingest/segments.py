@@ -38,6 +38,7 @@ from .neuronize import pick_scores, token_input
 from .taps import Point, tapped_forward, watching
 
 Replace = Callable[[torch.Tensor], torch.Tensor]
+PROBE_ROWS = 64  # rows of the batch an analysis checks its plans on (`Plans`), at most a batch
 
 
 class Segment:

@@ -25,7 +25,7 @@ from .methods import METHODS
 from .neuronize import ClassScores, Recording, record
 from .options import Options
 from .relay import binarize, class_indicators, set_relay_bits
-from .segments import Plans
+from .segments import PROBE_ROWS, Plans
 from .taps import Layout, device_of, rows
 from .tokens import Tokens
 
@@ -58,10 +58,11 @@ class Run:
 def record_stage(run: Run) -> None:
     """Needs the model and X. Adds the recording (the layer DAG and the activations of every hidden
     layer), the predictions, the class names (checked against the model's outputs) and the model's
-    execution plans (checked on the first batch of X; all the whole model's with `--no-shortcuts`)."""
+    execution plans (checked on the first PROBE_ROWS rows of X; all the whole model's with `--no-shortcuts`)."""
     a, options = run.analysis, run.options
     run.model = ClassScores(run.model, options.logits, run.tokens)
-    run.plans = Plans(run.model, rows(run.X, 0, options.batch_size, run.device), options.shortcuts)
+    probe = rows(run.X, 0, min(PROBE_ROWS, options.batch_size), run.device)
+    run.plans = Plans(run.model, probe, options.shortcuts)
     run.recording = rec = record(
         run.model,
         run.X,
