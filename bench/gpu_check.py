@@ -19,6 +19,8 @@ from ingest.demo_models import cnn
 from ingest.information import discretize, mutual_information
 from ingest.neuronize import ClassScores, record
 from ingest.pipeline import analyze
+from ingest.segments import PROBE_ROWS, Plans
+from ingest.taps import rows
 
 
 def largest_differences(device: torch.device) -> dict[str, float]:
@@ -44,7 +46,10 @@ def largest_differences(device: torch.device) -> dict[str, float]:
 
     layer = closable_layers(recordings[0])[2]
     masks = rng.random((40, layer.width)) < 0.25
-    closed = [masked_predictions(ClassScores(model.to(d)), data.X, layer, masks) for d in ("cpu", device)]
+    closed = []
+    for d in ("cpu", device):
+        wrapped = ClassScores(model.to(d))
+        closed.append(masked_predictions(Plans(wrapped, rows(data.X, 0, PROBE_ROWS, d)), data.X, layer, masks))
     found["closing_disagreements"] = float((closed[0] != closed[1]).mean())
 
     analyses = [analyze(model, data.X, data.y, name=f"check-{d}", device=d) for d in ("cpu", device.type)]

@@ -17,32 +17,26 @@ import numpy as np
 import torch
 
 from ingest import analyze, attribution
-from ingest import closing as closing_module
 from ingest.closing import masked_predictions
 from ingest.neuronize import ClassScores
+from ingest.segments import PROBE_ROWS, Plans
 
 RESNET = runpy.run_path(str(Path(__file__).with_name("resnet.py")))
 SAMPLES, MASKS, ROWS, STEPS = 512, 32, 50, 16
 
 
-def timed(whole: bool, work, *args):
-    """`work(*args)` and its seconds, with segments (the default) or on the whole model only."""
-    saved = closing_module.segment, attribution.segment
-    if whole:
-        closing_module.segment = attribution.segment = lambda *ignored: None
-    try:
-        started = time.perf_counter()
-        return work(*args), time.perf_counter() - started
-    finally:
-        closing_module.segment, attribution.segment = saved
+def timed(work, plans: Plans, *args):
+    """`work(plans, *args)` and its seconds."""
+    started = time.perf_counter()
+    return work(plans, *args), time.perf_counter() - started
 
 
-def gradients(model, a, layer, X: np.ndarray) -> torch.Tensor:
+def gradients(plans: Plans, a, layer, X: np.ndarray) -> torch.Tensor:
     """NeurFlow's IG of two channels of `layer` (ROWS concept inputs each) w.r.t. the layer below."""
     lowers = [a.layers[i] for i in layer.inputs]
     x = torch.from_numpy(X[: 2 * ROWS])
     targets = torch.arange(len(x)) // ROWS
-    between = attribution.Between(model, lowers, layer, x, torch.arange(len(x)), targets)
+    between = attribution.Between(plans, lowers, layer, x, torch.arange(len(x)), targets)
     return between.integrated_gradients(STEPS, STEPS * ROWS)
 
 
@@ -53,15 +47,16 @@ def main() -> None:
     model = namespace["make_model"]().eval()
     X, y = RESNET["gratings"](SAMPLES)
     a = analyze(model, X, y, name="segments", methods=(), deletion=False)
-    wrapped = ClassScores(model)
+    wrapped, probe = ClassScores(model), torch.from_numpy(X[:PROBE_ROWS])
+    both = [Plans(wrapped, probe), Plans(wrapped, probe, shortcuts=False)]  # with segments, on the whole model only
     stages = [layer for layer in a.layers if layer.kind == "conv" and layer.module.endswith(("0.conv1", "0.conv2"))]
     rng = np.random.default_rng(0)
     seconds = {"closing": [0.0, 0.0], "ig": [0.0, 0.0]}
     for layer in stages:
         masks = rng.random((MASKS, layer.width)) < 0.25
-        closings = [timed(whole, masked_predictions, wrapped, X, layer, masks) for whole in (False, True)]
+        closings = [timed(masked_predictions, plans, X, layer, masks) for plans in both]
         assert np.array_equal(closings[0][0], closings[1][0]), layer.name
-        igs = [timed(whole, gradients, wrapped, a, layer, X) for whole in (False, True)]
+        igs = [timed(gradients, plans, a, layer, X) for plans in both]
         torch.testing.assert_close(igs[0][0], igs[1][0], rtol=1e-4, atol=1e-6)
         for name, pair in (("closing", closings), ("ig", igs)):
             seconds[name] = [total + s for total, (_, s) in zip(seconds[name], pair)]

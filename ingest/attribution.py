@@ -3,9 +3,10 @@ many rows and quadrature points, on the smallest part of the model that computes
 
 `integrated_gradients` is the attribution itself (Gauss-Legendre quadrature from baseline 0, as
 Captum's default). `Between` is its forward from the lower layers to the upper one: through the
-whole model with the lower layers' values replaced where they are read (`ingest.taps`), or on the
-segment between them (`ingest.segments`), or on one unit's own channel, or, for a unit of a Linear or
-Conv layer, in closed form (one forward and one backward pass instead of one per point).
+whole model with the lower layers' values replaced where they are read (`ingest.taps`), or as the
+model's plan between them says (`ingest.segments.Plans`): on the segment between them, or on one
+unit's own channel, or, for a unit of a Linear or Conv layer, in closed form (one forward and one
+backward pass instead of one per point).
 
 References
 ----------
@@ -17,13 +18,12 @@ from functools import lru_cache
 
 import numpy as np
 import torch
-from torch import nn
 
 from queries.errors import UserError
 
 from .neuronize import token_input, valid_positions
-from .segments import segment
-from .taps import Point, watching
+from .segments import WHOLE_MODEL, Plans
+from .taps import Point, tapped_forward
 
 
 class Between:
@@ -31,47 +31,43 @@ class Between:
     rows x = `distinct[copies]` explaining `targets`, and `starts`, the lower layers' values on x
     (batch first; the forward scales them side by side), computed once per distinct row.
 
-    The forward runs through the whole model, or on the segment of the model between the layers
-    (`ingest.segments`) where there is one and it agrees with the whole model on the rows of the
-    first target (its values of the lower layers, and `upper` at half scale; checked once per
-    segment). On a segment whose rows all explain one unit of a Linear or Conv layer read after
-    channel-wise operations only, just that unit is computed (`ingest.segments.OneChannel`): the
-    other outputs, which IG does not read, stay 0. `integrated_gradients` takes the closed form of
-    such a unit where its module reads the lower layer itself, and a merge unit's own channels alone."""
+    The forward runs as the model's plan between the layers says (`plans`, `ingest.segments.Plan`,
+    checked against the whole model when it was built): on its segment, or through the whole model.
+    Where a pass's rows all explain one unit and the plan has the one-channel form (a Linear or Conv
+    layer read after channel-wise operations only), just that unit is computed: the other outputs,
+    which IG does not read, stay 0. `integrated_gradients` takes the closed form of such a unit where
+    its module reads the lower layer itself, and a merge unit's own channels alone."""
 
-    def __init__(self, model, lowers, upper, distinct: torch.Tensor, copies: torch.Tensor, targets: torch.Tensor):
-        self.model, self.lowers, self.upper, self.targets = model, lowers, upper, targets
+    def __init__(
+        self, plans: Plans, lowers, upper, distinct: torch.Tensor, copies: torch.Tensor, targets: torch.Tensor
+    ):
+        self.model, self.lowers, self.upper, self.targets = plans.model, lowers, upper, targets
         self.x = distinct[copies]
-        check = slice(0, int((targets == targets[0]).sum()))
-        self.piece = self.narrow = None
+        self.plan = WHOLE_MODEL
         if all(lower.kind == "input" or lower.layout.batch_axis == 0 for lower in lowers):
             points = [None if lower.kind == "input" else lower.point for lower in lowers]
-            self.piece = segment(model, points, upper.point, self.x[check])
+            self.plan = plans.plan(points, upper.point)
         with torch.no_grad():
-            starts = self._segment_starts(distinct, copies, check) if self.piece is not None else None
+            starts = self._segment_starts(distinct, copies) if self.plan.segment is not None else None
             if starts is None:
-                self.piece = self.narrow = None
+                self.plan = WHOLE_MODEL
                 starts = [start[copies] for start in self._eager_starts(distinct)]
         self.starts = starts
         self._take_shapes(self.starts)
-        self.forward = self.whole if self.piece is None else self.segmented
+        self.forward = self.whole if self.plan.segment is None else self.segmented
 
-    def _segment_starts(self, distinct: torch.Tensor, copies: torch.Tensor, check: slice) -> list | None:
-        """The lower layers' values on x from the segment, where it gives the whole model's values on
-        the rows `check` (`_check`); None where it does not, or fails."""
+    def _segment_starts(self, distinct: torch.Tensor, copies: torch.Tensor) -> list | None:
+        """The lower layers' values on x from the plan's segment; None where it fails."""
+        piece = self.plan.segment
         try:
-            self._check(check)
-            if not self.piece.agrees:
-                return None
-            kept = self.piece.prefix(distinct)
-            return [kept[node][copies] for node in self.piece.starts]
+            kept = piece.prefix(distinct)
+            return [kept[node][copies] for node in piece.starts]
         except Exception:  # noqa: BLE001 (a shortcut that fails is not taken: the whole model runs)
-            self.piece.agrees = False
             return None
 
     def _without_shortcuts(self) -> None:
         """From now on, run the whole model: a shortcut failed on the way."""
-        self.piece = self.narrow = None
+        self.plan = WHOLE_MODEL
         self.starts = self._eager_starts(self.x)
         self._take_shapes(self.starts)
         self.forward = self.whole
@@ -86,7 +82,7 @@ class Between:
                 inputs = part
             else:
                 replace[at] = part.movedim(0, lower.layout.batch_axis)
-        out = _run(self.model, inputs, replace=replace, capture=self.upper.point)
+        out = tapped_forward(self.model, inputs, replace=replace, capture=self.upper.point)
         return self.upper.layout.neurons(out, valid_positions(self.model, inputs))
 
     def _read_at(self, lower) -> Point | None:
@@ -106,15 +102,16 @@ class Between:
         """`upper`'s neurons from the scaled lower layers, on the segment (one unit alone where the
         rows explain one)."""
         unit = self.targets[rows.start : rows.stop].unique()
-        if self.narrow is None or len(unit) != 1:
-            return self.upper.layout.neurons(self._on(self.piece, scaled, rows))
+        if self.plan.one_channel is None or len(unit) != 1:
+            return self.upper.layout.neurons(self._on(self.plan.segment, scaled, rows))
         alone = self._alone(scaled, rows, unit)
         return torch.zeros(len(scaled), self.upper.width, dtype=alone.dtype, device=alone.device).index_copy(
             1, unit, alone
         )
 
     def _alone(self, scaled: torch.Tensor, rows: slice, unit: torch.Tensor) -> torch.Tensor:
-        return self.upper.layout.neurons(self.narrow.value(self._on(self.narrow.head, scaled, rows), int(unit[0])))
+        narrow = self.plan.one_channel
+        return self.upper.layout.neurons(narrow.value(self._on(narrow.head, scaled, rows), int(unit[0])))
 
     def _on(self, piece, scaled: torch.Tensor, rows: slice) -> torch.Tensor:
         with torch.no_grad():
@@ -126,7 +123,7 @@ class Between:
         """IG of each row's target w.r.t. the lower layers, side by side (rows x their sizes): in
         closed form where there is one (`closed_form`), else by `integrated_gradients` on the forward;
         through the whole model where a shortcut fails on the way."""
-        if self.piece is None:
+        if self.plan.segment is None:
             return self._integrated_gradients(steps, rows_per_pass)
         try:
             return self._integrated_gradients(steps, rows_per_pass)
@@ -145,9 +142,8 @@ class Between:
     @property
     def channel_wise(self) -> bool:
         """Whether each unit is a function of its own channel of the lower layers alone (a residual
-        merge and the activation after it: `ingest.segments.Segment.channel_wise`), checked once
-        against the segment."""
-        return self.piece is not None and bool(self.piece.agrees) and bool(self.piece.channels_agree)
+        merge and the activation after it: `ingest.segments.Plan.channel_wise`)."""
+        return self.plan.channel_wise
 
     def _per_channel(self, steps: int) -> torch.Tensor:
         """IG of every row's unit, side by side over the lower layers: the IG of the unit's own channel
@@ -167,7 +163,7 @@ class Between:
 
         def forward(scaled: torch.Tensor, _rows: slice) -> torch.Tensor:
             parts = [part.reshape(len(scaled), *shape) for part, shape in zip(scaled.split(sizes, 1), shapes)]
-            return self.upper.layout.neurons(self.piece.channel(parts, unit))
+            return self.upper.layout.neurons(self.plan.segment.channel(parts, unit))
 
         picked = torch.zeros(len(flat), dtype=torch.long, device=flat.device)
         ig = integrated_gradients(forward, flat, picked, steps, len(flat) * steps)
@@ -186,7 +182,7 @@ class Between:
         """Whether IG has the closed form of `closed_form_integrated_gradients`: one lower layer, read
         by the Linear or Conv module of the one-unit shortcut itself or through a positively homogeneous
         head (pooling, ReLU)."""
-        return self.narrow is not None and self.narrow.homogeneous_head
+        return self.plan.one_channel is not None and self.plan.one_channel.homogeneous_head
 
     def closed_form_integrated_gradients(self, steps: int) -> torch.Tensor:
         """IG (as `integrated_gradients`, baseline 0, Gauss-Legendre points a_i, weights w_i) of each
@@ -202,7 +198,7 @@ class Between:
         return ig
 
     def _closed_form(self, h: torch.Tensor, unit: int, steps: int) -> torch.Tensor:
-        narrow = self.narrow
+        narrow = self.plan.one_channel
         alphas, weights = quadrature(steps, h)
         with torch.no_grad():
             response = narrow.response(narrow.head_value(h), unit)  # W_u g(h): rows x 1 (x positions)
@@ -225,46 +221,12 @@ class Between:
             return [
                 x
                 if (at := self._read_at(lower)) is None
-                else _run(self.model, x, capture=at).movedim(lower.layout.batch_axis, 0)
+                else tapped_forward(self.model, x, capture=at).movedim(lower.layout.batch_axis, 0)
                 for lower in self.lowers
             ]
 
     def _take_shapes(self, starts: list[torch.Tensor]) -> None:
         self.shapes, self.sizes = [start.shape[1:] for start in starts], [start[0].numel() for start in starts]
-
-    def _check(self, check: slice) -> None:
-        """Compare the segment (once), and its one-unit shortcut (once), with the whole model on the
-        rows `check`, and a channel-wise segment's one-channel run with the segment (once); nothing
-        runs when all were compared before."""
-        piece, unit = self.piece, self.targets[check].unique()
-        if piece.agrees is None or self._unchecked_narrow(unit):
-            checked = self._eager_starts(self.x[check])
-            self._take_shapes(checked)
-            half = torch.cat([start.reshape(check.stop, -1) for start in checked], dim=1) / 2
-            expected = self.whole(half, check)
-            if piece.agrees is None:
-                kept = piece.prefix(self.x[check])
-                same = all(torch.allclose(kept[node], start) for node, start in zip(piece.starts, checked))
-                ours = self.upper.layout.neurons(self._on(piece, half, check))
-                piece.agrees = same and torch.allclose(ours, expected, rtol=1e-4, atol=1e-5)
-            if self._unchecked_narrow(unit):
-                self.narrow = piece.one_channel
-                alone = self._alone(half, check, unit)[:, 0]
-                self.narrow.agrees = torch.allclose(alone, expected[:, unit[0]], rtol=1e-4, atol=1e-5)
-        narrow = piece.one_channel if piece.agrees else None
-        self.narrow = narrow if narrow is not None and narrow.agrees else None
-        if piece.agrees and piece.channel_wise and piece.channels_agree is None and len(unit) == 1:
-            kept, c = piece.prefix(self.x[check]), int(unit[0])
-            halves = [kept[node] / 2 for node in piece.starts]
-            ours = self.upper.layout.neurons(piece.channel([half[:, c : c + 1] for half in halves], c))[:, 0]
-            theirs = self.upper.layout.neurons(piece.run({}, 1, given=dict(zip(piece.starts, halves))))[:, c]
-            piece.channels_agree = torch.allclose(ours, theirs, rtol=1e-4, atol=1e-5)
-
-    def _unchecked_narrow(self, unit: torch.Tensor) -> bool:
-        """Whether the segment's one-unit shortcut exists, is not compared yet, and can be on rows
-        that explain the one unit `unit`."""
-        narrow = self.piece.one_channel if self.piece.agrees else None
-        return narrow is not None and narrow.agrees is None and len(unit) == 1
 
 
 def integrated_gradients(
@@ -319,30 +281,3 @@ def quadrature(steps: int, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tens
 @lru_cache(maxsize=8)
 def _gauss_legendre(steps: int) -> tuple[np.ndarray, np.ndarray]:
     return np.polynomial.legendre.leggauss(steps)
-
-
-class _Captured(Exception):
-    """Ends a forward pass at the captured output (the rest of the model is not needed)."""
-
-    def __init__(self, output: torch.Tensor):
-        super().__init__()
-        self.output = output
-
-
-def _run(model: nn.Module, inputs: torch.Tensor, replace=None, capture: Point | None = None) -> torch.Tensor:
-    """A forward pass. `replace` = {point: tensor} puts each tensor in place of the output at its
-    point; `capture` (a point) returns the output there instead of the model's, stopping the pass."""
-
-    def stop(output):
-        raise _Captured(output)
-
-    # a copy each time: a model that adds to a layer's output in place (HF ResNet's `hidden_state +=
-    # residual`) must not write into the tensor the gradients are taken for, nor into a view of it
-    fns = {point: (lambda _output, tensor=tensor: tensor.clone()) for point, tensor in (replace or {}).items()}
-    if capture is not None:
-        fns[capture] = stop
-    try:
-        with watching(model, fns):
-            return model(inputs)
-    except _Captured as captured:
-        return captured.output

@@ -21,7 +21,7 @@ from queries.schema import ROLE_THRESHOLD
 
 from .communities import specificity
 from .neuronize import token_input
-from .segments import Segment, dense, segment
+from .segments import WHOLE_MODEL, Plan, Plans, closed_output
 from .taps import Layout, device_of, rows, watching
 
 
@@ -57,7 +57,7 @@ def role(drop: float) -> str:
 
 
 def evaluate_closing(
-    model: nn.Module,
+    plans: Plans,
     X: np.ndarray,
     labels: np.ndarray,
     layers,
@@ -70,8 +70,9 @@ def evaluate_closing(
     """Fill each community's `acc_drop`, `class_acc_drop`, `closing_specificity` (per class k, the
     accuracy class k loses minus the most another class loses) and `role` (and `pair_acc_drop` with
     `pairs`); return the accuracy after closing all noise communities of each method. The closings
-    of one layer run together, as copies of the probe set in each forward pass."""
-    n_classes = layers[-1].width
+    of one layer run together, as copies of the probe set in each forward pass, as the model's
+    `plans` say (`masked_predictions`)."""
+    model, n_classes = plans.model, layers[-1].width
     base = class_accuracies(predict_closed(model, X, [], batch_size), labels, n_classes)
 
     def drops(layer, sets) -> list[tuple[float, np.ndarray]]:
@@ -82,7 +83,7 @@ def evaluate_closing(
         values = layer.acts.mean(axis=0) if to_mean else np.zeros(layer.width)
         closed = [
             class_accuracies(p, labels, n_classes)
-            for p in masked_predictions(model, X, layer, distinct, values, batch_size)
+            for p in masked_predictions(plans, X, layer, distinct, values, batch_size)
         ]
         return [(base[0] - closed[i][0], base[1] - closed[i][1]) for i in same.ravel()]
 
@@ -219,16 +220,18 @@ PASS_BYTES = 256 * 2**20  # at most this much of live values repeated for the co
 
 
 def masked_predictions(
-    model: nn.Module, X: np.ndarray, layer, masks: np.ndarray, values: np.ndarray | None = None, batch_size: int = 256
+    plans: Plans, X: np.ndarray, layer, masks: np.ndarray, values: np.ndarray | None = None, batch_size: int = 256
 ) -> np.ndarray:
     """Predicted classes of every sample of X with the neurons of `layer` where `masks[i]` is True
-    set to `values` (default 0), for each mask i: masks.shape[0] x len(X).
+    set to `values` (default 0), for each mask i: masks.shape[0] x len(X), by the model of `plans`.
 
     Several masks share a forward pass, each on its own copy of the batch. For the input or a hidden
-    layer of a model `torch.fx` traces, the part before the layer runs once per batch and only the
-    part after it runs per copy (`ingest.segments`); a Linear or Conv module reading the layer adds
-    the response to the closed channels alone to its output on the batch (`_closed_output`); else
-    the whole model runs on the copies. Class outputs are closed in the class scores of the batch."""
+    layer whose plan to the class scores has a segment (`ingest.segments.Plans`), the part before the
+    layer runs once per batch and only the part after it runs per copy; a Linear or Conv module
+    reading the layer adds the response to the closed channels alone to its output on the batch
+    (`ingest.segments.closed_output`); else the whole model runs on the copies, as it does from a
+    pass on where the segment fails. Class outputs are closed in the class scores of the batch."""
+    model = plans.model
     device = device_of(model)
     masks = np.asarray(masks, dtype=bool)
     values = np.asarray(np.zeros(layer.width) if values is None else values, dtype=np.float32)
@@ -238,11 +241,11 @@ def masked_predictions(
     if not len(masks):
         return predicted
     with torch.no_grad():
-        suffix = _checked_suffix(model, layer, rows(X, 0, batch_size, device), keep[:1], fill[:1])
+        plan = plans.plan([layer.point], None) if layer.kind != "output" and layer.layout is not None else WHOLE_MODEL
         for start in range(0, len(X), batch_size):
             x = rows(X, start, start + batch_size, device)
-            kept = _prefix(suffix, x)
-            suffix = suffix if kept is not None else None
+            kept = _prefix(plan, x)
+            plan = plan if kept is not None else WHOLE_MODEL
             scores = model(x) if layer.kind == "output" else None
             step = _masks_per_pass(kept)
             for i in range(0, len(masks), step):
@@ -251,25 +254,24 @@ def masked_predictions(
                     closed = layer.layout.masked(scores.repeat(len(keep_i), 1), keep_i, fill_i)
                 else:
                     try:
-                        closed = _chunk_scores(model, suffix, kept, x, layer, keep_i, fill_i)
+                        closed = _chunk_scores(model, plan, kept, x, layer, keep_i, fill_i)
                     except Exception:  # noqa: BLE001 (a shortcut that fails is not taken: the whole model runs)
-                        if suffix is None:
+                        if plan.segment is None:
                             raise
-                        suffix.agrees, suffix, kept = False, None, None
-                        closed = _chunk_scores(model, None, None, x, layer, keep_i, fill_i)
+                        plan, kept = WHOLE_MODEL, None
+                        closed = _chunk_scores(model, plan, None, x, layer, keep_i, fill_i)
                 predicted[i : i + step, start : start + len(x)] = closed.argmax(dim=1).view(-1, len(x)).cpu().numpy()
     return predicted
 
 
-def _prefix(suffix: Segment | None, x: torch.Tensor) -> dict | None:
-    """The values a suffix reads for batch x; None without a suffix or where it fails (then it is
-    not used again)."""
-    if suffix is None:
+def _prefix(plan: Plan, x: torch.Tensor) -> dict | None:
+    """The values the plan's segment reads for batch x; None without a segment or where it fails
+    (then the caller runs the whole model)."""
+    if plan.segment is None:
         return None
     try:
-        return suffix.prefix(x)
+        return plan.segment.prefix(x)
     except Exception:  # noqa: BLE001 (a shortcut that fails is not taken: the whole model runs)
-        suffix.agrees = False
         return None
 
 
@@ -282,24 +284,24 @@ def _masks_per_pass(kept) -> int:
     return int(max(1, min(MASKS_PER_PASS, PASS_BYTES // max(size, 1))))
 
 
-def _chunk_scores(model, suffix, kept, x, layer, keep, fill) -> torch.Tensor:
+def _chunk_scores(model, plan: Plan, kept, x, layer, keep, fill) -> torch.Tensor:
     """Class scores of len(keep) copies of batch x (copy-major), each copy's neurons of the input or
-    a hidden `layer` multiplied by its row of `keep` and `fill` added: after the prefix with a
-    suffix, else by the whole model."""
+    a hidden `layer` multiplied by its row of `keep` and `fill` added: from `kept`, the values the
+    plan's segment reads, where it has one, else by the whole model."""
 
     def close(output):  # copies x batch x neurons (x positions: a closed channel's whole map)
         if layer.kind == "input":
             return closed_inputs(model, output, keep, fill)
         return layer.layout.masked(output, keep, fill)
 
-    copies = len(keep)
+    copies, suffix = len(keep), plan.segment
     if suffix is not None:
         start = suffix.starts[0]
         h = kept[start]
         if layer.layout.batch_axis or not (h.ndim == 2 or (layer.layout.channels and layer.kind != "input")):
             return suffix.run(kept, copies, {start: close})
-        given = {node: _closed_output(module, h, keep, fill) for node, module in suffix.dense_readers.items()}
-        if suffix.start_read_elsewhere:
+        given = {node: closed_output(module, h, keep, fill) for node, module in plan.dense_readers.items()}
+        if plan.start_read_elsewhere:
             return suffix.run(kept, copies, {start: close}, given)
         return suffix.run({node: value for node, value in kept.items() if node is not start}, copies, given=given)
     tiled = x.repeat(copies, *([1] * (x.ndim - 1)))
@@ -316,35 +318,3 @@ def closed_inputs(model, x: torch.Tensor, keep: torch.Tensor, fill: torch.Tensor
     if tokens is not None:
         return tokens.delete(x, (keep == 0).repeat_interleave(len(x) // len(keep), dim=0))
     return Layout().masked(x.reshape(len(x), -1), keep, fill).reshape(x.shape)
-
-
-def _closed_output(module: nn.Module, h: torch.Tensor, keep: torch.Tensor, fill: torch.Tensor) -> torch.Tensor:
-    """What a Linear or Conv module reading batch h outputs for each closing of h (rows of `keep`, 0
-    at its members, and `fill`), copy-major: its output on h plus its bias-free response to the
-    change of the closed channels alone (the module is linear in its input), for the cost of those
-    channels."""
-    opened = module(h)
-    outputs = []
-    for row_keep, row_fill in zip(keep, fill):
-        closed = torch.nonzero(row_keep == 0).squeeze(1)
-        if not len(closed):
-            outputs.append(opened)
-            continue
-        change = row_fill[closed].view(1, -1, *([1] * (h.ndim - 2))) - h[:, closed]
-        outputs.append(opened + dense(module, change, module.weight[:, closed]))
-    return torch.cat(outputs)
-
-
-def _checked_suffix(model, layer, x, keep, fill) -> Segment | None:
-    """The part of the model after the input or a hidden layer (`ingest.segments`), if it gives the whole model's
-    class scores for one closing of batch x (checked once per segment): the check that it starts
-    where the layer is read."""
-    suffix = segment(model, [layer.point], None, x) if layer.kind != "output" and layer.layout is not None else None
-    if suffix is not None and suffix.agrees is None:
-        whole = _chunk_scores(model, None, None, x, layer, keep, fill)
-        try:
-            ours = _chunk_scores(model, suffix, suffix.prefix(x), x, layer, keep, fill)
-            suffix.agrees = ours.shape == whole.shape and torch.allclose(ours, whole, rtol=1e-4, atol=1e-5)
-        except Exception:  # noqa: BLE001 (a shortcut that fails is not taken: the whole model runs)
-            suffix.agrees = False
-    return suffix if suffix is not None and suffix.agrees else None

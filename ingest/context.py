@@ -1,7 +1,8 @@
 """What a community method may read of the analysis under way: a `MethodContext`, made by the
 communities stage (`ingest.stages`) once the layers and their flow are known. A method is
 `find(context, options) -> Found` (`ingest.methods`); it reads the context, never the run, and
-gives back everything it finds in its `Found`."""
+gives back everything it finds in its `Found`. The model runs between its layers as the context's
+`plans` say (`ingest.segments.Plans`, made by the record stage)."""
 
 from dataclasses import dataclass
 
@@ -12,6 +13,7 @@ from .analysis import Analysis, Layer, LayerDag
 from .flow import Flow
 from .neuronize import Recording, record
 from .relay import binarize
+from .segments import Plans
 
 
 class BinarizedLayers:
@@ -34,7 +36,7 @@ class MethodContext(LayerDag):
     """The model, the probe set and the layers with their flow, as a community method reads them
     (read-only: a method returns what it finds and changes none of this)."""
 
-    model: nn.Module  # the model as the analysis runs it (`neuronize.ClassScores`: class scores), on its device
+    plans: Plans  # the model's execution plans between its layers (`ingest.segments`), the model with them
     X: np.ndarray  # the probe samples as the model takes them (token data: packed ids and mask, `ingest.tokens`)
     labels: np.ndarray
     predictions: np.ndarray
@@ -48,15 +50,20 @@ class MethodContext(LayerDag):
     token_reduce: str  # how features were reduced over token or step axes
     memory_bytes: int  # the memory budget for recorded activations
 
+    @property
+    def model(self) -> nn.Module:
+        """The model as the analysis runs it (`neuronize.ClassScores`: class scores), on its device."""
+        return self.plans.model
+
     @classmethod
     def of(
-        cls, analysis: Analysis, model: nn.Module, X: np.ndarray, binary: BinarizedLayers | None = None
+        cls, analysis: Analysis, plans: Plans, X: np.ndarray, binary: BinarizedLayers | None = None
     ) -> "MethodContext":
-        """The context of `analysis` (its layers and flows made) of `model` on the probe samples `X`;
-        `binary` is made when not given."""
+        """The context of `analysis` (its layers and flows made) of the model of `plans` on the probe
+        samples `X`; `binary` is made when not given."""
         options = analysis.options
         return cls(
-            model=model,
+            plans=plans,
             X=X,
             labels=analysis.labels,
             predictions=analysis.predictions,

@@ -1,6 +1,6 @@
 """Running only the part of a model between some of its layers and a later one, from values recorded
 once per batch, for many variants of those layers' values at once (closings, the scaled inputs of
-Integrated Gradients).
+Integrated Gradients), planned and checked once per model.
 
 The model is traced by `torch.fx`, and each layer is found as the node whose output is read at its
 `ingest.taps.Point` (the input is the placeholder). The segment is the nodes that depend on a start
@@ -14,27 +14,31 @@ whole model's computation on the repeated batch, for the cost of the segment.
 A value the segment reads that does not depend on the input (a masked weight, `weight * mask`) is
 kept once, not repeated. A model `torch.fx` cannot trace (data-dependent control flow), a model run
 on token data (`ingest.tokens`), a point read inside a traced-through module, or a kept value that
-depends on the input and is not a batch-first tensor gives no segment (None): callers then run the
-whole model. A segment is found once per model and ends; its first caller compares one batch
-against the whole model (`Segment.agrees`), and a segment that disagrees, or fails, is not used.
+depends on the input and is not a batch-first tensor gives no segment: callers then run the whole
+model.
+
+`Plans` holds one analysed model's trace and its plans, one `Plan` per starts and stop, built on
+first request and never changed. Building a plan checks the segment on the holder's probe batch
+against the whole model, and its faster forms (one channel at a time, channel by channel, a reading
+module's response to a few channels) against those values (`Plan.verified`): a plan holds only what
+agreed, and a segment that disagrees, or fails, gives the whole-model plan `WHOLE_MODEL`.
 """
 
 import operator
-import weakref
-from collections.abc import Callable
-from contextlib import contextmanager
-from contextvars import ContextVar
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from functools import cached_property
+from types import MappingProxyType
 
 import torch
 from torch import fx, nn
 from torch.nn import functional as F
 
 from .neuronize import pick_scores, token_input
-from .taps import Point, watching
+from .taps import Point, tapped_forward, watching
 
 Replace = Callable[[torch.Tensor], torch.Tensor]
+PROBE_ROWS = 64  # rows of the batch an analysis checks its plans on (`Plans`), at most a batch
 
 
 class Segment:
@@ -42,8 +46,6 @@ class Segment:
 
     def __init__(self, traced: fx.GraphModule, starts: list[fx.Node], stop: fx.Node | None, logits: str):
         self.traced, self.starts, self.stop, self.logits = traced, starts, stop, logits
-        self.agrees: bool | None = None  # whether it gave the whole model's values (set by the first caller)
-        self.channels_agree: bool | None = None  # whether `channel` gave its values (set by the first caller)
         nodes = list(traced.graph.nodes)
         body = _between(nodes, starts, stop if stop is not None else nodes[-1])
         used = {value for node in body for value in node.all_input_nodes} | ({stop} if stop is not None else set())
@@ -58,46 +60,9 @@ class Segment:
         self._tail = [node for node in nodes if node in used and node.op == "get_attr"] + body  # read again
         self._interpreter = fx.Interpreter(traced, garbage_collect_values=False)
 
-    @cached_property
-    def one_channel(self) -> "OneChannel | None":
-        """The stop as one channel at a time (`OneChannel`), where it is a Linear or Conv module's
-        output after channel-wise operations only; else None."""
-        if self.stop is None:
-            return None
-        chain, node = [], self.stop
-        while _is_channel_op(self.traced, node):
-            chain.insert(0, node)
-            node = node.args[0]
-        module = self.traced.get_submodule(node.target) if node.op == "call_module" else None
-        if not _is_dense(module) or not isinstance(node.args[0], fx.Node):
-            return None
-        return OneChannel(Segment(self.traced, self.starts, node.args[0], self.logits), module, chain, self.traced)
-
-    @cached_property
-    def dense_readers(self) -> dict[fx.Node, nn.Module]:
-        """The Linear and Conv modules (one group) of the segment whose one input is the first start's
-        value: a change of a few of its channels changes their output by those channels' share alone."""
-        start = self.starts[0]
-        readers = [node for node in start.users if node in self._inside and node.op == "call_module"]
-        readers = [node for node in readers if node.args == (start,) and not node.kwargs]
-        return {node: m for node in readers if _is_dense(m := self.traced.get_submodule(node.target))}
-
-    @cached_property
-    def start_read_elsewhere(self) -> bool:
-        """Whether any node but the `dense_readers` reads the first start's value."""
-        return any(node in self._inside and node not in self.dense_readers for node in self.starts[0].users)
-
-    @cached_property
-    def channel_wise(self) -> bool:
-        """Whether every node from the starts to the stop maps channel c of its inputs to channel c
-        alone (channel-wise operations, and sums, differences or products of such values, as a residual
-        merge): then the stop's channel c is a function of the starts' channel c alone (`channel`)."""
-        merges = all(_is_channel_op(self.traced, node) or _is_channel_merge(node) for node in self._body)
-        return self.stop is not None and self.reads_only_starts and bool(self._body) and merges
-
     def channel(self, starts: list[torch.Tensor], channel: int) -> torch.Tensor:
         """The stop's channel `channel` alone from each start's channel `channel` (batch x 1 x ...),
-        for a `channel_wise` segment."""
+        for a segment that maps channel c to channel c alone (`Plan.channel_wise`)."""
         keep = slice(channel, channel + 1)
         env = {node: value.clone() for node, value in zip(self.starts, starts)}  # in-place operations leave them
         for node in self._body:
@@ -163,7 +128,7 @@ class Segment:
                     if used not in keep:
                         env.pop(used, None)
             return env
-        finally:  # the segment is cached with its model: it must not hold on to a pass's values
+        finally:  # the segment lives as long as its plan: it must not hold on to a pass's values
             self._interpreter.env, self._interpreter.args_iter = {}, iter(())
 
 
@@ -196,59 +161,247 @@ def _upstream(wanted: list[fx.Node], bound: set[fx.Node] = frozenset()) -> set[f
     return found
 
 
-_SHORTCUTS = ContextVar("shortcuts", default=True)
+class Plans:
+    """The execution plans of one model, checked on one probe batch: each `Plan` is built on first
+    request and kept as long as the holder, with the model's `torch.fx` trace. An analysis makes one
+    (`ingest.stages.Run.plans`; the methods read it as `MethodContext.plans`) and every closing and IG
+    of it asks this one.
 
+    Parameters
+    ----------
+    model : ingest.neuronize.ClassScores or nn.Module
+        The model as the analysis runs it.
+    probe : torch.Tensor
+        A batch of the model's inputs (on its device) that every plan is checked on.
+    shortcuts : bool
+        Whether segments may be used at all; False (`--no-shortcuts`) makes every plan `WHOLE_MODEL`.
+    """
 
-@contextmanager
-def shortcuts(allowed: bool):
-    """While the block runs, segments (and the shortcuts built on them: closing a layer after it,
-    the closed form and one-channel Integrated Gradients) are used where they agree with the whole
-    model (`allowed`), or never: every closing and IG runs the whole model."""
-    token = _SHORTCUTS.set(allowed)
-    try:
-        yield
-    finally:
-        _SHORTCUTS.reset(token)
+    def __init__(self, model, probe: torch.Tensor, shortcuts: bool = True):
+        self.model, self.probe, self.shortcuts = model, probe, shortcuts
+        self._plans: dict[tuple, Plan] = {}
 
+    def plan(self, starts: list[Point | None], stop: Point | None) -> "Plan":
+        """The plan from the layers read at `starts` (None: the input) to the one read at `stop`
+        (None: the class scores), built and checked once (`Plan.verified`); `WHOLE_MODEL` where
+        there is no segment (see the module's docstring)."""
+        if not self.shortcuts or self._traced is None:
+            return WHOLE_MODEL
+        key = (tuple(starts), stop)
+        if key not in self._plans:
+            found = self._segment(starts, stop)
+            self._plans[key] = (
+                WHOLE_MODEL if found is None else Plan.verified(self.model, found, starts, stop, self.probe)
+            )
+        return self._plans[key]
 
-def segment(model, starts: list[Point | None], stop: Point | None, x: torch.Tensor) -> Segment | None:
-    """The segment of `model` (an `ingest.neuronize.ClassScores` or a module) from the layers read
-    at `starts` (None: the input) to the one read at `stop` (None: the class scores), found on batch
-    `x` once per model and ends: None where there is none (see the module's docstring)."""
-    module = getattr(model, "model", model)
-    if not _SHORTCUTS.get() or not isinstance(module, nn.Module) or token_input(model) is not None:
-        return None
-    logits = getattr(model, "logits", "")
-    known = _SEGMENTS.setdefault(module, {})
-    key = (tuple(starts), stop, logits)
-    if key not in known:
-        known[key] = _found(module, starts, stop, logits, x)
-    return known[key]
+    @cached_property
+    def _module(self) -> nn.Module:
+        return getattr(self.model, "model", self.model)
 
-
-def _found(module: nn.Module, starts: list[Point | None], stop: Point | None, logits: str, x) -> Segment | None:
-    wanted = [point for point in [*starts, stop] if point is not None]
-    try:
-        traced = _traced(module)
-        found = _nodes_at(module, traced, wanted, x)
-        placeholders = [node for node in traced.graph.nodes if node.op == "placeholder"]
-        if len(placeholders) != 1 or len(found) < len(wanted):
+    @cached_property
+    def _traced(self) -> fx.GraphModule | None:
+        """`torch.fx.symbolic_trace` of the model (its submodules and parameters are the model's own,
+        so later weight changes are seen); None for a model run on token data or one it cannot trace."""
+        if not isinstance(self._module, nn.Module) or token_input(self.model) is not None:
             return None
-        found[None] = placeholders[0]
-        piece = Segment(traced, [found[p] for p in starts], found[stop] if stop is not None else None, logits)
+        try:
+            return fx.symbolic_trace(self._module)
+        except Exception:  # noqa: BLE001 (any tracing failure means: run the whole model)
+            return None
+
+    def _segment(self, starts: list[Point | None], stop: Point | None) -> Segment | None:
+        """The segment from `starts` to `stop`, found on the probe batch: None where a point is not a
+        node of the trace or a value it reads is not batch first."""
+        wanted = [point for point in [*starts, stop] if point is not None]
+        traced, x = self._traced, self.probe
+        try:
+            found = _nodes_at(self._module, traced, wanted, x)
+            placeholders = [node for node in traced.graph.nodes if node.op == "placeholder"]
+            if len(placeholders) != 1 or len(found) < len(wanted):
+                return None
+            found[None] = placeholders[0]
+            logits = getattr(self.model, "logits", "")
+            piece = Segment(traced, [found[p] for p in starts], found[stop] if stop is not None else None, logits)
+            with torch.no_grad():
+                kept = piece.prefix(x)
+        except Exception:  # noqa: BLE001 (any tracing failure means: run the whole model)
+            return None
+        batch_first = all(
+            isinstance(v, torch.Tensor) and v.ndim and v.shape[0] == len(x)
+            for node, v in kept.items()
+            if node in piece.batched
+        )
+        return piece if batch_first else None
+
+
+@dataclass(frozen=True, eq=False)
+class Plan:
+    """How to compute the stop's value (or the class scores) from the starts' values: on `segment`
+    and the faster forms below where each gave the whole model's values when the plan was built
+    (`verified`), else through the whole model (`segment` None: `WHOLE_MODEL`)."""
+
+    segment: Segment | None = None
+    one_channel: "OneChannel | None" = None  # the stop one channel at a time
+    channel_wise: bool = False  # the stop's channel c from the starts' channel c alone (`Segment.channel`)
+    dense_readers: Mapping[fx.Node, nn.Module] = field(default_factory=dict)  # see `_dense_readers`
+
+    @classmethod
+    def verified(cls, model, segment: Segment, starts: list[Point | None], stop: Point | None, x) -> "Plan":
+        """The plan of `segment` (from the layers read at `starts` to the one read at `stop`) as far
+        as it agrees with the whole model `model` on batch x (`_probe`): `WHOLE_MODEL` where the
+        segment disagrees or fails; else the segment, with each faster form that gives the stop's
+        values on a few of its channels (`_probe_channels`), and each dense reader whose output with
+        every other channel closed is its response to those channels (`closed_output`).
+
+        The check runs once, when the plan is built: a caller reads the verdict, never sets it."""
         with torch.no_grad():
-            kept = piece.prefix(x)
-    except Exception:  # noqa: BLE001 (any tracing failure means: run the whole model)
+            probe = _probe(model, segment, starts, stop, x)
+            if probe is None:
+                return WHOLE_MODEL
+            one_channel = _one_channel_form(segment)
+            if one_channel is not None and not _agrees(_one_channel_values, one_channel, probe):
+                one_channel = None
+            channel_wise = _channel_local(segment) and _agrees(_channel_values, segment, probe)
+            readers = _dense_readers(segment).items()
+            agreeing = {node: m for node, m in readers if _agrees(_reader_values, m, probe.values[0])}
+        return cls(segment, one_channel, channel_wise, MappingProxyType(agreeing))
+
+    @property
+    def start_read_elsewhere(self) -> bool:
+        """Whether any node of the segment but the `dense_readers` reads the first start's value."""
+        inside = self.segment._inside
+        return any(node in inside and node not in self.dense_readers for node in self.segment.starts[0].users)
+
+
+WHOLE_MODEL = Plan()  # run the whole model
+
+
+@dataclass(frozen=True, eq=False)
+class _Probe:
+    """A batch through a segment and through the whole model, each start's value changed the same way."""
+
+    x: torch.Tensor  # the batch
+    values: list[torch.Tensor]  # each start's value on it
+    changed: list[torch.Tensor]  # each start's value changed (`_changed`)
+    expected: torch.Tensor  # the whole model's stop value (or class scores) with the starts' values `changed`
+
+
+def _probe(model, segment: Segment, starts: list[Point | None], stop: Point | None, x) -> _Probe | None:
+    """Batch x through `segment` and the whole model `model`, where the segment gives the whole
+    model's values of the starts, and of the stop with each start's value changed (`_changed`);
+    None where it does not (to rtol 1e-4, atol 1e-5: `_close`), or fails."""
+    try:
+        kept = segment.prefix(x)
+        values = [kept[node] for node in segment.starts]
+        if not all(_close(value, _whole_value(model, x, point)) for value, point in zip(values, starts)):
+            return None
+        changed = [_changed(value) for value in values]
+        expected = tapped_forward(model, *_replacing(x, starts, changed), capture=stop)
+        ours = segment.run(kept, 1, given={node: value.clone() for node, value in zip(segment.starts, changed)})
+    except Exception:  # noqa: BLE001 (a shortcut that fails is not taken: the whole model runs)
         return None
-    batch_first = all(
-        isinstance(v, torch.Tensor) and v.ndim and v.shape[0] == len(x)
-        for node, v in kept.items()
-        if node in piece.batched
-    )
-    return piece if batch_first else None
+    return _Probe(x, values, changed, expected) if _close(ours, expected) else None
 
 
-@dataclass
+def _close(ours: torch.Tensor, theirs: torch.Tensor) -> bool:
+    return ours.shape == theirs.shape and torch.allclose(ours, theirs, rtol=1e-4, atol=1e-5)
+
+
+def _agrees(pairs, *args) -> bool:
+    """Whether every pair of tensors `pairs(*args)` gives is equal (`_close`); False where it fails."""
+    try:
+        return all(_close(ours, theirs) for ours, theirs in pairs(*args))
+    except Exception:  # noqa: BLE001 (a shortcut that fails is not taken)
+        return False
+
+
+def _whole_value(model, x: torch.Tensor, point: Point | None) -> torch.Tensor:
+    """The tensor read at `point` in the whole model's pass on batch x (x itself for the input)."""
+    return x if point is None else tapped_forward(model, x, capture=point)
+
+
+def _replacing(x: torch.Tensor, starts: list[Point | None], values: list[torch.Tensor]) -> tuple:
+    """The whole model's input and replacements (`ingest.taps.tapped_forward`) that put `values` at
+    `starts`."""
+    inputs = next((value for point, value in zip(starts, values) if point is None), x)
+    return inputs, {point: value for point, value in zip(starts, values) if point is not None}
+
+
+def _changed(value: torch.Tensor) -> torch.Tensor:
+    """`value` with every other element of each row (batch first, flattened) set to 0 and 1 added to
+    the others: a change that no scaling or normalisation after it hides."""
+    flat = value.reshape(len(value), -1)
+    even = torch.arange(flat.shape[1], device=value.device) % 2 == 0
+    return torch.where(even, flat + 1, torch.zeros_like(flat)).reshape(value.shape)
+
+
+def _probe_channels(value: torch.Tensor) -> list[int]:
+    """The channels (axis 1) a faster form is checked on: the first, the middle and the last one."""
+    width = value.shape[1]
+    return sorted({0, width // 2, width - 1})
+
+
+def _one_channel_values(form: "OneChannel", probe: _Probe):
+    """The stop's probe channels from the one-channel form and from the whole model."""
+    head, expected = form.head, probe.expected
+    kept = {} if head.reads_only_starts else head.prefix(probe.x)
+    z = head.run(kept, 1, given={node: value.clone() for node, value in zip(head.starts, probe.changed)})
+    return [(form.value(z, c), expected[:, c : c + 1]) for c in _probe_channels(expected)]
+
+
+def _channel_values(segment: Segment, probe: _Probe):
+    """The stop's probe channels from `Segment.channel` and from the whole model."""
+    expected = probe.expected
+    return [
+        (segment.channel([value[:, c : c + 1] for value in probe.changed], c), expected[:, c : c + 1])
+        for c in _probe_channels(expected)
+    ]
+
+
+def _reader_values(module: nn.Module, h: torch.Tensor):
+    """A dense reader's output on h with every other channel closed (set to 0), from its response to
+    those channels alone (`closed_output`) and from the module itself."""
+    keep = (torch.arange(h.shape[1], device=h.device) % 2).to(h.dtype).unsqueeze(0)
+    closed = h * keep.view(1, -1, *([1] * (h.ndim - 2)))
+    return [(closed_output(module, h, keep, torch.zeros_like(keep)), module(closed))]
+
+
+def _one_channel_form(segment: Segment) -> "OneChannel | None":
+    """The stop as one channel at a time (`OneChannel`), where it is a Linear or Conv module's output
+    after channel-wise operations only; else None."""
+    if segment.stop is None:
+        return None
+    traced, chain, node = segment.traced, [], segment.stop
+    while _is_channel_op(traced, node):
+        chain.insert(0, node)
+        node = node.args[0]
+    module = traced.get_submodule(node.target) if node.op == "call_module" else None
+    if not _is_dense(module) or not isinstance(node.args[0], fx.Node):
+        return None
+    return OneChannel(Segment(traced, segment.starts, node.args[0], segment.logits), module, chain, traced)
+
+
+def _dense_readers(segment: Segment) -> dict[fx.Node, nn.Module]:
+    """The Linear and Conv modules (one group) of the segment whose one input is the first start's
+    value: a change of a few of its channels changes their output by those channels' share alone
+    (`closed_output`)."""
+    start = segment.starts[0]
+    readers = [node for node in start.users if node in segment._inside and node.op == "call_module"]
+    readers = [node for node in readers if node.args == (start,) and not node.kwargs]
+    return {node: m for node in readers if _is_dense(m := segment.traced.get_submodule(node.target))}
+
+
+def _channel_local(segment: Segment) -> bool:
+    """Whether every node from the starts to the stop maps channel c of its inputs to channel c alone
+    (channel-wise operations, and sums, differences or products of such values, as a residual merge):
+    then the stop's channel c is a function of the starts' channel c alone (`Segment.channel`)."""
+    body = segment._body
+    merges = all(_is_channel_op(segment.traced, node) or _is_channel_merge(node) for node in body)
+    return segment.stop is not None and segment.reads_only_starts and bool(body) and merges
+
+
+@dataclass(frozen=True)
 class OneChannel:
     """A segment cut before the Linear or Conv module whose output channels its stop holds, and the
     channel-wise operations (eval-mode batch norm, element-wise activations, dropout) from that module
@@ -258,7 +411,6 @@ class OneChannel:
     module: nn.Module
     chain: list[fx.Node]
     traced: fx.GraphModule
-    agrees: bool | None = None  # whether it gave the segment's values (set by the first caller)
 
     def value(self, z: torch.Tensor, channel: int) -> torch.Tensor:
         """The stop's tensor for `channel` only (one channel, batch first) from the module's input z."""
@@ -298,6 +450,23 @@ def dense(module: nn.Module, z: torch.Tensor, weight: torch.Tensor, bias: torch.
     """A Linear or Conv module's operation on z with `weight` and `bias` in place of its own (slices
     of them: some output or input channels)."""
     return F.linear(z, weight, bias) if isinstance(module, nn.Linear) else module._conv_forward(z, weight, bias)
+
+
+def closed_output(module: nn.Module, h: torch.Tensor, keep: torch.Tensor, fill: torch.Tensor) -> torch.Tensor:
+    """What a Linear or Conv module reading batch h outputs for each closing of h (rows of `keep`, 0
+    at its members, and `fill`), copy-major: its output on h plus its bias-free response to the
+    change of the closed channels alone (the module is linear in its input), for the cost of those
+    channels."""
+    opened = module(h)
+    outputs = []
+    for row_keep, row_fill in zip(keep, fill):
+        closed = torch.nonzero(row_keep == 0).squeeze(1)
+        if not len(closed):
+            outputs.append(opened)
+            continue
+        change = row_fill[closed].view(1, -1, *([1] * (h.ndim - 2))) - h[:, closed]
+        outputs.append(opened + dense(module, change, module.weight[:, closed]))
+    return torch.cat(outputs)
 
 
 def _is_dense(module: nn.Module | None) -> bool:
@@ -368,18 +537,6 @@ def _channel_op(traced: fx.GraphModule, node: fx.Node, out: torch.Tensor, keep: 
     if node.op == "call_method":
         return getattr(out, node.target)(*node.args[1:], **node.kwargs)
     return node.target(out, *node.args[1:], **node.kwargs)
-
-
-_TRACES: "weakref.WeakKeyDictionary[nn.Module, fx.GraphModule]" = weakref.WeakKeyDictionary()
-_SEGMENTS: "weakref.WeakKeyDictionary[nn.Module, dict]" = weakref.WeakKeyDictionary()
-
-
-def _traced(module: nn.Module) -> fx.GraphModule:
-    """`torch.fx.symbolic_trace(module)`, once per module (its submodules and parameters are the
-    module's own, so later weight changes are seen)."""
-    if module not in _TRACES:
-        _TRACES[module] = fx.symbolic_trace(module)
-    return _TRACES[module]
 
 
 def _nodes_at(module: nn.Module, traced: fx.GraphModule, points: list[Point], x: torch.Tensor):

@@ -26,8 +26,8 @@ from .methods import METHODS
 from .neuronize import ClassScores, Recording, record
 from .options import AnalysisOptions
 from .relay import class_indicators, set_relay_bits
-from .segments import shortcuts
-from .taps import Layout, device_of
+from .segments import PROBE_ROWS, Plans
+from .taps import Layout, device_of, rows
 from .tokens import Tokens
 
 
@@ -42,6 +42,7 @@ class Run:
     analysis: Analysis
     tokens: Tokens | None = None  # token data: its input neurons
     recording: Recording | None = None
+    plans: Plans | None = None  # how the model runs between its layers (`ingest.segments`), from the record stage
     binary: BinarizedLayers = field(init=False)  # the layers binarised for relay information, once each
 
     def __post_init__(self):
@@ -58,9 +59,12 @@ class Run:
 
 def record_stage(run: Run) -> None:
     """Needs the model and X. Adds the recording (the layer DAG and the activations of every hidden
-    layer), the predictions and the class names (checked against the model's outputs)."""
+    layer), the predictions, the class names (checked against the model's outputs) and the model's
+    execution plans (checked on the first PROBE_ROWS rows of X; all the whole model's with `--no-shortcuts`)."""
     a, options = run.analysis, run.options
     run.model = ClassScores(run.model, options.logits, run.tokens)
+    probe = rows(run.X, 0, min(PROBE_ROWS, options.batch_size), run.device)
+    run.plans = Plans(run.model, probe, options.shortcuts)
     run.recording = rec = record(
         run.model,
         run.X,
@@ -184,7 +188,7 @@ def community_stage(run: Run) -> None:
     its communities, soft memberships, neuron properties, link properties and metrics; a method
     that finds nothing is recorded in `skipped`. Each method's wall time is kept too ("method NAME")."""
     a = run.analysis
-    context = MethodContext.of(a, run.model, run.X, run.binary)
+    context = MethodContext.of(a, run.plans, run.X, run.binary)
     for name in run.options.methods:
         started = time.perf_counter()
         found = METHODS[name].find(context, run.options.of(name))
@@ -254,7 +258,7 @@ def closing_stage(run: Run) -> None:
     a, options = run.analysis, run.options
     a.metrics.update(
         evaluate_closing(
-            run.model,
+            run.plans,
             run.X,
             run.y,
             a.layers,
@@ -333,7 +337,7 @@ def run_stages(run: Run) -> Analysis:
     """Run every stage in order, timing each, under one progress bar that names the stage (the
     stages' own bars show under it); the stages after the communities run only when some community
     was found."""
-    with progress_bar(len(STAGES), f"analysing {run.analysis.name}") as advance, shortcuts(run.options.shortcuts):
+    with progress_bar(len(STAGES), f"analysing {run.analysis.name}") as advance:
         for name, stage in STAGES:
             advance(0, name)
             if not (name in COMMUNITY_STAGES and not run.analysis.communities):

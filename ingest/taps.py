@@ -230,3 +230,30 @@ def watching(model: nn.Module, fns: dict[Point, Fn] | None = None, observe=None)
     finally:
         for handle in handles:
             handle.remove()
+
+
+class _Captured(Exception):
+    """Ends a forward pass at the captured output (the rest of the model is not needed)."""
+
+    def __init__(self, output: torch.Tensor):
+        super().__init__()
+        self.output = output
+
+
+def tapped_forward(model: nn.Module, inputs: torch.Tensor, replace=None, capture: Point | None = None) -> torch.Tensor:
+    """A forward pass. `replace` = {point: tensor} puts each tensor in place of the output at its
+    point; `capture` (a point) returns the output there instead of the model's, stopping the pass."""
+
+    def stop(output):
+        raise _Captured(output)
+
+    # a copy each time: a model that adds to a layer's output in place (HF ResNet's `hidden_state +=
+    # residual`) must not write into the tensor the gradients are taken for, nor into a view of it
+    fns = {point: (lambda _output, tensor=tensor: tensor.clone()) for point, tensor in (replace or {}).items()}
+    if capture is not None:
+        fns[capture] = stop
+    try:
+        with watching(model, fns):
+            return model(inputs)
+    except _Captured as captured:
+        return captured.output

@@ -1,7 +1,7 @@
 """Modules that do not compute what their class usually computes, as pruning, sparsity and fine-tuning
-code makes them: each an MLP of 64 digits features -> 50 -> 50 -> 10 (50 wide, as the top-k concept
-inputs of NeurFlow, so that a weight matrix has a batch's length). Also loadable as
-`--model tests/fastpath_zoo.py:NAME`."""
+code makes them, and a model whose torch.fx trace is not what it runs: each an MLP of 64 digits
+features -> 50 -> 50 -> 10 (50 wide, as the top-k concept inputs of NeurFlow, so that a weight matrix
+has a batch's length). Also loadable as `--model tests/fastpath_zoo.py:NAME`."""
 
 import torch
 from torch import nn
@@ -85,6 +85,20 @@ class Gated(nn.Module):
         return self.out(F.relu(self.second(self.gate(self.first(x)))))
 
 
+class TracedOtherwise(MLP):
+    """64 -> 50 -> 50 -> 10 whose second layer is doubled when the model runs, but not when torch.fx
+    traces it (it asks for the type of the value): its trace computes other class scores, so no plan
+    to them is taken."""
+
+    def __init__(self):
+        torch.manual_seed(0)
+        super().__init__(nn.Linear(64, WIDTH), nn.Linear(WIDTH, WIDTH), nn.Linear(WIDTH, 10))
+
+    def forward(self, x):
+        hidden = F.relu(self.second(F.relu(self.first(x))))
+        return self.out(hidden * (2.0 if isinstance(hidden, torch.Tensor) else 1.0))
+
+
 def masked():
     torch.manual_seed(0)
     return MLP(MaskedLinear(64, WIDTH), MaskedLinear(WIDTH, WIDTH, seed=1), nn.Linear(WIDTH, 10))
@@ -119,7 +133,7 @@ def gated():
 
 
 ZOO = {"masked": masked, "pruned": pruned, "weight_normed": weight_normed, "lora": lora, "twice": twice}
-ZOO |= {"gated": gated}
+ZOO |= {"gated": gated, "traced_otherwise": TracedOtherwise}
 
 
 def trained(model: nn.Module, X, y, steps: int = 150) -> nn.Module:

@@ -13,6 +13,7 @@ from ingest.demo import trained
 from ingest.methods.neurflow import _Concepts, concept_inputs, core_size, group_labels
 from ingest.methods.options import NeurFlowOptions
 from ingest.neuronize import ClassScores, record
+from ingest.segments import Plans
 from queries import connect
 
 
@@ -53,7 +54,9 @@ def test_a_class_s_concepts_are_its_rows_of_the_whole_probe_set_s(digits, home):
     every = concept_inputs(X, (8, 8))
     whole = record(ClassScores(model), every)
     rows = np.flatnonzero(a.predictions[np.arange(len(every)) % len(X)] == 2)
-    concepts = _Concepts(MethodContext.of(a, ClassScores(model), X), 2, NeurFlowOptions())
+    concepts = _Concepts(
+        MethodContext.of(a, Plans(ClassScores(model), torch.from_numpy(X[:256])), X), 2, NeurFlowOptions()
+    )
     np.testing.assert_array_equal(concepts.inputs, every[rows])
     for ours, theirs in zip(concepts.acts, [whole.inputs, *whole.hidden, whole.outputs]):
         np.testing.assert_allclose(ours, theirs[rows], rtol=1e-5, atol=1e-6)
@@ -64,7 +67,7 @@ def test_integrated_gradients_of_a_logit_over_a_linear_layer(digits, home):
     model, _ = trained("digits-mlp", home / "demo")
     X = digits.X[:200]
     a = analyze(model, X, digits.y[:200], name="nf-mlp", methods=(), deletion=False)
-    concepts = _Concepts(MethodContext.of(a, model, X), 4, NeurFlowOptions())
+    concepts = _Concepts(MethodContext.of(a, Plans(model, torch.from_numpy(X[:256])), X), 4, NeurFlowOptions())
     np.testing.assert_array_equal(concepts.inputs, X[a.predictions == 4])  # the class's own samples only
     tops = [np.arange(5), np.arange(3)]
     ig = concepts.integrated_gradients(3, [4, 7], tops)
@@ -143,7 +146,9 @@ def test_groups_weights_and_storage(store, stored_cnn):
 
 def test_sub_concept_weights_are_exactly_l1_normalised(cnn, digits):
     model, a = cnn
-    (e,) = _Concepts(MethodContext.of(a, model, digits.X), 3, NeurFlowOptions()).explain(4, [3])
+    (e,) = _Concepts(
+        MethodContext.of(a, Plans(model, torch.from_numpy(digits.X[:256])), digits.X), 3, NeurFlowOptions()
+    ).explain(4, [3])
     assert 2 <= len(e.weights) <= 5 and len(e.core) <= 16
     np.testing.assert_allclose(np.abs(e.weights).sum(axis=1), 1.0, rtol=1e-12)
 

@@ -170,7 +170,7 @@ def concept_inputs(X: np.ndarray, image_shape: tuple[int, int] | None) -> np.nda
 class _Concepts:
     """One class's concept inputs (those of the probe samples predicted as the class) and every layer's
     activations on them (for data without crops: the analysis's own recording), and the explanation
-    of the class's neurons on them."""
+    of the class's neurons on them, run as the context's `plans` say (`ingest.segments.Plans`)."""
 
     def __init__(self, context: MethodContext, c: int, options: NeurFlowOptions):
         self.model, self.context, self.options = context.model, context, options
@@ -207,7 +207,9 @@ class _Concepts:
         distinct, copies = np.unique(np.concatenate(tops), return_inverse=True)  # units share concept inputs
         x = torch.from_numpy(np.ascontiguousarray(self.inputs[distinct])).to(device_of(self.model))
         targets = torch.as_tensor(np.repeat(units, [len(t) for t in tops]), device=x.device)
-        between = Between(self.model, lowers, upper, x, torch.as_tensor(copies.ravel(), device=x.device), targets)
+        between = Between(
+            self.context.plans, lowers, upper, x, torch.as_tensor(copies.ravel(), device=x.device), targets
+        )
         starts, steps = between.starts, self.options.steps
         sizes = [start[0].numel() for start in starts]
         ig = between.integrated_gradients(steps, self.options.top_k * steps)
@@ -451,7 +453,7 @@ def fidelity(context: MethodContext, circuits: list[_Circuit], options: NeurFlow
     Parameters
     ----------
     context : MethodContext
-        The model, the probe samples and its layers.
+        The model's execution plans, the probe samples and its layers.
     circuits : list of _Circuit
         One per class.
     options : NeurFlowOptions
@@ -488,7 +490,7 @@ def fidelity(context: MethodContext, circuits: list[_Circuit], options: NeurFlow
             for draw in range(options.draws):
                 masks[1 + draw, rng.choice(layer.width, len(members), replace=False)] = True
             kept = (
-                (masked_predictions(context.model, context.X[correct[c]], layer, masks) == c).mean(axis=1)
+                (masked_predictions(context.plans, context.X[correct[c]], layer, masks) == c).mean(axis=1)
                 if len(correct[c])
                 else np.ones(len(masks))
             )
