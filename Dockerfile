@@ -2,6 +2,7 @@
 FROM python:3.11-slim
 WORKDIR /srv/neurocypher
 COPY pyproject.toml README.md ./
+COPY neurocypher neurocypher
 COPY ingest ingest
 COPY queries queries
 COPY app app

@@ -21,11 +21,10 @@ test: $(INSTALLED) $(CHROMIUM) $(NEO4J_SERVER)
 app: $(INSTALLED)
 	$(BIN)/neurocypher app
 
-# -P keeps bench/ off sys.path, so bench/ingest.py does not shadow the ingest package.
 # About 40 minutes in all: bench/resnet.py (ResNet-18, every method) 20, bench/memory.py (2048-wide MLP) 3,
 # bench/scale.py 5.
 bench: $(INSTALLED)
-	for b in bench/*.py; do $(BIN)/python -P $$b || exit 1; done
+	for b in bench/*.py; do $(BIN)/python $$b || exit 1; done
 
 # torch first and pinned: the cached CPU wheel, instead of a newest build with GBs of CUDA packages.
 $(INSTALLED): pyproject.toml

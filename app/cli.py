@@ -1,4 +1,4 @@
-"""`neurocypher app`: start the Streamlit explorer (the root command line is `queries.cli`)."""
+"""`neurocypher app`: start the Streamlit explorer (the root command line is `neurocypher.cli`)."""
 
 import os
 import sys
@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from queries import connect
+from neurocypher.queries import connect
 
 commands = typer.Typer()
 

@@ -7,9 +7,9 @@ from urllib.parse import quote
 import pandas as pd
 import streamlit as st
 
-from app.graphs import is_community, model_of
-from queries import connect, explore
-from queries.errors import UserError
+from neurocypher.app.graphs import is_community, model_of
+from neurocypher.errors import UserError
+from neurocypher.queries import connect, explore
 
 SCORES = {  # the models' headline numbers, in words
     "accuracy": "fraction of the probe samples classified correctly",

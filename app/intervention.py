@@ -6,13 +6,13 @@ closing stage did."""
 import numpy as np
 import streamlit as st
 
-from queries.reads import model_params, model_source
+from neurocypher.queries.reads import model_params, model_source
 
 
 @st.cache_resource(show_spinner="reloading the data ...")
 def reloaded_data(data: str):
     """The data a model was ingested from (its source's `data`; cached per source)."""
-    from ingest.data import load_data
+    from neurocypher.ingest.data import load_data
 
     return load_data(data)
 
@@ -20,7 +20,7 @@ def reloaded_data(data: str):
 @st.cache_resource(show_spinner="reloading the model ...")
 def reloaded_model(model: str, weights: str | None):
     """The model a model was ingested from (its source's `model` and `weights`; cached per source)."""
-    from ingest.modelfile import load_model
+    from neurocypher.ingest.modelfile import load_model
 
     return load_model(model, weights)
 
@@ -29,10 +29,10 @@ def close_live(store, model: str, layer: int, members: list[int], means: list[fl
     """Per-class accuracy of `model` with the neurons `members` of `layer` closed (set to 0, or to
     their stored means when the model was analysed with `--close-to-mean`), next to none closed:
     `before` and `after`, fractions of each class's samples."""
-    from ingest.closing import Closing, class_accuracies, closable_layers, predict_closed
-    from ingest.neuronize import record
-    from ingest.options import AnalysisOptions
-    from ingest.pipeline import runnable
+    from neurocypher.ingest.closing import Closing, class_accuracies, closable_layers, predict_closed
+    from neurocypher.ingest.neuronize import record
+    from neurocypher.ingest.options import AnalysisOptions
+    from neurocypher.ingest.pipeline import runnable
 
     params = model_params(store, model)
     source = model_source(params, model, "close it live")

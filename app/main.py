@@ -8,8 +8,8 @@ from importlib import import_module
 
 import streamlit as st
 
-from app.explorer import forget
-from queries.errors import UserError
+from neurocypher.app.explorer import forget
+from neurocypher.errors import UserError
 
 
 @st.cache_resource

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from app.explorer import address
-from app.graphs import short
+from neurocypher.app.explorer import address
+from neurocypher.app.graphs import short
 
 UID = re.compile(r"[^/]+/(?:[^/]+/)?L\d+/c?\d+")  # a neuron's (`m/L1/3`) or a community's (`m/method/L1/c0`)
 SHOWN = r"=[^/&]+/([^&]+)$"  # a link's text: the uid after its model id

@@ -8,7 +8,7 @@ Models: the demo's digits-mlp (64-32-32-10) and digits-cnn, and ReLU MLPs 64-48-
 64-64-64-32-10 trained the demo's way (Adam, 60 epochs, seed 1) on 3/4 of the digits; all analysed
 on the 1,797 digits with every default method.
 
-    .venv/bin/python -P bench/chains.py [--close-to-zero]
+    .venv/bin/python bench/chains.py [--close-to-zero]
 """
 
 import argparse
@@ -21,12 +21,12 @@ import torch
 from sklearn.model_selection import train_test_split
 from torch import nn
 
-from ingest import analyze
-from ingest.data import load_data
-from ingest.demo import SEED, train, trained
-from ingest.fidelity import measure_chains
-from ingest.neuronize import ClassScores
-from queries.chains import DEFAULT_SCORE, SCORES
+from neurocypher.ingest import analyze
+from neurocypher.ingest.data import load_data
+from neurocypher.ingest.demo import SEED, train, trained
+from neurocypher.ingest.fidelity import measure_chains
+from neurocypher.ingest.neuronize import ClassScores
+from neurocypher.queries.chains import DEFAULT_SCORE, SCORES
 
 CACHE = Path.home() / ".neurocypher" / "demo"
 MLP_WIDTHS = ((48, 24), (64, 64, 32))

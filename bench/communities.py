@@ -1,7 +1,7 @@
 """Flow-graph communities at scale: Leiden (leidenalg, what `flow` uses) against networkx's Louvain
 on the same synthetic layered flow graph of 100k neurons and 1M weighted edges, in the same run.
 
-    .venv/bin/python -P bench/communities.py
+    .venv/bin/python bench/communities.py
 """
 
 import time
@@ -9,7 +9,7 @@ import time
 import networkx as nx
 import numpy as np
 
-from ingest.methods.flow import leiden_labels
+from neurocypher.ingest.methods.flow import leiden_labels
 
 LAYERS, WIDTH, EDGES = 10, 10_000, 1_000_000
 

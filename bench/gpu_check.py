@@ -3,7 +3,7 @@ Gradients and closing, then a whole analysis of the digits CNN with `device="cud
 `device="cpu"` (the same communities, relay bits and accuracy drops). About a minute on a GPU
 machine; without a GPU it says so and compares the CPU with itself.
 
-    .venv/bin/python -P bench/gpu_check.py
+    .venv/bin/python bench/gpu_check.py
 """
 
 import time
@@ -11,16 +11,16 @@ import time
 import numpy as np
 import torch
 
-from ingest.attribution import integrated_gradients
-from ingest.closing import closable_layers, masked_predictions
-from ingest.data import load_data
-from ingest.demo import train
-from ingest.demo_models import cnn
-from ingest.information import discretize, mutual_information
-from ingest.neuronize import ClassScores, record
-from ingest.pipeline import analyze
-from ingest.segments import PROBE_ROWS, Plans
-from ingest.taps import rows
+from neurocypher.ingest.attribution import integrated_gradients
+from neurocypher.ingest.closing import closable_layers, masked_predictions
+from neurocypher.ingest.data import load_data
+from neurocypher.ingest.demo import train
+from neurocypher.ingest.demo_models import cnn
+from neurocypher.ingest.information import discretize, mutual_information
+from neurocypher.ingest.neuronize import ClassScores, record
+from neurocypher.ingest.pipeline import analyze
+from neurocypher.ingest.segments import PROBE_ROWS, Plans
+from neurocypher.ingest.taps import rows
 
 
 def largest_differences(device: torch.device) -> dict[str, float]:

@@ -12,24 +12,20 @@ asked through the query library. Last, the relay paper's knockout R^2 (bench/rel
 composite network (2 tanh units per digit) trained on the last data set. The latest results are in
 docs/groundtruth.md.
 
-    .venv/bin/python -P bench/groundtruth.py [--mnist] [--relay-samples-per-state 32]
+    .venv/bin/python bench/groundtruth.py [--mnist] [--relay-samples-per-state 32]
 """
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
+from relay_paper import readout, set_analysis  # the relay paper's knockout R^2 (bench/ is the script's folder)
 from sklearn.metrics import adjusted_rand_score
 
-from ingest import AnalysisOptions, analyze, write
-from ingest.data import load_data
-from ingest.groundtruth import WIDTHS, composite
-from queries import scratch_store
-
-sys.path.append(str(Path(__file__).parent))  # appended: bench/ingest.py must not shadow the package
-from relay_paper import readout, set_analysis  # noqa: E402  (the relay paper's knockout R^2)
+from neurocypher.ingest import AnalysisOptions, analyze, write
+from neurocypher.ingest.data import load_data
+from neurocypher.ingest.groundtruth import WIDTHS, composite
+from neurocypher.queries import scratch_store
 
 PARTITIONS = ("innersight", "flow", "weights")
 SPECIALIST_WIDTHS = {"narrow": (2, 3, 4), "wide": WIDTHS}  # cycled over the classes: 29 and 53 units per layer

@@ -3,7 +3,7 @@ embedded store, against the naive per-edge endpoint lookup
 `UNWIND $rows MATCH (a {uid}) MATCH (b {uid}) CREATE (a)-[...]->(b)` in the same run (on a sample
 of 100k edges, into the same graph).
 
-    .venv/bin/python -P bench/ingest.py [--neo4j]   (-P: bench/ must not shadow the packages)
+    .venv/bin/python bench/ingest.py [--neo4j]
 
 With --neo4j it writes to Neo4j instead: the server of NEO4J_URI, or a fresh Neo4j 5 test server
 (tests/neo4j, `make neo4j-server`) with docker-compose.yml's settings, so the model is written
@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.append(str(Path(__file__).parents[1] / "tests"))  # appended: bench/ must not shadow the packages
+sys.path.append(str(Path(__file__).parents[1] / "tests"))  # after the packages: tests/ has a models.py
 from neo4j_server import bench_store  # noqa: E402  (the store measured: embedded, or Neo4j)
 
 LAYERS, WIDTH, EDGES, NAIVE_EDGES, SAMPLES = 10, 10_000, 1_000_000, 100_000, 16
@@ -52,9 +52,9 @@ def seconds(run) -> float:
 
 
 def main(neo4j: bool) -> None:
-    from ingest.synthetic import synthetic_analysis
-    from ingest.writer import write
-    from queries.neo4j_store import BATCH_ROWS
+    from neurocypher.ingest.synthetic import synthetic_analysis
+    from neurocypher.ingest.writer import write
+    from neurocypher.queries.neo4j_store import BATCH_ROWS
 
     analysis = synthetic_analysis("bench-ingest", layers=LAYERS, width=WIDTH, edges=EDGES, samples=SAMPLES)
     with bench_store(neo4j) as (store, _):

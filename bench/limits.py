@@ -5,7 +5,7 @@ and every named question, with the smallest QUERY_MEM_CAPACITY (MB) it passes un
 its time (client included). (The earlier relay-path text, one MATCH per hop, needed 1,554 MB here
 with min_bits 0 over 10 layers and 6,671 MB over 11; relay-path is now a best-path search.)
 
-    .venv/bin/python -P bench/limits.py
+    .venv/bin/python bench/limits.py
 """
 
 import time
@@ -19,7 +19,7 @@ TOP_MB = 4096
 
 def statements(store):
     """(name, call) for every statement the package sends about one model, at its largest."""
-    from queries import explore, export
+    from neurocypher.queries import explore, export
 
     m, uid, neuron = MODEL, f"{MODEL}/innersight/L1/c0", f"{MODEL}/L1/3"
     page = {"skip": 0, "limit": explore.PAGE_MAX}
@@ -88,10 +88,10 @@ def seconds(run) -> float:
 
 
 def main() -> None:
-    from ingest.synthetic import synthetic_analysis
-    from ingest.writer import write
-    from queries import scratch_store
-    from queries.server import LIMITS, QUERY_MEMORY_MB, STATEMENT_SECONDS
+    from neurocypher.ingest.synthetic import synthetic_analysis
+    from neurocypher.ingest.writer import write
+    from neurocypher.queries import scratch_store
+    from neurocypher.queries.server import LIMITS, QUERY_MEMORY_MB, STATEMENT_SECONDS
 
     analysis = synthetic_analysis(MODEL, layers=LAYERS, width=WIDTH, edges=EDGES, communities=COMMUNITIES)
     with scratch_store() as store:

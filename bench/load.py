@@ -5,7 +5,7 @@ graph + RENAME). Every answer must equal the one given by the quiet store, so a 
 half-written model counts as an error, as does any exception. The baseline is one reader alone on
 the quiet store, in the same run.
 
-    .venv/bin/python -P bench/load.py [--seconds 60] [--readers 32]
+    .venv/bin/python bench/load.py [--seconds 60] [--readers 32]
 """
 
 import argparse
@@ -25,7 +25,7 @@ STABLE, REPLACED = "load-stable", "load-replaced"
 def analysis(name: str, seed: int):
     """A synthetic model whose every named query has a non-empty answer (noise communities and an
     attribution added to `ingest.synthetic`'s)."""
-    from ingest.synthetic import synthetic_analysis
+    from neurocypher.ingest.synthetic import synthetic_analysis
 
     a = synthetic_analysis(
         name, layers=LAYERS, width=WIDTH, edges=EDGES, communities=COMMUNITIES, classes=CLASSES, seed=seed
@@ -69,7 +69,7 @@ def requests(a, rng) -> list[tuple[str, dict]]:
 
 def rewrite(store, a, stop, writes) -> None:
     """The writer process: replace model `a` until `stop` is set."""
-    from ingest.writer import write
+    from neurocypher.ingest.writer import write
 
     while not stop.is_set():
         write(store, a, replace=True)
@@ -125,8 +125,8 @@ def percentile(values, q: float) -> float:
 
 
 def main() -> None:
-    from ingest.writer import write
-    from queries import scratch_store
+    from neurocypher.ingest.writer import write
+    from neurocypher.queries import scratch_store
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=60.0)

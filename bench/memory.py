@@ -3,7 +3,7 @@ trained for 2 epochs on 10,000 samples of 10 Gaussian classes, run through the r
 `neurocypher ingest` CLI (all default methods) in a child process on a scratch NEUROCYPHER_HOME.
 Reports the child's peak RSS and the embedded server's (VmHWM); the requirement is < 8 GiB.
 
-    .venv/bin/python -P bench/memory.py [--samples N] [--width W] [--methods M,...]
+    .venv/bin/python bench/memory.py [--samples N] [--width W] [--methods M,...]
 """
 
 import argparse
@@ -51,7 +51,7 @@ def write_inputs(folder: Path, samples: int, width: int) -> list[str]:
     exec(source, namespace)
     torch.manual_seed(0)
     model = namespace["make_model"]()
-    from ingest.synthetic import gaussian_classes
+    from neurocypher.ingest.synthetic import gaussian_classes
 
     X, y = gaussian_classes(samples, FEATURES, CLASSES)
     train(model, X, y)
@@ -71,7 +71,7 @@ def write_inputs(folder: Path, samples: int, width: int) -> list[str]:
 
 def server_peak_gib(home: Path) -> float:
     """VmHWM of the embedded server of `home` (read while it runs)."""
-    from queries import EmbeddedServer
+    from neurocypher.queries import EmbeddedServer
 
     status = Path(f"/proc/{EmbeddedServer(home).pid()}/status").read_text()
     kib = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:"))
@@ -79,7 +79,7 @@ def server_peak_gib(home: Path) -> float:
 
 
 def main() -> None:
-    from queries import EmbeddedServer
+    from neurocypher.queries import EmbeddedServer
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", type=int, default=10_000)

@@ -2,7 +2,7 @@
 sklearn.metrics.mutual_info_score in the same run (a sample of pairs, extrapolated to all pairs).
 Both are the plug-in estimate, so values must agree to 1e-9 bits.
 
-    .venv/bin/python -P bench/mi.py   (-P: bench/ must not shadow the packages)
+    .venv/bin/python bench/mi.py
 """
 
 import math
@@ -11,7 +11,7 @@ import time
 import numpy as np
 from sklearn.metrics import mutual_info_score
 
-from ingest.information import discretize, mutual_information
+from neurocypher.ingest.information import discretize, mutual_information
 
 N, WIDTH, SAMPLED_PAIRS = 10_000, 512, 300
 

@@ -15,7 +15,7 @@ text's where its chains are few enough to finish
 length: run up to SPELLED_OUT_HOPS), whether the top 5 agree, flow-between's median over 2 hops, and
 the server's resident memory before and after.
 
-    .venv/bin/python -P bench/query.py [--neo4j]
+    .venv/bin/python bench/query.py [--neo4j]
 
 With --neo4j the models are stored in Neo4j instead: the server of NEO4J_URI, or a fresh Neo4j 5
 test server (tests/neo4j, `make neo4j-server`) with docker-compose.yml's settings; the server's
@@ -28,7 +28,7 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.append(str(Path(__file__).parents[1] / "tests"))  # appended: bench/ must not shadow the packages
+sys.path.append(str(Path(__file__).parents[1] / "tests"))  # after the packages: tests/ has a models.py
 from neo4j_server import bench_store  # noqa: E402  (the store measured: embedded, or Neo4j)
 
 TIMEOUT_S = 20
@@ -45,7 +45,7 @@ ASK = {"class": 3, "min_bits": 0.1, "score": "relay", "method": "innersight"}
 
 def spelled_out(hops: int) -> str:
     """The earlier library's relay-path text for chains of `hops` links: one MATCH per hop."""
-    from queries.schema import on_complete_model
+    from neurocypher.queries.schema import on_complete_model
 
     bits = [f"c{i}.relay_bits[$class]" for i in range(hops + 1)]
     lines = ["MATCH (c0:Community {generation: m.generation, method: $method, layer: 0})\n"]
@@ -111,8 +111,8 @@ def spelled_out_answer(store, a, name: str) -> tuple[str, list | None]:
 
 
 def main(neo4j: bool) -> None:
-    from ingest.synthetic import synthetic_analysis
-    from ingest.writer import write
+    from neurocypher.ingest.synthetic import synthetic_analysis
+    from neurocypher.ingest.writer import write
 
     print(f"{'model':<6} {'layers':>6} {'links':>8}  relay-path  defaults    spelled-out text             "
           "top 5 agree  flow-between  server GiB before/after")  # fmt: skip

@@ -3,7 +3,7 @@ hidden layer), against the same greedy rebuilding every candidate's joint-state 
 (np.unique over the rows of Y_0 + candidate) instead of updating Y_0's state incrementally; the
 baseline is timed on its first steps and extrapolated.
 
-    .venv/bin/python -P bench/relay.py
+    .venv/bin/python bench/relay.py
 """
 
 import time
@@ -12,9 +12,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from ingest.data import load_data
-from ingest.demo import train
-from ingest.relay import binarize, class_indicators, conditional_mi, greedy_relay
+from neurocypher.ingest.data import load_data
+from neurocypher.ingest.demo import train
+from neurocypher.ingest.relay import binarize, class_indicators, conditional_mi, greedy_relay
 
 WIDTH, BASELINE_STEPS = 128, 8
 

@@ -15,7 +15,7 @@ the greedy's module with the class's specialist, by the stopping rule (`ingest.r
 the smallest Y_R keeping 90 % of the full I_R, and by the paper's reading (the last |specialist| neurons,
 the size known).
 
-    .venv/bin/python -P bench/relay_paper.py [--reference DIR] [--subsets 2000]
+    .venv/bin/python bench/relay_paper.py [--reference DIR] [--subsets 2000]
 
 References: A. Hintze and C. Adami, Entropy 25(3), 401 (2023), doi:10.3390/e25030401, arXiv:2301.00911.
 """
@@ -27,9 +27,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ingest.data import load_data
-from ingest.groundtruth import WIDTHS, GroundTruth, composite, full, hidden_activations
-from ingest.relay import binarize, class_indicators, greedy_relay, relay_information, set_relay_bits
+from neurocypher.ingest.data import load_data
+from neurocypher.ingest.groundtruth import WIDTHS, GroundTruth, composite, full, hidden_activations
+from neurocypher.ingest.relay import binarize, class_indicators, greedy_relay, relay_information, set_relay_bits
 
 PAPER_R2 = {
     "full": [0.477, 0.440, 0.482, 0.508, 0.634, 0.600, 0.505, 0.692, 0.548, 0.698],

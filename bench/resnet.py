@@ -4,7 +4,7 @@ under noise), trained briefly, then run through the real `neurocypher ingest` CL
 method in a child process on a scratch NEUROCYPHER_HOME. Prints the wall time, the child's peak RSS,
 every stage's seconds and the stage that dominates; the targets are 20 minutes and 8 GiB.
 
-    .venv/bin/python -P bench/resnet.py [--samples 2000] [--epochs 2] [--methods M,...]
+    .venv/bin/python bench/resnet.py [--samples 2000] [--epochs 2] [--methods M,...]
 """
 
 import argparse
@@ -95,7 +95,7 @@ def write_inputs(folder: Path, samples: int, epochs: int) -> tuple[list[str], fl
     the matching `ingest` arguments and the test accuracy."""
     import torch
 
-    from ingest.demo import train
+    from neurocypher.ingest.demo import train
 
     source = MODEL_FILE.replace("{classes}", str(CLASSES))
     (folder / "model.py").write_text(source)
@@ -122,7 +122,7 @@ def stage_times(output: str) -> dict[str, float]:
 
 
 def main() -> None:
-    from queries import EmbeddedServer
+    from neurocypher.queries import EmbeddedServer
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", type=int, default=2000)

@@ -5,7 +5,7 @@ each stage's seconds per size, the stage that dominates at each size, and each s
 exponent (the slope of log seconds against log W, or log N, by least squares); the last line is
 `scale: ...`.
 
-    .venv/bin/python -P bench/scale.py [--widths 256,512,1024,2048] [--samples 1000,2000,5000,10000,20000]
+    .venv/bin/python bench/scale.py [--widths 256,512,1024,2048] [--samples 1000,2000,5000,10000,20000]
                                        [--width 256] [--at-samples 1000] [--methods M,...]
 """
 
@@ -16,9 +16,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from ingest.demo import train
-from ingest.pipeline import analyze
-from ingest.synthetic import gaussian_classes
+from neurocypher.ingest.demo import train
+from neurocypher.ingest.pipeline import analyze
+from neurocypher.ingest.synthetic import gaussian_classes
 
 FEATURES, CLASSES, EPOCHS = 64, 10, 2
 

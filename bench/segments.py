@@ -6,7 +6,7 @@ layer's channels. IG: NeurFlow's IG of two of its channels w.r.t. the layer belo
 inputs each, 16 steps). Both ways must give the same predictions and IG
 (to 1e-4); the last line is `segments: ...`.
 
-    .venv/bin/python -P bench/segments.py
+    .venv/bin/python bench/segments.py
 """
 
 import runpy
@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ingest import analyze, attribution
-from ingest.closing import masked_predictions
-from ingest.neuronize import ClassScores
-from ingest.segments import PROBE_ROWS, Plans
+from neurocypher.ingest import analyze, attribution
+from neurocypher.ingest.closing import masked_predictions
+from neurocypher.ingest.neuronize import ClassScores
+from neurocypher.ingest.segments import PROBE_ROWS, Plans
 
 RESNET = runpy.run_path(str(Path(__file__).with_name("resnet.py")))
 SAMPLES, MASKS, ROWS, STEPS = 512, 32, 50, 16

@@ -4,7 +4,7 @@ token 1000 + k among 32 tokens of a 1,024-token vocabulary), then analysed on 2,
 the chosen methods (default: all five). Prints each stage's seconds, the peak resident memory, and
 the analysis time as a ratio to one forward pass over the probe set in the same process.
 
-    .venv/bin/python -P bench/text.py [--methods innersight,flow,weights,relay] [--samples 2000]
+    .venv/bin/python bench/text.py [--methods innersight,flow,weights,relay] [--samples 2000]
 """
 
 import argparse
@@ -60,8 +60,8 @@ def trained(model, ids, mask, y, steps: int = 150):
 
 
 def main() -> None:
-    from ingest import analyze
-    from ingest.methods import METHODS
+    from neurocypher.ingest import analyze
+    from neurocypher.ingest.methods import METHODS
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--methods", default=",".join(METHODS))

@@ -11,7 +11,7 @@ from pathlib import Path
 import typer
 from typer.core import TyperGroup
 
-from queries.cli import app
+from neurocypher.cli import app
 
 PAGE = Path(__file__).with_name("cli.md")
 HEADER = (

@@ -1,24 +1,26 @@
 """The model side: neuronize a model on labelled data, analyse it, and write the result.
 
-`from ingest import analyze, write` works as usual; torch is imported on first use only, so that
-CLI commands which only query the store start fast.
+`from neurocypher.ingest import analyze, write` (or `from neurocypher import ...`) works as usual;
+torch is imported on first use only, so that CLI commands which only query the store start fast.
 """
 
-_EXPORTS = {
-    "Analysis": "analysis",
-    "Layer": "analysis",
-    "AnalysisOptions": "options",
-    "analyze": "pipeline",
-    "write": "writer",
-}
 _RENAMED = {"Options": "AnalysisOptions"}  # earlier names, still answered for code written with them
-__all__ = list(_EXPORTS)
+__all__ = ["Analysis", "Layer", "AnalysisOptions", "analyze", "write"]
 
 
-def __getattr__(name):
+def __getattr__(name: str):
+    """An exported name, imported from its module on first use."""
     name = _RENAMED.get(name, name)
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'ingest' has no attribute {name!r}")
-    from importlib import import_module
-
-    return getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
+    if name == "Analysis":
+        from . import analysis as module
+    elif name == "Layer":
+        from . import layers as module
+    elif name == "AnalysisOptions":
+        from . import options as module
+    elif name == "analyze":
+        from . import pipeline as module
+    elif name == "write":
+        from . import writer as module
+    else:
+        raise AttributeError(f"module 'neurocypher.ingest' has no attribute {name!r}")
+    return getattr(module, name)

@@ -19,7 +19,7 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-from queries.errors import UserError
+from neurocypher.errors import UserError
 
 from .neuronize import token_input, valid_positions
 from .segments import WHOLE_MODEL, Plans

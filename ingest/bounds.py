@@ -7,7 +7,7 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
-from queries.errors import UserError, shown
+from neurocypher.errors import UserError, shown
 
 # the scalar types of options, as errors name them
 KINDS = {int: "int", float: "finite float", bool: "bool", str: "str"}

@@ -1,5 +1,5 @@
 """Training checkpoints of one model, analysed on the same probe set and stored as one series
-(`queries.series`): each checkpoint as model `NAME-stepSTEP`, then the series graph under NAME.
+(`ingest.series`): each checkpoint as model `NAME-stepSTEP`, then the series graph under NAME.
 
 A checkpoint file is a state dict saved with `torch.save(model.state_dict(), ...)`, its step the
 last number in its file name (`ckpt-300.pt`: 300), or a dict `{"state_dict": ..., "step": 300,
@@ -13,13 +13,13 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from queries.errors import UserError, clip, shown
-from queries.series import checkpoint_id, metric_properties, series_graph
-from queries.store import Store, already_stored
+from neurocypher.errors import UserError, clip, shown
+from neurocypher.queries.store import Store, already_stored
 
 from .analysis import Analysis, check_model_name
 from .modelfile import fit_weights
 from .pipeline import analyze
+from .series import checkpoint_id, metric_properties, series_graph
 from .userfiles import load_pt_dict
 from .writer import write
 

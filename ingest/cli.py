@@ -1,5 +1,5 @@
 """The commands that analyse models: `ingest`, `demo`, `debug` and `methods` (the root command line
-is `queries.cli`). Their options' defaults, help and bounds come from their declaration in
+is `neurocypher.cli`). Their options' defaults, help and bounds come from their declaration in
 `ingest.options.AnalysisOptions` (checked there, as for the Python API) and the method registry."""
 
 from pathlib import Path
@@ -7,9 +7,11 @@ from typing import Annotated, Optional
 
 import typer
 
-from queries import UserError, connect, settings
-from queries.cli import Format, print_rows
-from queries.store import already_stored
+from neurocypher.config import settings
+from neurocypher.errors import UserError
+from neurocypher.output import Format, print_rows
+from neurocypher.queries import connect
+from neurocypher.queries.store import already_stored
 
 from .bounds import help_of
 from .data import BUILTIN_SPECS

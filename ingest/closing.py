@@ -16,8 +16,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from queries.progress import progress_bar
-from queries.schema import ROLE_THRESHOLD
+from neurocypher.progress import progress_bar
+from neurocypher.queries.schema import ROLE_THRESHOLD
 
 from .communities import specificity
 from .neuronize import token_input

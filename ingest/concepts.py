@@ -18,7 +18,7 @@ Numbers have three significant digits; accuracy is a fraction (0..1).
 
 import numpy as np
 
-from queries.schema import ROLE_THRESHOLD
+from neurocypher.queries.schema import ROLE_THRESHOLD
 
 from .flow import path_flow
 

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 import numpy as np
 from torch import nn
 
-from .analysis import Analysis, Layer, LayerDag
 from .flow import Flow
+from .layers import Layer, LayerDag
 from .neuronize import Recording, record
 from .relay import binarize
 from .segments import Plans
@@ -56,11 +56,11 @@ class MethodContext(LayerDag):
         return self.plans.model
 
     @classmethod
-    def of(
-        cls, analysis: Analysis, plans: Plans, X: np.ndarray, binary: BinarizedLayers | None = None
-    ) -> "MethodContext":
-        """The context of `analysis` (its layers and flows made) of the model of `plans` on the probe
-        samples `X`; `binary` is made when not given."""
+    def of(cls, analysis, plans: Plans, X: np.ndarray, binary: BinarizedLayers | None = None) -> "MethodContext":
+        """The context of the model of `plans` on the probe samples `X`, as `analysis` (an
+        `ingest.analysis.Analysis` with its layers and flows made) sees it; `binary` is made when not
+        given. The analysis is read, its module not imported: that module imports the options, and
+        so the method registry, which imports each method's module, which imports this one."""
         options = analysis.options
         return cls(
             plans=plans,

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from queries.errors import UserError, clip, first_line, shown
+from neurocypher.errors import UserError, clip, first_line, shown
 
 from .userfiles import call_factory, is_file, load_pt_dict
 

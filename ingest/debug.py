@@ -7,9 +7,9 @@ probe-set mean, over its standard deviation, both as stored)."""
 import numpy as np
 from torch import nn
 
-from queries.errors import UserError
-from queries.reads import model_params, model_source, neurflow_groups
-from queries.store import Store
+from neurocypher.errors import UserError
+from neurocypher.queries.reads import model_params, model_source, neurflow_groups
+from neurocypher.queries.store import Store
 
 from .closing import Closing, closable_layers, closed_logits
 from .data import load_data

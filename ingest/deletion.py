@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from queries.progress import progress_bar
+from neurocypher.progress import progress_bar
 
 from .closing import predict_closed
 from .neuronize import token_input

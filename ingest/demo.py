@@ -8,10 +8,9 @@ import torch
 from sklearn.model_selection import train_test_split
 from torch import nn
 
-from queries.chains import DEFAULT_SCORE, SCORE_MEANING, fidelity_text
-from queries.progress import progress_bar
-from queries.series import chain_changes, settled_step
-from queries.store import Store
+from neurocypher.progress import progress_bar
+from neurocypher.queries.chains import DEFAULT_SCORE, SCORE_MEANING, fidelity_text
+from neurocypher.queries.store import Store
 
 from . import demo_models
 from .analysis import Analysis
@@ -20,6 +19,7 @@ from .data import load_data
 from .demo_models import cnn, mlp
 from .modelfile import source_of
 from .pipeline import analyze
+from .series import chain_changes, settled_step
 from .summary import summary
 from .writer import write
 

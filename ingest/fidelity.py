@@ -10,9 +10,9 @@ analogue of NeurFlow's fidelity (core against random neurons, Cao et al. 2025) f
 
 import numpy as np
 
-from queries.chains import DEFAULT_SCORE, FAITHFUL_RATIO, SCORES, Node, top_chains
-from queries.progress import progress_bar
-from queries.schema import ROLE_THRESHOLD
+from neurocypher.progress import progress_bar
+from neurocypher.queries.chains import DEFAULT_SCORE, FAITHFUL_RATIO, SCORES, Node, top_chains
+from neurocypher.queries.schema import ROLE_THRESHOLD
 
 from .closing import class_accuracies, closing_of, predict_chains
 from .communities import Community

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from torch import nn
 
-from queries.errors import UserError, clip, first_line
+from neurocypher.errors import UserError, clip, first_line
 
 from .data import BUILTIN_SPECS
 from .userfiles import call_factory, is_file, load_pt_dict

@@ -37,9 +37,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from queries.config import settings
-from queries.errors import UserError, clip, first_line
-from queries.progress import progress_bar
+from neurocypher.config import settings
+from neurocypher.errors import UserError, clip, first_line
+from neurocypher.progress import progress_bar
 
 from .taps import OPAQUE, REDUCE_RULES, Layout, Point, device_of, first_tensor, rows, watching
 from .tokens import Tokens, split

@@ -9,7 +9,7 @@ from dataclasses import dataclass, fields
 
 import torch
 
-from queries.errors import UserError, clip, shown
+from neurocypher.errors import UserError, clip, shown
 
 from .bounds import check, option, parse
 from .information import DEFAULT_BINS, MAX_BINS

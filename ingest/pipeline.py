@@ -6,7 +6,7 @@ import dataclasses
 import numpy as np
 from torch import nn
 
-from queries.errors import UserError, first_line
+from neurocypher.errors import UserError, first_line
 
 from .analysis import Analysis, check_model_name
 from .data import check_features, check_labels

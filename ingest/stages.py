@@ -10,10 +10,10 @@ import numpy as np
 from scipy.stats import spearmanr
 from torch import nn
 
-from queries.errors import UserError
-from queries.progress import progress_bar
+from neurocypher.errors import UserError
+from neurocypher.progress import progress_bar
 
-from .analysis import Analysis, Layer
+from .analysis import Analysis
 from .closing import evaluate_closing
 from .communities import Community, community_flows, specificity
 from .concepts import label_communities
@@ -22,6 +22,7 @@ from .deletion import deletion_check, stratified_subset
 from .fidelity import measure_chains
 from .flow import betweenness, layer_flow, path_flow, shared, weight_coupling
 from .information import discretize, entropy_bits
+from .layers import Layer
 from .methods import METHODS
 from .neuronize import ClassScores, Recording, record
 from .options import AnalysisOptions

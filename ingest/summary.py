@@ -4,7 +4,7 @@ from collections import Counter
 
 import numpy as np
 
-from queries.chains import FAITHFUL_RATIO
+from neurocypher.queries.chains import FAITHFUL_RATIO
 
 from .analysis import Analysis
 

@@ -3,9 +3,10 @@ and the reliability tests."""
 
 import numpy as np
 
-from .analysis import Analysis, Layer
+from .analysis import Analysis
 from .communities import Community, community_flows, specificity
 from .flow import Flow
+from .layers import Layer
 from .taps import Layout
 
 

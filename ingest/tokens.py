@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from queries.errors import UserError
+from neurocypher.errors import UserError
 
 
 @dataclass

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from queries.errors import UserError, clip, first_line, shown
+from neurocypher.errors import UserError, clip, first_line, shown
 
 
 def call_factory(spec: str, option: str):

@@ -4,11 +4,11 @@ import json
 
 import numpy as np
 
-from queries.declared import RELAYS_PER_CLASS
-from queries.errors import UserError
-from queries.graph import ModelGraph, NodeSet, RelSet
-from queries.progress import progress_bar
-from queries.store import Store
+from neurocypher.errors import UserError
+from neurocypher.progress import progress_bar
+from neurocypher.queries.declared import RELAYS_PER_CLASS
+from neurocypher.queries.graph import ModelGraph, NodeSet, RelSet
+from neurocypher.queries.store import Store
 
 from .analysis import Analysis
 from .communities import MEMBERSHIP_FLOOR

@@ -1,4 +1,4 @@
-"""Everything about the graph database: `connect()` returns the configured store."""
+"""The store side, everything about the graph database: `connect()` returns the configured store."""
 
 import shutil
 import sys
@@ -6,14 +6,14 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
-from .config import settings
-from .errors import UserError
+from neurocypher.config import settings
+
 from .falkordb_store import FalkorStore
 from .neo4j_store import Neo4jStore
 from .server import EmbeddedServer
 from .store import Store
 
-__all__ = ["connect", "scratch_store", "EmbeddedServer", "Store", "UserError", "settings"]
+__all__ = ["connect", "scratch_store", "EmbeddedServer", "Store"]
 
 
 def connect(announce=lambda message: print(message, file=sys.stderr)) -> Store:

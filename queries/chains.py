@@ -13,7 +13,8 @@ method's communities and one of their links) answer it with the same function.
 from collections.abc import Iterable
 from typing import NamedTuple
 
-from .errors import UserError
+from neurocypher.errors import UserError
+
 from .paths import Link, best_paths
 from .schema import on_complete_model
 

@@ -10,8 +10,8 @@ declares it here.
 
 A property whose name holds a placeholder (`prune_accuracy_<method>`) stands for one property per
 value of it, the placeholder matching letters, digits and _. `written_by` names a stage of
-`ingest.stages.STAGES` (`stage NAME`), a community method (`method NAME`) or a module, several
-separated by ", ".
+`ingest.stages.STAGES` (`stage NAME`), a community method (`method NAME`) or a module of the
+`neurocypher` package (`ingest.writer` is `neurocypher.ingest.writer`), several separated by ", ".
 """
 
 import re
@@ -67,7 +67,7 @@ def _placeholder_pattern(name: str) -> re.Pattern:
     return re.compile("[A-Za-z0-9_]+".join(map(re.escape, parts)))
 
 
-_WRITER, _SERIES, _CHECKPOINTS, _NEO4J = "ingest.writer", "queries.series", "ingest.checkpoints", "queries.neo4j_store"
+_WRITER, _SERIES, _CHECKPOINTS, _NEO4J = "ingest.writer", "ingest.series", "ingest.checkpoints", "queries.neo4j_store"
 _LAYER_STAGE, _FLOW_STAGE, _CLOSING_STAGE, _FIDELITY_STAGE, _LABEL_STAGE = (
     "stage layer statistics",
     "stage flow",
@@ -636,7 +636,7 @@ RELATIONSHIP_TYPES = {
             "Community",
             "Community",
             "A series: one community at two consecutive checkpoints; Neo4j: matched communities of two models",
-            f"{_SERIES}, queries.matching",
+            f"{_SERIES}, ingest.matching",
             (
                 Property("overlap", float, "Jaccard (0..1)", "a series: shared primary members over all", _SERIES),
                 Property(
@@ -644,7 +644,7 @@ RELATIONSHIP_TYPES = {
                     float,
                     "Pearson r (-1..1)",
                     "correlation of the two communities' class profiles",
-                    f"{_SERIES}, queries.matching",
+                    f"{_SERIES}, ingest.matching",
                 ),
                 Property("best", int, "0 or 1", "a series: 1 for a pair of the Hungarian community matching", _SERIES),
             ),

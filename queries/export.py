@@ -10,8 +10,9 @@ import json
 import os
 from pathlib import Path
 
-from .errors import UserError, no_such_model
-from .progress import progress_bar
+from neurocypher.errors import UserError, no_such_model
+from neurocypher.progress import progress_bar
+
 from .schema import on_complete_model
 
 LEVELS = ("neurons", "communities")

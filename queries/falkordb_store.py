@@ -11,9 +11,10 @@ import secrets
 import time
 from contextlib import suppress
 
+from neurocypher.errors import UserError
+
 from . import schema
 from .bulk import bulk_calls
-from .errors import UserError
 from .server import pid_alive
 from .store import Store, already_stored, plain_params, query_error, timed_out
 

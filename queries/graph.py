@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from neurocypher.errors import UserError
+
 from .declared import check_declared
-from .errors import UserError
 
 
 @dataclass

@@ -14,11 +14,11 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from neurocypher.errors import UserError, clip, no_such_model, shown
+
 from .chains import ANSWER_ROWS, DEFAULT_SCORE, FIDELITY_COLUMNS, RELAY_PATH_READS, SCORES, relay_path
-from .errors import UserError, clip, no_such_model, shown
 from .paths import Link, best_paths
-from .schema import ROLE_THRESHOLD, on_complete_model
-from .series import MIN_OVERLAP
+from .schema import MIN_OVERLAP, ROLE_THRESHOLD, on_complete_model
 
 REQUIRED = object()
 LIMIT_MAX = 1000

@@ -12,8 +12,9 @@ import socket
 from collections.abc import Iterator
 from urllib.parse import urlsplit
 
+from neurocypher.errors import UserError
+
 from . import schema
-from .errors import UserError
 from .graph import ModelGraph
 from .readonly import scoped_to_generation
 from .server import STATEMENT_SECONDS, pid_alive

@@ -12,7 +12,8 @@ not clauses, and pass; a variable so named and used bare later (`RETURN set`) is
 
 import re
 
-from .errors import UserError, shown
+from neurocypher.errors import UserError, shown
+
 from .schema import LABELS
 
 _WRITE_WORDS = (

@@ -3,8 +3,9 @@
 
 import json
 
+from neurocypher.errors import UserError, no_such_model
+
 from . import explore
-from .errors import UserError, no_such_model
 from .schema import on_complete_model
 
 NEURFLOW_GROUPS = on_complete_model("""

@@ -4,6 +4,7 @@ bookkeeping statements (shared Cypher unless named per backend)."""
 from .declared import EVERY_NODE, NODE_TYPES
 
 ROLE_THRESHOLD = 0.005  # accuracy drop (0..1) beyond which closing a community makes it key (or noise)
+MIN_OVERLAP = 0.3  # least member overlap (Jaccard) for a MATCHES between consecutive checkpoints (Greene et al.)
 LABELS = tuple(NODE_TYPES)  # each node: model_id, generation, and its key uid
 SCOPE = "generation: m.generation"  # where a read starts from a node: the stored generation of model `m`
 

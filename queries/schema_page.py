@@ -5,7 +5,7 @@ from typing import get_origin
 
 from .declared import EVERY_NODE, NODE_TYPES, RELATIONSHIP_TYPES, Property
 
-COMMAND = "python -m queries.schema_page > docs/schema.md"
+COMMAND = "python -m neurocypher.queries.schema_page > docs/schema.md"
 
 
 def markdown() -> str:

@@ -19,7 +19,8 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from .errors import UserError
+from neurocypher.errors import UserError
+
 from .store import CONSOLE_SECONDS
 
 _SOCKET_PATH_MAX = 107  # sun_path holds 108 bytes including the terminating NUL

@@ -7,8 +7,9 @@ from abc import ABC, abstractmethod
 
 import numpy as np
 
+from neurocypher.errors import UserError, clip, first_line, no_such_model, shown
+
 from . import schema
-from .errors import UserError, clip, first_line, no_such_model, shown
 from .export import as_frame, model_digraph
 from .graph import ModelGraph
 from .readonly import check_read_only

@@ -11,9 +11,9 @@ import neo4j_server
 import pytest
 from helpers import SENT_CYPHER, store_missing
 
-from ingest import analyze
-from queries import EmbeddedServer, connect
-from queries.falkordb_store import FalkorStore
+from neurocypher.ingest import analyze
+from neurocypher.queries import EmbeddedServer, connect
+from neurocypher.queries.falkordb_store import FalkorStore
 
 BACKENDS = [pytest.param("falkordb"), pytest.param("neo4j", marks=pytest.mark.neo4j)]
 NEO4J: dict[str, neo4j_server.Neo4jServer] = {}  # the session's Neo4j test server, once started
@@ -105,7 +105,7 @@ def store(backend):
 @pytest.fixture(scope="session")
 def digits():
     """scikit-learn's digits, as `neurocypher` loads them."""
-    from ingest.data import load_data
+    from neurocypher.ingest.data import load_data
 
     return load_data("sklearn:digits")
 

@@ -17,7 +17,9 @@ import pickle
 import signal
 import sys
 
-from queries import UserError, bulk, connect, falkordb_store, neo4j_store, settings
+from neurocypher.config import settings
+from neurocypher.errors import UserError
+from neurocypher.queries import bulk, connect, falkordb_store, neo4j_store
 
 BLOB_BYTES = 16 * 2**10  # FalkorDB: bytes per GRAPH.BULK call
 ROWS = 500  # Neo4j: rows per write transaction

@@ -14,11 +14,10 @@ import networkx as nx
 import numpy as np
 import pytest
 
-import ingest
-import queries
-from queries import UserError
-from queries.falkordb_store import STAGING_PREFIX
-from queries.graph import ModelGraph, NodeSet, RelSet
+from neurocypher import ingest, queries
+from neurocypher.errors import UserError
+from neurocypher.queries.falkordb_store import STAGING_PREFIX
+from neurocypher.queries.graph import ModelGraph, NodeSet, RelSet
 
 NEUROCYPHER = str(Path(sys.executable).with_name("neurocypher"))
 SENT_CYPHER: set[str] = set()  # every statement the package sent during the session, for the linter

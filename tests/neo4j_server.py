@@ -117,7 +117,7 @@ def bench_store(neo4j: bool):
     """The store a benchmark measures, and its server's process id: a fresh embedded store, or with
     `neo4j` a Neo4jStore on the server of NEO4J_URI (process id None) or else on a fresh test server;
     a server started here is stopped afterwards."""
-    from queries import Neo4jStore, scratch_store
+    from neurocypher.queries import Neo4jStore, scratch_store
 
     if not neo4j:
         with scratch_store() as store:

@@ -6,7 +6,9 @@ from pathlib import Path
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-MAIN = str(Path(__file__).parents[1] / "app" / "main.py")
+from neurocypher import app as explorer
+
+MAIN = str(Path(explorer.__file__).with_name("main.py"))  # the script `neurocypher app` runs
 
 
 def open_page(page: str, **query_params) -> AppTest:

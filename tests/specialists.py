@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ingest.data import load_data
+from neurocypher.ingest.data import load_data
 
 DIGITS, WIDTH, SCORE = (0, 2, 4), 6, 4.0
 SPECIALISTS = len(DIGITS)

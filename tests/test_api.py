@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from rich.console import Console
 
-from ingest import analyze, write
-from ingest.data import load_data
-from ingest.demo_models import mlp
-from queries import progress
+from neurocypher import progress
+from neurocypher.ingest import analyze, write
+from neurocypher.ingest.data import load_data
+from neurocypher.ingest.demo_models import mlp
 
 
 @pytest.fixture(scope="module")

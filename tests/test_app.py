@@ -16,12 +16,12 @@ from specialists import SPECIALISTS, WIDTH
 from streamlit.testing.v1 import AppTest
 from torch import nn
 
-from app import graphs
-from app.tables import chain_caption, figure
-from ingest import analyze, write
-from ingest.demo_models import mlp
-from queries import connect, explore
-from queries.server import EmbeddedServer
+from neurocypher.app import graphs
+from neurocypher.app.tables import chain_caption, figure
+from neurocypher.ingest import analyze, write
+from neurocypher.ingest.demo_models import mlp
+from neurocypher.queries import connect, explore
+from neurocypher.queries.server import EmbeddedServer
 
 
 @pytest.fixture(scope="module")

@@ -17,8 +17,8 @@ import zoo
 from helpers import NEUROCYPHER, wait_until
 from playwright.sync_api import expect, sync_playwright
 
-from ingest import analyze, write
-from queries import connect
+from neurocypher.ingest import analyze, write
+from neurocypher.queries import connect
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).parents[1] / "test-artifacts"

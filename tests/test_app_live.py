@@ -6,11 +6,11 @@ import pytest
 import torch
 from pages import open_page
 
-from ingest import analyze, write
-from ingest.data import load_data
-from ingest.demo_models import mlp
-from ingest.modelfile import source_of
-from queries import connect
+from neurocypher.ingest import analyze, write
+from neurocypher.ingest.data import load_data
+from neurocypher.ingest.demo_models import mlp
+from neurocypher.ingest.modelfile import source_of
+from neurocypher.queries import connect
 
 DEAD = 10  # units of fc1 that never fire
 

@@ -7,10 +7,10 @@ import torch
 from pages import graph, open_page
 from torch import nn
 
-from app.graphs import MOST_PER_LAYER, drawn
-from ingest import analyze, write
-from ingest.data import load_data
-from queries import connect
+from neurocypher.app.graphs import MOST_PER_LAYER, drawn
+from neurocypher.ingest import analyze, write
+from neurocypher.ingest.data import load_data
+from neurocypher.queries import connect
 
 WIDE = 2048
 

@@ -13,13 +13,13 @@ import torch
 from helpers import python_relay_paths
 from specialists import SPECIALISTS
 
-from ingest import analyze, write
-from ingest.closing import class_accuracies, closing_of, predict_chains, predict_closed
-from ingest.demo import trained
-from ingest.fidelity import measure_chains, top_chain
-from ingest.neuronize import ClassScores
-from queries.chains import FAITHFUL_RATIO
-from queries.paths import Link, best_paths
+from neurocypher.ingest import analyze, write
+from neurocypher.ingest.closing import class_accuracies, closing_of, predict_chains, predict_closed
+from neurocypher.ingest.demo import trained
+from neurocypher.ingest.fidelity import measure_chains, top_chain
+from neurocypher.ingest.neuronize import ClassScores
+from neurocypher.queries.chains import FAITHFUL_RATIO
+from neurocypher.queries.paths import Link, best_paths
 
 
 def brute_force_paths(sources: dict, target, links, k):

@@ -9,9 +9,10 @@ import pytest
 import torch
 from helpers import cli, snapshot
 
-from ingest import analyze, write
-from ingest.demo_models import mlp
-from queries import UserError, connect
+from neurocypher.errors import UserError
+from neurocypher.ingest import analyze, write
+from neurocypher.ingest.demo_models import mlp
+from neurocypher.queries import connect
 
 MODELS = "tests/models.py"
 

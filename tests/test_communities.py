@@ -9,8 +9,8 @@ from helpers import ingest_demo_mlp
 from sklearn.metrics import adjusted_rand_score
 from specialists import CLASSES, SPECIALISTS
 
-from ingest import analyze, write
-from ingest.closing import ROLE_THRESHOLD, role
+from neurocypher.ingest import analyze, write
+from neurocypher.ingest.closing import ROLE_THRESHOLD, role
 
 
 @pytest.fixture(scope="module")
@@ -136,7 +136,7 @@ def test_silhouette_from_distances_is_scikit_learns():
     from scipy.spatial.distance import pdist, squareform
     from sklearn.metrics import silhouette_score
 
-    from ingest.communities import silhouette
+    from neurocypher.ingest.communities import silhouette
 
     rng = np.random.default_rng(0)
     for n, k in ((6, 5), (40, 3), (150, 12)):  # (6, 5): clusters of one point, whose silhouette is 0

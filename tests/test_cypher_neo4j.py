@@ -4,21 +4,21 @@ import pytest
 from cypher_lint import lint_cypher
 from helpers import SENT_CYPHER, package_statements
 
-import queries
-from ingest import analyze, write
-from ingest.data import load_data
-from ingest.demo_models import mlp
-from ingest.writer import model_graph
-from queries import library, schema
-from queries.neo4j_store import CONSOLE_GENERATION, neo4j_batches
-from queries.readonly import check_read_only, scoped_to_generation
+from neurocypher.errors import UserError
+from neurocypher.ingest import analyze, write
+from neurocypher.ingest.data import load_data
+from neurocypher.ingest.demo_models import mlp
+from neurocypher.ingest.writer import model_graph
+from neurocypher.queries import library, schema
+from neurocypher.queries.neo4j_store import CONSOLE_GENERATION, neo4j_batches
+from neurocypher.queries.readonly import check_read_only, scoped_to_generation
 
 
 def read_only(cypher: str) -> bool:
     """Whether the console would run `cypher`."""
     try:
         check_read_only(cypher)
-    except queries.UserError:
+    except UserError:
         return False
     return True
 

@@ -8,10 +8,10 @@ import torch
 import zoo
 from helpers import cli, snapshot
 
-from ingest import analyze, write
-from ingest.groundtruth import residual
-from queries.errors import UserError
-from queries.library import QUERIES, ask
+from neurocypher.errors import UserError
+from neurocypher.ingest import analyze, write
+from neurocypher.ingest.groundtruth import residual
+from neurocypher.queries.library import QUERIES, ask
 
 SAMPLES = 300
 

@@ -6,7 +6,7 @@ import importlib.util
 import re
 from pathlib import Path
 
-from ingest.methods import table
+from neurocypher.ingest.methods import table
 
 ROOT = Path(__file__).resolve().parents[1]
 FENCE = re.compile(r"^(```|~~~).*?^\1[^\n]*$", re.MULTILINE | re.DOTALL)
@@ -95,7 +95,7 @@ def test_cli_page_is_what_the_generator_renders():
     spec.loader.exec_module(generator)
     rendered = generator.render()
     assert rendered.splitlines()[0].startswith("Generated from the command line by `docs/generate_cli.py`")
-    assert "## neurocypher db start" in rendered and "`--memory-budget <float range>`" in rendered
+    assert "## neurocypher db start" in rendered and "`--memory-budget <float>`" in rendered
     assert (ROOT / "docs" / "cli.md").read_text() == rendered, "run: .venv/bin/python docs/generate_cli.py"
 
 

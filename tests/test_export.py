@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 from helpers import cli, snapshot, store_missing
 
-from ingest import analyze
-from ingest.demo_models import mlp
-from queries.export import model_digraph
+from neurocypher.ingest import analyze
+from neurocypher.ingest.demo_models import mlp
+from neurocypher.queries.export import model_digraph
 
 MODEL = "x-export"
 COUNTS = """

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
-from ingest import AnalysisOptions, analyze, write
-from ingest.groundtruth import composite
-from queries import connect
+from neurocypher.ingest import AnalysisOptions, analyze, write
+from neurocypher.ingest.groundtruth import composite
+from neurocypher.queries import connect
 
 WIDTHS = (2, 3, 4)
 

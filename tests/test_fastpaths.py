@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from ingest import analyze
-from ingest.flow import weight_coupling
+from neurocypher.ingest import analyze
+from neurocypher.ingest.flow import weight_coupling
 
 EVERY_METHOD = ("innersight", "neurflow", "flow", "weights", "relay")
 

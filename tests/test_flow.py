@@ -9,11 +9,11 @@ from helpers import ingest_demo_mlp
 from sklearn.metrics import mutual_info_score
 from torch import nn
 
-from ingest import analyze, write
-from ingest.deletion import stratified_subset
-from ingest.demo import trained
-from ingest.flow import layer_flow, path_flow
-from ingest.information import discretize, entropy_bits, mutual_information
+from neurocypher.ingest import analyze, write
+from neurocypher.ingest.deletion import stratified_subset
+from neurocypher.ingest.demo import trained
+from neurocypher.ingest.flow import layer_flow, path_flow
+from neurocypher.ingest.information import discretize, entropy_bits, mutual_information
 
 
 @pytest.fixture(scope="module")

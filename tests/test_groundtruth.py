@@ -5,9 +5,9 @@ import pytest
 import torch
 from torch import nn
 
-from ingest.data import load_data
-from ingest.groundtruth import WIDTHS, composite, dead_units, full, hidden_activations
-from queries.errors import UserError
+from neurocypher.errors import UserError
+from neurocypher.ingest.data import load_data
+from neurocypher.ingest.groundtruth import WIDTHS, composite, dead_units, full, hidden_activations
 
 
 @pytest.fixture(scope="module")

@@ -1,38 +1,104 @@
-"""The modules of `ingest` import one another without a cycle, counting the imports made inside
-functions too: each module can be read (and loaded) after the ones it needs."""
+"""The package has one import name, `neurocypher`: no file of the repository imports the folders
+`ingest`, `queries` or `app` by their own names, and the modules of `neurocypher` import one another
+without a cycle, counting the imports made inside functions and the method registry's (each module
+can be read, and loaded, after the ones it needs)."""
 
 import ast
 import graphlib
+import json
 from pathlib import Path
 
+from neurocypher.ingest.methods import METHODS
+
 ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = {"neurocypher": "neurocypher", "ingest": "neurocypher.ingest", "queries": "neurocypher.queries"}
+PACKAGES["app"] = "neurocypher.app"  # folder: the import name of its package
+OLD_NAMES = {"ingest", "queries", "app"}
 
 
 def module_name(path: Path) -> str:
-    parts = path.relative_to(ROOT).with_suffix("").parts
-    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+    folder, *parts = path.relative_to(ROOT).with_suffix("").parts
+    if parts[-1] == "__init__":
+        parts = parts[:-1]
+    return ".".join([PACKAGES[folder], *parts])
 
 
-def imported(path: Path, modules: set[str]) -> set[str]:
-    """The modules of `modules` that the file at `path` imports, anywhere in it."""
-    name = module_name(path)
-    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-    found = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.ImportFrom):
+def imports(tree: ast.AST, package: str | None) -> list[tuple[str, list[str]]]:
+    """Each import of the code `tree`: the module it names (relative ones resolved in `package`; left
+    out when `package` is None) and the names it takes from it (none for `import x`)."""
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and not (node.level and package is None):
             base = package
             for _ in range(node.level - 1):
                 base = base.rpartition(".")[0]
             target = ".".join(filter(None, [base, node.module])) if node.level else node.module
-            found |= {target} | {f"{target}.{alias.name}" for alias in node.names}
+            found.append((target, [alias.name for alias in node.names]))
         elif isinstance(node, ast.Import):
-            found |= {alias.name for alias in node.names}
+            found += [(alias.name, []) for alias in node.names]
+    return found
+
+
+def imported(path: Path, modules: set[str]) -> set[str]:
+    """The modules of `modules` that the file at `path` imports, anywhere in it: `from p import m`
+    imports the module p.m where there is one, and p itself where some name is not a module."""
+    name = module_name(path)
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found = set()
+    for target, names in imports(ast.parse(path.read_text()), package):
+        submodules = {f"{target}.{n}" for n in names} & modules
+        found |= submodules | ({target} if len(submodules) < max(len(names), 1) else set())
     return (found & modules) - {name}
 
 
-def test_ingest_modules_import_one_another_without_a_cycle():
-    paths = sorted((ROOT / "ingest").rglob("*.py"))
+def import_graph() -> dict[str, set[str]]:
+    """Each module of `neurocypher`: the modules of it that it imports, the method registry's
+    (`neurocypher.ingest.methods`, which imports a method's module by name when it runs) included."""
+    paths = sorted(path for folder in PACKAGES for path in (ROOT / folder).rglob("*.py"))
     modules = {module_name(path) for path in paths}
     graph = {module_name(path): imported(path, modules) for path in paths}
-    assert graph["ingest.stages"] >= {"ingest.analysis", "ingest.context", "ingest.methods"}  # the walk sees imports
+    graph["neurocypher.ingest.methods"] |= {method.module for method in METHODS.values()}
+    return graph
+
+
+def test_neurocypher_modules_import_one_another_without_a_cycle():
+    graph = import_graph()
+    stages, cli = graph["neurocypher.ingest.stages"], graph["neurocypher.cli"]
+    assert stages >= {"neurocypher.ingest.analysis", "neurocypher.ingest.context", "neurocypher.ingest.methods"}
+    assert cli >= {"neurocypher.ingest.cli", "neurocypher.app.cli"}  # the commands loaded when first needed
+    assert "neurocypher.ingest.methods.neurflow" in graph["neurocypher.ingest.methods"]
+    assert "neurocypher.cli" not in graph["neurocypher.ingest.cli"]  # its output helpers: neurocypher.output
     graphlib.TopologicalSorter(graph).prepare()  # a cycle raises CycleError, naming it
+
+
+def python_sources() -> dict[str, str]:
+    """The Python code of the repository: every .py file outside hidden folders, and the code cells of
+    the notebooks under docs/."""
+    sources = {
+        str(path.relative_to(ROOT)): path.read_text()
+        for path in ROOT.rglob("*.py")
+        if not any(part.startswith(".") for part in path.relative_to(ROOT).parts)
+    }
+    for notebook in (ROOT / "docs").rglob("*.ipynb"):
+        cells = json.loads(notebook.read_text())["cells"]
+        code = ["".join(cell["source"]) for cell in cells if cell["cell_type"] == "code"]
+        lines = [line for c in code for line in c.splitlines() if not line.startswith("%")]  # IPython magics
+        sources[str(notebook.relative_to(ROOT))] = "\n".join(lines)
+    return sources
+
+
+def old_names(source: str) -> set[str]:
+    """The folders' own names (`ingest`, `queries`, `app`) that `source` imports as top-level modules
+    (a relative import names a module of its own package)."""
+    return {target.split(".")[0] for target, _ in imports(ast.parse(source), None)} & OLD_NAMES
+
+
+def test_nothing_imports_the_folders_by_their_own_names():
+    sources = python_sources()
+    assert {"ingest/cli.py", "bench/ingest.py", "tests/conftest.py", "docs/tour.ipynb"} <= set(sources)
+    assert {path: found for path, source in sources.items() if (found := old_names(source))} == {}
+
+
+def test_the_old_name_check_finds_each_form():
+    source = "import ingest\nimport queries.store as s\nfrom app.views import x\nfrom .app import y\nimport apps"
+    assert old_names(source) == {"ingest", "queries", "app"}

@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 from helpers import cli, tiny_graph
 
-from queries import UserError
-from queries.falkordb_store import FalkorStore
-from queries.graph import ModelGraph, NodeSet, RelSet
-from queries.server import LIMITS, EmbeddedServer
-from queries.store import CONSOLE_SECONDS
+from neurocypher.errors import UserError
+from neurocypher.queries.falkordb_store import FalkorStore
+from neurocypher.queries.graph import ModelGraph, NodeSet, RelSet
+from neurocypher.queries.server import LIMITS, EmbeddedServer
+from neurocypher.queries.store import CONSOLE_SECONDS
 
 LAYERS, WIDTH = 10, 4  # a deep model: 4 communities per layer, each linked to all 4 of the next
 HOPS = LAYERS - 1

@@ -10,7 +10,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_readers_see_no_error_while_a_model_is_replaced():
     done = subprocess.run(
-        [sys.executable, "-P", "bench/load.py", "--seconds", "5", "--readers", "8"],
+        [sys.executable, "bench/load.py", "--seconds", "5", "--readers", "8"],
         cwd=ROOT,
         capture_output=True,
         text=True,

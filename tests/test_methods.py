@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from helpers import cli
 
-from ingest import AnalysisOptions, analyze, write
-from ingest.communities import Found, Membership
-from ingest.methods import METHODS, Method, default_methods, table
-from queries import connect
-from queries.declared import NODE_TYPES, Property
+from neurocypher.ingest import AnalysisOptions, analyze, write
+from neurocypher.ingest.communities import Found, Membership
+from neurocypher.ingest.methods import METHODS, Method, default_methods, table
+from neurocypher.queries import connect
+from neurocypher.queries.declared import NODE_TYPES, Property
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -58,7 +58,7 @@ def find(context, options) -> Found:
 
 
 def test_a_sixth_method_needs_its_registry_entry_and_the_declaration_of_what_it_stores(monkeypatch, digits):
-    from ingest.demo_models import mlp
+    from neurocypher.ingest.demo_models import mlp
 
     monkeypatch.setitem(
         METHODS,

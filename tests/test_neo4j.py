@@ -22,13 +22,14 @@ from helpers import (
     tiny_graph,
 )
 
-from ingest import analyze, write
-from ingest.demo_models import mlp
-from queries import EmbeddedServer, UserError, explore, schema
-from queries.falkordb_store import FalkorStore
-from queries.library import QUERIES
-from queries.matching import match_communities, store_matches
-from queries.neo4j_store import BATCH_ROWS, neo4j_batches
+from neurocypher.errors import UserError
+from neurocypher.ingest import analyze, write
+from neurocypher.ingest.demo_models import mlp
+from neurocypher.ingest.matching import match_communities, store_matches
+from neurocypher.queries import EmbeddedServer, explore, schema
+from neurocypher.queries.falkordb_store import FalkorStore
+from neurocypher.queries.library import QUERIES
+from neurocypher.queries.neo4j_store import BATCH_ROWS, neo4j_batches
 
 pytestmark = pytest.mark.neo4j
 CHILD = str(Path(__file__).with_name("crash_ingest.py"))  # writes a pickled graph; see its docstring
@@ -118,8 +119,8 @@ def test_the_console_honours_the_model_choice_and_runs_once_per_model(neo4j_stor
 def crash_graphs(tmp_path_factory):
     """A synthetic model of 6,000 flow edges (about 20 relationship batches of the child's), pickled
     for the child, and a smaller earlier version of the same id."""
-    from ingest.synthetic import synthetic_analysis
-    from ingest.writer import model_graph
+    from neurocypher.ingest.synthetic import synthetic_analysis
+    from neurocypher.ingest.writer import model_graph
 
     graph = model_graph(synthetic_analysis(CRASH, layers=4, width=100, edges=6000, communities=4))
     earlier = model_graph(synthetic_analysis(CRASH, layers=3, width=20, edges=200, communities=2, seed=1))

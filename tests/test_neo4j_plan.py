@@ -13,11 +13,12 @@ from neo4j import exceptions
 from neo4j import graph as neo4j_graph
 from neo4j_server import compose_service, compose_settings, image_setting
 
-from queries import UserError, library, schema
-from queries.graph import RelSet
-from queries.neo4j_store import Neo4jStore, neo4j_batches, neo4j_error, plain_neo4j
-from queries.readonly import READ_PROCEDURES, scoped_to_generation
-from queries.server import STATEMENT_SECONDS
+from neurocypher.errors import UserError
+from neurocypher.queries import library, schema
+from neurocypher.queries.graph import RelSet
+from neurocypher.queries.neo4j_store import Neo4jStore, neo4j_batches, neo4j_error, plain_neo4j
+from neurocypher.queries.readonly import READ_PROCEDURES, scoped_to_generation
+from neurocypher.queries.server import STATEMENT_SECONDS
 
 SETTINGS = {  # the Neo4j 5 settings the compose file sets, as the image spells them in the environment
     "NEO4J_server_memory_heap_initial__size": "server.memory.heap.initial_size",
@@ -95,7 +96,7 @@ def test_a_model_is_written_as_a_hidden_generation_in_bounded_batches():
 
 def read_statements() -> list[str]:
     """Every read the package sends: the named queries (each hop count), the explorer's and the
-    package's own reads (`queries.explore`, `queries.reads`, `queries.matching`, the store's), but
+    package's own reads (`queries.explore`, `queries.reads`, `ingest.matching`, the store's), but
     the write path's bookkeeping, which lists every generation of an id on purpose."""
     own = {q for q in package_statements() if not re.search(r"\b(CREATE|MERGE|SET|DELETE|CALL)\b", q)}
     own.remove(schema.GENERATIONS)

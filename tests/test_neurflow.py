@@ -6,15 +6,15 @@ import torch
 from helpers import cli, ingest_demo_mlp
 from specialists import CLASS_NAMES, SPECIALISTS
 
-from ingest import analyze, write
-from ingest.context import MethodContext
-from ingest.debug import debug_sample
-from ingest.demo import trained
-from ingest.methods.neurflow import _Concepts, concept_inputs, core_size, group_labels
-from ingest.methods.options import NeurFlowOptions
-from ingest.neuronize import ClassScores, record
-from ingest.segments import Plans
-from queries import connect
+from neurocypher.ingest import analyze, write
+from neurocypher.ingest.context import MethodContext
+from neurocypher.ingest.debug import debug_sample
+from neurocypher.ingest.demo import trained
+from neurocypher.ingest.methods.neurflow import _Concepts, concept_inputs, core_size, group_labels
+from neurocypher.ingest.methods.options import NeurFlowOptions
+from neurocypher.ingest.neuronize import ClassScores, record
+from neurocypher.ingest.segments import Plans
+from neurocypher.queries import connect
 
 
 @pytest.fixture(scope="module")
@@ -190,7 +190,7 @@ def test_integrated_gradients_match_captum(digits, home):
     ReLU network, one target per row."""
     from captum.attr import IntegratedGradients
 
-    from ingest.attribution import integrated_gradients
+    from neurocypher.ingest.attribution import integrated_gradients
 
     model, _ = trained("digits-mlp", home / "demo")
     x = torch.from_numpy(digits.X[:12])

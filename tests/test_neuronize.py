@@ -9,13 +9,13 @@ import pytest
 import torch
 from sklearn.metrics import mutual_info_score
 
-from ingest import analyze
-from ingest.demo import trained
-from ingest.demo_models import cnn, mlp
-from ingest.information import discretize, entropy_bits
-from ingest.neuronize import ClassScores, record
-from ingest.options import AnalysisOptions
-from queries.errors import UserError
+from neurocypher.errors import UserError
+from neurocypher.ingest import analyze
+from neurocypher.ingest.demo import trained
+from neurocypher.ingest.demo_models import cnn, mlp
+from neurocypher.ingest.information import discretize, entropy_bits
+from neurocypher.ingest.neuronize import ClassScores, record
+from neurocypher.ingest.options import AnalysisOptions
 
 
 def test_mlp_layers_are_read_after_their_relu(digits):

@@ -9,13 +9,12 @@ from dataclasses import fields
 import numpy as np
 import pytest
 
-from ingest import AnalysisOptions, analyze
-from ingest.bounds import Bounds
-from ingest.information import MAX_BINS, discretize
-from ingest.methods import METHODS
-from queries import UserError
-from queries.cli import main
-from queries.errors import shown
+from neurocypher.cli import main
+from neurocypher.errors import UserError, shown
+from neurocypher.ingest import AnalysisOptions, analyze
+from neurocypher.ingest.bounds import Bounds
+from neurocypher.ingest.information import MAX_BINS, discretize
+from neurocypher.ingest.methods import METHODS
 
 
 def beyond(field) -> list:
@@ -102,7 +101,7 @@ def test_the_options_load_none_of_the_methods_libraries():
         [
             sys.executable,
             "-c",
-            "import sys, ingest.options, ingest.methods; "
+            "import sys, neurocypher.ingest.options, neurocypher.ingest.methods; "
             "print(sorted({'igraph', 'leidenalg', 'sklearn', 'scipy.cluster'} & set(sys.modules)))",
         ],
         capture_output=True,
@@ -113,6 +112,6 @@ def test_the_options_load_none_of_the_methods_libraries():
 
 
 def test_code_written_with_the_earlier_name_still_runs():
-    from ingest import Options
+    from neurocypher.ingest import Options
 
     assert Options is AnalysisOptions

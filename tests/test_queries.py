@@ -11,8 +11,8 @@ import pytest
 from helpers import cli, python_relay_paths, snapshot
 from specialists import SPECIALISTS
 
-from queries.graph import ModelGraph, NodeSet, RelSet
-from queries.library import QUERIES
+from neurocypher.queries.graph import ModelGraph, NodeSet, RelSet
+from neurocypher.queries.library import QUERIES
 
 
 def find(a, uid):
@@ -134,7 +134,7 @@ def test_models_and_compare(store, stored):
 
 @pytest.mark.both_backends
 def test_matching_pairs_the_same_specialists(store, stored, specialists):
-    from queries.matching import match_communities
+    from neurocypher.ingest.matching import match_communities
 
     matches = match_communities(store, "q-spec", "q-spec2")
     a, b = stored
@@ -167,7 +167,7 @@ def test_matching_pairs_communities_made_for_one_class_only_within_it(store):
     one, other = [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]
     store.write_model(two_modules("x-modules-a", [one, other]), replace=True)
     store.write_model(two_modules("x-modules-b", [other, one]), replace=True)
-    from queries.matching import match_communities
+    from neurocypher.ingest.matching import match_communities
 
     pairs = {
         (m["a"].rsplit("/", 1)[1], m["b"].rsplit("/", 1)[1])
@@ -179,7 +179,7 @@ def test_matching_pairs_communities_made_for_one_class_only_within_it(store):
 
 
 def test_matching_writes_nothing_and_the_embedded_store_keeps_no_matches(store, stored):
-    from queries.matching import match_communities, store_matches
+    from neurocypher.ingest.matching import match_communities, store_matches
 
     before = snapshot(store)
     matches = match_communities(store, "q-spec", "q-spec2")
@@ -192,8 +192,8 @@ QUERY_SIDE = """
 import sys
 from importlib.metadata import entry_points
 
-from queries import connect
-from queries.matching import match_communities
+from neurocypher.queries import connect
+from neurocypher.ingest.matching import match_communities
 
 main = entry_points(group="console_scripts")["neurocypher"].load()
 for args in (["models"], ["db", "status"], ["query", "--list"],

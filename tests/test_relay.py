@@ -9,9 +9,9 @@ import pytest
 import torch
 from sklearn.cluster import KMeans
 
-from ingest.data import load_data
-from ingest.groundtruth import composite, hidden_activations
-from ingest.relay import (
+from neurocypher.ingest.data import load_data
+from neurocypher.ingest.groundtruth import composite, hidden_activations
+from neurocypher.ingest.relay import (
     _MixedStates,
     binarize,
     class_indicators,

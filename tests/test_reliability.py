@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from helpers import assert_invisible, cli, expected_checksums, hidden, wait_until
 
-from queries import EmbeddedServer
-from queries.falkordb_store import GRAPH_PREFIX, FalkorStore
+from neurocypher.queries import EmbeddedServer
+from neurocypher.queries.falkordb_store import GRAPH_PREFIX, FalkorStore
 
 CHILD = str(Path(__file__).with_name("crash_ingest.py"))  # writes a pickled graph; see its docstring
 MODEL = "crash"
@@ -42,8 +42,8 @@ def server():
 def graph():
     """A synthetic model of 6,000 flow edges and 4 communities per layer: 23 relationship batches
     in the child's small GRAPH.BULK calls."""
-    from ingest.synthetic import synthetic_analysis
-    from ingest.writer import model_graph
+    from neurocypher.ingest.synthetic import synthetic_analysis
+    from neurocypher.ingest.writer import model_graph
 
     return model_graph(synthetic_analysis(MODEL, layers=4, width=100, edges=6000, communities=4))
 
@@ -160,8 +160,8 @@ def test_server_killed_under_a_write(server, graph, graph_file):
 @pytest.fixture()
 def stored_sums(server, graph):
     """The checksums of two models, stored just now."""
-    from ingest.synthetic import synthetic_analysis
-    from ingest.writer import model_graph
+    from neurocypher.ingest.synthetic import synthetic_analysis
+    from neurocypher.ingest.writer import model_graph
 
     graphs = (graph, model_graph(synthetic_analysis("small", layers=3, width=20, edges=200, communities=2, seed=1)))
     with open_store(server) as store:

@@ -13,16 +13,16 @@ import numpy as np
 import pytest
 from helpers import snapshot
 
-from ingest import analyze, write
-from ingest.checkpoints import Checkpoint, ingest_series
-from ingest.demo import trained
-from ingest.demo_models import mlp
-from ingest.methods import METHODS
-from ingest.stages import STAGES
-from queries import connect, schema
-from queries.declared import EVERY_NODE, NODE_TYPES, RELATIONSHIP_TYPES, RELAYS_PER_CLASS
-from queries.graph import ModelGraph, NodeSet, RelSet
-from queries.schema_page import COMMAND, markdown
+from neurocypher.ingest import analyze, write
+from neurocypher.ingest.checkpoints import Checkpoint, ingest_series
+from neurocypher.ingest.demo import trained
+from neurocypher.ingest.demo_models import mlp
+from neurocypher.ingest.methods import METHODS
+from neurocypher.ingest.stages import STAGES
+from neurocypher.queries import connect, schema
+from neurocypher.queries.declared import EVERY_NODE, NODE_TYPES, RELATIONSHIP_TYPES, RELAYS_PER_CLASS
+from neurocypher.queries.graph import ModelGraph, NodeSet, RelSet
+from neurocypher.queries.schema_page import COMMAND, markdown
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "schema.md"
 MODEL, SERIES = "x-declared", "x-declared-series"
@@ -151,7 +151,7 @@ def test_every_writer_named_is_a_stage_a_method_or_a_module():
         r.written_by for r in RELATIONSHIP_TYPES.values()
     }:
         for writer in written_by.split(", "):
-            assert writer in known or importlib.util.find_spec(writer) is not None, writer
+            assert writer in known or importlib.util.find_spec(f"neurocypher.{writer}") is not None, writer
 
 
 def test_relays_copy_declared_per_class_community_properties():

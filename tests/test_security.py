@@ -10,12 +10,13 @@ import pytest
 import torch
 from helpers import cli, put, snapshot
 
-from ingest import analyze, write
-from ingest.writer import model_graph
-from queries import EmbeddedServer, UserError
-from queries.library import QUERIES
-from queries.neo4j_store import Neo4jStore, neo4j_batches
-from queries.readonly import check_read_only
+from neurocypher.errors import UserError
+from neurocypher.ingest import analyze, write
+from neurocypher.ingest.writer import model_graph
+from neurocypher.queries import EmbeddedServer
+from neurocypher.queries.library import QUERIES
+from neurocypher.queries.neo4j_store import Neo4jStore, neo4j_batches
+from neurocypher.queries.readonly import check_read_only
 
 REFUSED = [
     "CREATE (n:Neuron {uid: 'x'})",

@@ -12,12 +12,12 @@ import torch
 import zoo
 from torch import nn
 
-from ingest import analyze
-from ingest.attribution import Between, integrated_gradients
-from ingest.closing import ReadPoint, closable_layers, masked_predictions
-from ingest.neuronize import ClassScores, record
-from ingest.segments import WHOLE_MODEL, Plans
-from ingest.taps import Layout, Point
+from neurocypher.ingest import analyze
+from neurocypher.ingest.attribution import Between, integrated_gradients
+from neurocypher.ingest.closing import ReadPoint, closable_layers, masked_predictions
+from neurocypher.ingest.neuronize import ClassScores, record
+from neurocypher.ingest.segments import WHOLE_MODEL, Plans
+from neurocypher.ingest.taps import Layout, Point
 
 SAMPLES = 300
 MODELS = {  # factory, logits, input shape

@@ -11,10 +11,10 @@ import torch
 from helpers import cli, snapshot
 from pages import open_page
 
-from ingest.demo_models import mlp
-from queries import explore
-from queries.graph import ModelGraph, NodeSet, RelSet
-from queries.series import chain_changes, jaccard, linked, settled_step
+from neurocypher.ingest.demo_models import mlp
+from neurocypher.ingest.series import chain_changes, jaccard, linked, settled_step
+from neurocypher.queries import explore
+from neurocypher.queries.graph import ModelGraph, NodeSet, RelSet
 
 SERIES = "x-series"
 

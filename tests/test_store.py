@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 from helpers import NEUROCYPHER, cli, hidden, put, snapshot, tiny_graph
 
-from queries import EmbeddedServer, UserError, connect, schema
-from queries.falkordb_store import STAGING_PREFIX
+from neurocypher.errors import UserError
+from neurocypher.queries import EmbeddedServer, connect, schema
+from neurocypher.queries.falkordb_store import STAGING_PREFIX
 
 
 @pytest.mark.both_backends

@@ -9,11 +9,12 @@ import text_models as tm
 import torch
 from helpers import cli
 
-from ingest import analyze, write
-from ingest.data import load_data
-from ingest.neuronize import ClassScores, record
-from ingest.tokens import Tokens, pack
-from queries import UserError, connect
+from neurocypher.errors import UserError
+from neurocypher.ingest import analyze, write
+from neurocypher.ingest.data import load_data
+from neurocypher.ingest.neuronize import ClassScores, record
+from neurocypher.ingest.tokens import Tokens, pack
+from neurocypher.queries import connect
 
 EVERY_METHOD = ("innersight", "neurflow", "flow", "weights", "relay")
 

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from app.explorer import (
+from neurocypher.app.explorer import (
     ask,
     choose,
     class_names,
@@ -23,11 +23,11 @@ from app.explorer import (
     shown_errors,
     store,
 )
-from app.graphs import PER_NODE, community_elements, draw, layer_title, name_of, neuron_elements
-from app.pictures import crisp, grid, heatmap, pixels
-from app.tables import chain_caption, figure, show_table
-from queries import explore
-from queries.chains import DEFAULT_SCORE, fidelity_text
+from neurocypher.app.graphs import PER_NODE, community_elements, draw, layer_title, name_of, neuron_elements
+from neurocypher.app.pictures import crisp, grid, heatmap, pixels
+from neurocypher.app.tables import chain_caption, figure, show_table
+from neurocypher.queries import explore
+from neurocypher.queries.chains import DEFAULT_SCORE, fidelity_text
 
 OWN_CLASS = {"relay": "relay modules", "neurflow": "NeurFlow circuit"}  # methods whose communities are per class
 MEASURES = {  # what colours a node: (community field, one value per class?, what it is)
@@ -268,7 +268,7 @@ if shape:
             crisp(pixels(mask, shape), "its member pixels (white)", stretch=False)
     source = params_of(model).get("source")
     if source and detail["top_samples"]:
-        from app.intervention import reloaded_data
+        from neurocypher.app.intervention import reloaded_data
 
         data = reloaded_data(source["data"])
         with pictures[2]:
@@ -284,7 +284,7 @@ with st.expander("Close this community now (reruns the closing on the stored mod
         "at ingest."
     )
     if st.button("Close it", key="close_live"):
-        from app.intervention import close_live
+        from neurocypher.app.intervention import close_live
 
         live = shown_errors(
             lambda: close_live(

@@ -6,7 +6,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from app.explorer import (
+from neurocypher.app.explorer import (
     SCORES,
     ask,
     choose,
@@ -22,11 +22,11 @@ from app.explorer import (
     shown_errors,
     store,
 )
-from app.graphs import draw, layer_title, name_of, path_elements, short
-from app.tables import chain_caption, figure, show_table
-from queries import explore
-from queries.chains import DEFAULT_SCORE, fidelity_text
-from queries.matching import match_communities, store_matches
+from neurocypher.app.graphs import draw, layer_title, name_of, path_elements, short
+from neurocypher.app.tables import chain_caption, figure, show_table
+from neurocypher.ingest.matching import match_communities, store_matches
+from neurocypher.queries import explore
+from neurocypher.queries.chains import DEFAULT_SCORE, fidelity_text
 
 EVENTS = {  # evolution's events, in words, and their colours
     "first": ("the first checkpoint", "#9e9e9e"),

@@ -7,7 +7,7 @@ from urllib.parse import quote
 import pandas as pd
 import streamlit as st
 
-from app.explorer import SCORES, forget, overview, shown_errors, store
+from neurocypher.app.explorer import SCORES, forget, overview, shown_errors, store
 
 WHAT = {  # the first table, what each model is: column -> (title, width, what it holds, shown on hover)
     "model": ("model", 175, "the model id (ingest --name)"),

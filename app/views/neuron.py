@@ -5,10 +5,10 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from app.explorer import ask, choose, class_names, layers_of, open_uid, pick_model, read, shown_errors
-from app.graphs import draw, layer_of, layer_title, name_of, neuron_elements, path_of
-from app.tables import figure, show_table
-from queries import explore
+from neurocypher.app.explorer import ask, choose, class_names, layers_of, open_uid, pick_model, read, shown_errors
+from neurocypher.app.graphs import draw, layer_of, layer_title, name_of, neuron_elements, path_of
+from neurocypher.app.tables import figure, show_table
+from neurocypher.queries import explore
 
 st.title("Neuron")
 model = pick_model()

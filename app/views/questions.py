@@ -4,7 +4,7 @@ nodes and paths are drawn as a graph too."""
 
 import streamlit as st
 
-from app.explorer import (
+from neurocypher.app.explorer import (
     ask,
     class_names,
     layers_of,
@@ -19,10 +19,10 @@ from app.explorer import (
     shown_errors,
     store,
 )
-from app.graphs import draw, layer_of, layer_title, model_of, path_elements
-from app.tables import is_uid, show_table, spread
-from queries import explore
-from queries.library import QUERIES, REQUIRED, cypher_text
+from neurocypher.app.graphs import draw, layer_of, layer_title, model_of, path_elements
+from neurocypher.app.tables import is_uid, show_table, spread
+from neurocypher.queries import explore
+from neurocypher.queries.library import QUERIES, REQUIRED, cypher_text
 
 EMPTY = {  # why a question can have no answer, and what to try
     "relay-path": "no chain of these communities relays the class through every layer with at least min_bits; "

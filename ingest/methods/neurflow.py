@@ -40,7 +40,7 @@ from scipy.cluster.hierarchy import fcluster, linkage
 from scipy.spatial.distance import pdist, squareform
 from torch.nn import functional as F
 
-from queries.progress import progress_bar
+from neurocypher.progress import progress_bar
 
 from ..attribution import Between
 from ..closing import masked_predictions

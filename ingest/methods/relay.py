@@ -6,7 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from queries.progress import progress_bar
+from neurocypher.progress import progress_bar
 
 from ..communities import Community, Found
 from ..context import MethodContext

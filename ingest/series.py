@@ -17,7 +17,7 @@ the other's best match (the later one the earlier one's best successor, or the e
 later one's best predecessor: `linked`); a community made for one class continues only as one of
 that class (`same_class`). A community may so continue into two at the next
 checkpoint (a split) and two may continue into one (a merge); one linked from none has appeared.
-Each MATCHES also carries the community matching of `queries.matching` (used to compare models):
+Each MATCHES also carries the community matching of `ingest.matching` (used to compare models):
 `similarity`, the correlation of the two class profiles, and `best`, 1 for its Hungarian pairs. A
 community's `chain_classes` are the classes whose top relay-path chain (at that checkpoint, for
 its method) runs through it. The named query `evolution` reads this.
@@ -34,13 +34,13 @@ from datetime import datetime, timezone
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from .errors import UserError
-from .graph import ModelGraph, NodeSet, RelSet
-from .matching import layer_similarities, same_class
-from .progress import progress_bar
-from .schema import on_complete_model
+from neurocypher.errors import UserError
+from neurocypher.progress import progress_bar
+from neurocypher.queries.graph import ModelGraph, NodeSet, RelSet
+from neurocypher.queries.schema import MIN_OVERLAP, on_complete_model
 
-MIN_OVERLAP = 0.3  # least member overlap (Jaccard) for a MATCHES between consecutive checkpoints (Greene et al.)
+from .matching import layer_similarities, same_class
+
 COMMUNITIES = on_complete_model("""
 MATCH (c:Community {generation: m.generation, method: $method})
 RETURN c.uid AS uid, c.layer AS layer, c.index AS index, c.size AS size, c.label AS label, c.role AS role
@@ -171,7 +171,7 @@ def _communities(store, head: dict, method: str) -> list[dict]:
 def _matches(store, heads: list[dict], methods: list[str], position: dict[str, int]) -> list[tuple]:
     """(community, community, overlap, similarity, best) for consecutive checkpoints, as the module
     docstring says: the linked pairs of each layer (`linked`), their profile similarity and whether
-    the community matching (`queries.matching`) paired them."""
+    the community matching (`ingest.matching`) paired them."""
     found = []
     members = {(head["model"], method): _members(store, head["model"], method) for head in heads for method in methods}
     for before, after in zip(heads, heads[1:]):

@@ -15,8 +15,8 @@ one made for the same class or for none (`same_class`).
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from .errors import UserError, no_such_model
-from .schema import on_complete_model
+from neurocypher.errors import UserError, no_such_model
+from neurocypher.queries.schema import on_complete_model
 
 APART = 1e6  # the assignment's cost of a pair made for different classes: taken only where nothing else is left
 MODEL_INFO = on_complete_model("RETURN m.dataset AS dataset, m.n_classes AS classes, m.n_samples AS samples")

@@ -1,10 +1,9 @@
 """The `neurocypher` command line: the root and the commands that need only the store (`models`,
-`drop`, `query`, `compare`, `db`). The commands that analyse models (`ingest`, `demo`, `debug`,
-`methods`) live in `ingest.cli` and the explorer's in `app.cli`; they are imported only when
-called (or for `--help`), so that questions to the store never import torch."""
+`drop`, `query`, `compare`, `export`, `db`). The commands that analyse models (`ingest`, `demo`,
+`debug`, `methods`) live in `neurocypher.ingest.cli` and the explorer's in `neurocypher.app.cli`;
+they are imported only when called (or for `--help`), so that questions to the store never import
+torch."""
 
-import csv
-import importlib
 import json
 import sys
 from difflib import get_close_matches
@@ -13,21 +12,27 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
-from rich.table import Table
 from typer.core import TyperGroup
 
-from queries import EmbeddedServer, UserError, connect, settings
-from queries.errors import clip, shown
-from queries.neo4j_store import neo4j_address
+from .config import settings
+from .errors import UserError, clip, shown
+from .output import Format, print_rows
+from .queries import EmbeddedServer, connect
+from .queries.neo4j_store import neo4j_address
 
-ELSEWHERE = {
-    "demo": "ingest.cli",
-    "ingest": "ingest.cli",
-    "debug": "ingest.cli",
-    "methods": "ingest.cli",
-    "app": "app.cli",
-}  # command: the module whose `commands` (a typer.Typer) defines it
+ANALYSING = ("demo", "ingest", "debug", "methods")  # the commands of `neurocypher.ingest.cli`
+EXPLORING = ("app",)  # the command of `neurocypher.app.cli`
+ELSEWHERE = ANALYSING + EXPLORING  # loaded when first needed (`_Commands.get_command`)
+
+
+def _commands_of(name: str) -> typer.Typer:
+    """The commands (a typer.Typer) of the module that defines the command `name` of ELSEWHERE,
+    imported now."""
+    if name in EXPLORING:
+        from .app import cli
+    else:
+        from .ingest import cli
+    return cli.commands
 
 
 class _Commands(TyperGroup):
@@ -48,7 +53,7 @@ class _Commands(TyperGroup):
 
     def get_command(self, ctx, name):
         if name in ELSEWHERE and name not in self.commands:
-            group = typer.main.get_group(importlib.import_module(ELSEWHERE[name]).commands)
+            group = typer.main.get_group(_commands_of(name))
             for loaded, command in group.commands.items():
                 self.add_command(command, loaded)
         return super().get_command(ctx, name)
@@ -63,12 +68,6 @@ app = typer.Typer(
 )
 db_app = typer.Typer(no_args_is_help=True, help="Manage the embedded FalkorDB server.")
 app.add_typer(db_app, name="db")
-
-
-class Format(str, Enum):
-    table = "table"
-    json = "json"
-    csv = "csv"
 
 
 def main() -> None:
@@ -103,7 +102,7 @@ def models(fmt: Annotated[Format, typer.Option("--format")] = Format.table) -> N
 @app.command()
 def drop(name: str) -> None:
     """Remove a stored model."""
-    from queries.errors import no_such_model
+    from .errors import no_such_model
 
     with connect() as store:
         if not store.drop(name):
@@ -126,7 +125,7 @@ def query(
 ) -> None:
     """Ask a named question (`query relay-path --param model=m --param class=3`) or run read-only
     Cypher (`query --cypher "..."`); writes are refused."""
-    from queries.library import QUERIES
+    from .queries.library import QUERIES
 
     if list_queries:
         for named in QUERIES.values():
@@ -153,7 +152,7 @@ def compare(
     fmt: Annotated[Format, typer.Option("--format")] = Format.table,
 ) -> None:
     """Compare stored models side by side, and match the communities of the first two."""
-    from queries.matching import match_communities, store_matches
+    from .ingest.matching import match_communities, store_matches
 
     if len(models) < 2:
         raise UserError("compare needs at least two model ids")
@@ -189,7 +188,7 @@ def export(
     method: Annotated[str, typer.Option(help="the community method (with --level communities)")] = "innersight",
 ) -> None:
     """Write a model's neuron graph or one method's community graph as files Gephi and Cytoscape open."""
-    from queries.export import export as export_graph
+    from .queries.export import export as export_graph
 
     with connect() as store:
         paths = export_graph(
@@ -223,32 +222,6 @@ def db_status() -> None:
         print(f"{key}: {value}")
     if config.neo4j_uri:
         print(f"note: NEO4J_URI is set, so commands use Neo4j at {neo4j_address(config.neo4j_uri)}, not this server")
-
-
-def print_rows(rows: list[dict], fmt: Format) -> None:
-    columns = list(dict.fromkeys(key for row in rows for key in row))
-    if fmt is Format.json:
-        print(json.dumps(rows, indent=2, default=str))
-    elif fmt is Format.csv:
-        writer = csv.DictWriter(sys.stdout, fieldnames=columns, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows({k: _cell(v) for k, v in row.items()} for row in rows)
-    else:
-        table = Table(*columns)
-        for row in rows:
-            table.add_row(*(_cell(row.get(column)) for column in columns))
-        console = Console()
-        if not console.is_terminal:
-            console = Console(width=240)
-        console.print(table if rows else "(no rows)")
-
-
-def _cell(value) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    if isinstance(value, (list, dict)):
-        return json.dumps(value, default=str)
-    return "" if value is None else str(value)
 
 
 def _parse_param(text: str) -> tuple[str, object]:
