@@ -1,1 +1,3 @@
-"""The Streamlit explorer (it talks to the store through `queries` only and never imports torch)."""
+"""The Streamlit explorer, `neurocypher app`: it reads the store through `neurocypher.queries` only,
+compares models with `neurocypher.ingest.matching`, and imports the model side (torch) only to rerun
+a closing live (`intervention`)."""

@@ -15,7 +15,7 @@ import typer
 from typer.core import TyperGroup
 
 from .config import settings
-from .errors import UserError, clip, shown
+from .errors import UserError, clip, no_such_model, shown
 from .output import Format, print_rows
 from .queries import EmbeddedServer, connect
 from .queries.neo4j_store import neo4j_address
@@ -102,8 +102,6 @@ def models(fmt: Annotated[Format, typer.Option("--format")] = Format.table) -> N
 @app.command()
 def drop(name: str) -> None:
     """Remove a stored model."""
-    from .errors import no_such_model
-
     with connect() as store:
         if not store.drop(name):
             raise no_such_model(name, stored=[m["model_id"] for m in store.models()])
