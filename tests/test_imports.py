@@ -1,7 +1,8 @@
 """The package has one import name, `neurocypher`: no file of the repository imports the folders
 `ingest`, `queries` or `app` by their own names, and the modules of `neurocypher` import one another
-without a cycle, counting the imports made inside functions and the method registry's (each module
-can be read, and loaded, after the ones it needs)."""
+without a cycle and in one direction (the store side never imports the model side), counting the
+imports made inside functions and the method registry's (each module can be read, and loaded, after
+the ones it needs)."""
 
 import ast
 import graphlib
@@ -11,9 +12,14 @@ from pathlib import Path
 from neurocypher.ingest.methods import METHODS
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = {"neurocypher": "neurocypher", "ingest": "neurocypher.ingest", "queries": "neurocypher.queries"}
-PACKAGES["app"] = "neurocypher.app"  # folder: the import name of its package
+PACKAGES = {  # folder: the import name of its package
+    "neurocypher": "neurocypher",
+    "ingest": "neurocypher.ingest",
+    "queries": "neurocypher.queries",
+    "app": "neurocypher.app",
+}
 OLD_NAMES = {"ingest", "queries", "app"}
+GROUND_FLOOR = {"neurocypher.errors", "neurocypher.progress", "neurocypher.config", "neurocypher.output"}
 
 
 def module_name(path: Path) -> str:
@@ -69,6 +75,21 @@ def test_neurocypher_modules_import_one_another_without_a_cycle():
     assert "neurocypher.ingest.methods.neurflow" in graph["neurocypher.ingest.methods"]
     assert "neurocypher.cli" not in graph["neurocypher.ingest.cli"]  # its output helpers: neurocypher.output
     graphlib.TopologicalSorter(graph).prepare()  # a cycle raises CycleError, naming it
+
+
+def above(module: str) -> tuple[str, ...]:
+    """The subpackages `module` must not import: the store side imports neither the model side nor
+    the explorer; the ground floor's modules (but the command line's root and `__init__`) none."""
+    if module.startswith("neurocypher.queries"):
+        return ("neurocypher.ingest", "neurocypher.app")
+    return ("neurocypher.ingest", "neurocypher.queries", "neurocypher.app") if module in GROUND_FLOOR else ()
+
+
+def test_the_imports_point_one_way():
+    graph = import_graph()
+    assert "neurocypher.queries.graph" in graph["neurocypher.ingest.writer"]  # the model side imports the store's
+    upward = {(module, name) for module, names in graph.items() for name in names if name.startswith(above(module))}
+    assert upward == set()
 
 
 def python_sources() -> dict[str, str]:
