@@ -42,6 +42,7 @@ SCORE_MEANING = {
 }
 FAITHFUL_RATIO = 3.0  # a closed chain is specific / beats chance when class k loses at least this many times more
 ANSWER_ROWS = 500_000  # most communities, and most links, that relay-path (or flow-between) reads
+DIGITS = 12  # significant digits of the scores and flows ranked: FalkorDB replies with 15, Neo4j and Python 17
 
 
 class Node(NamedTuple):  # a tuple, as `queries.paths.Link`: made by the ten thousand per question
@@ -90,10 +91,10 @@ def top_chains(
     if target is None:
         return []
     paths = best_paths(
-        {n.uid: n.score for n in by_uid.values() if n.layer == 0},
+        {n.uid: _digits(n.score) for n in by_uid.values() if n.layer == 0},
         target,
         [
-            Link(a, b, 0.0 if by_uid[b].layer == last else by_uid[b].score, mean or 0.0)
+            Link(a, b, 0.0 if by_uid[b].layer == last else _digits(by_uid[b].score), _digits(mean or 0.0))
             for a, b, mean in links
             if a in by_uid and b in by_uid
         ],
@@ -101,6 +102,11 @@ def top_chains(
         limit,
     )
     return [_row([by_uid[uid] for uid in p.nodes], p.score, p.tie) for p in paths]
+
+
+def _digits(value: float) -> float:
+    """`value` to DIGITS significant digits: chains that tie tie on every backend and in the analysis."""
+    return float(f"{value:.{DIGITS}g}")
 
 
 def _allowed(n: Node, k: int, last: int, min_bits: float | None) -> bool:

@@ -32,7 +32,7 @@ class Path:
 
 def best_paths(sources: Mapping[Hashable, float], target: Hashable, links: Iterable[Link], order, k: int) -> list[Path]:
     """The `k` paths from any of `sources` to `target` with the highest score (ties: the highest
-    tie-break), best first.
+    tie-break, then the order of the links' sources), best first, whatever order the links come in.
 
     Parameters
     ----------
@@ -64,7 +64,7 @@ def best_paths(sources: Mapping[Hashable, float], target: Hashable, links: Itera
        doi:10.1137/S0097539795290477 (section 1: the k best paths of a DAG by dynamic programming).
     """
     into: dict[Hashable, list[Link]] = {}
-    for link in links:
+    for link in sorted(links, key=lambda link: link.source):  # equal paths: the same pick from any store's rows
         into.setdefault(link.target, []).append(link)
     # a partial path is (score, tie, its last node, the partial path before it): no copy per step
     best: dict[Hashable, list[tuple]] = {s: [(float(start), 0.0, s, None)] for s, start in sources.items()}

@@ -34,6 +34,14 @@ def test_relay_path_returns_the_specialist_chain_first(store, stored, specialist
     assert find(a, chain[-1]).members.tolist() == [c] and rows[0]["layers"] == [0, 1, 2, 3]
 
 
+def chains_by_score(scored) -> dict[float, set]:
+    """The chains of each score (to 9 digits): chains that tie may come in either order."""
+    groups = {}
+    for score, chain in scored:
+        groups.setdefault(round(score, 9), set()).add(tuple(chain))
+    return groups
+
+
 @pytest.mark.both_backends
 def test_relay_path_min_bits_scores_and_other_methods(store, stored):
     a, _ = stored
@@ -44,7 +52,7 @@ def test_relay_path_min_bits_scores_and_other_methods(store, stored):
             )
             expected = python_relay_paths(a, 1, method, min_bits, f"{score}_specificity")
             assert [r["score"] for r in rows] == pytest.approx([s for s, _ in expected])
-            assert [r["chain"] for r in rows] == [p for _, p in expected]
+            assert chains_by_score((r["score"], r["chain"]) for r in rows) == chains_by_score(expected)
             assert min_bits is None or all(min(r["bits"][1:-1]) >= min_bits for r in rows)  # the hidden communities
 
 
