@@ -13,8 +13,9 @@ method's communities and one of their links) answer it with the same function.
 from collections.abc import Iterable
 from typing import NamedTuple
 
-from neurocypher.errors import UserError
+import numpy as np
 
+from neurocypher.errors import UserError
 from .paths import Link, best_paths
 from .schema import on_complete_model
 
@@ -35,8 +36,7 @@ SCORES = {
 DEFAULT_SCORE = "closing"
 SCORE_MEANING = {
     "closing": "accuracy lost by the class minus the most lost by another class, summed over the chain's input and "
-    "hidden communities "
-    "(0..1 each; negative: closing them hurts another class more)",
+    "hidden communities (0..1 each; negative: closing them hurts another class more)",
     "relay": "bits: relay information for the class minus the most relayed for another class, summed over the "
     "chain's input and hidden communities (negative: they relay another class more)",
 }
@@ -90,23 +90,26 @@ def top_chains(
     target = next((n.uid for n in by_uid.values() if n.layer == last), None)
     if target is None:
         return []
+    score = dict(zip(by_uid, _digits([n.score for n in by_uid.values()]).tolist()))
+    kept = [(a, b, mean or 0.0) for a, b, mean in links if a in by_uid and b in by_uid]
+    flows = _digits([mean for _, _, mean in kept]).tolist()
     paths = best_paths(
-        {n.uid: _digits(n.score) for n in by_uid.values() if n.layer == 0},
+        {uid: score[uid] for uid, n in by_uid.items() if n.layer == 0},
         target,
-        [
-            Link(a, b, 0.0 if by_uid[b].layer == last else _digits(by_uid[b].score), _digits(mean or 0.0))
-            for a, b, mean in links
-            if a in by_uid and b in by_uid
-        ],
+        [Link(a, b, 0.0 if by_uid[b].layer == last else score[b], flow) for (a, b, _), flow in zip(kept, flows)],
         lambda uid: by_uid[uid].layer,
         limit,
     )
     return [_row([by_uid[uid] for uid in p.nodes], p.score, p.tie) for p in paths]
 
 
-def _digits(value: float) -> float:
-    """`value` to DIGITS significant digits: chains that tie tie on every backend and in the analysis."""
-    return float(f"{value:.{DIGITS}g}")
+def _digits(values: list[float]) -> np.ndarray:
+    """`values` to DIGITS significant digits, so that chains that tie tie on every backend and in the
+    analysis (one pass over the scores and one over the links, not a conversion per link)."""
+    values = np.asarray(values, dtype=float)
+    magnitude = np.floor(np.log10(np.abs(np.where(values == 0, 1.0, values))))
+    scale = 10.0 ** (DIGITS - 1 - magnitude)
+    return np.round(values * scale) / scale
 
 
 def _allowed(n: Node, k: int, last: int, min_bits: float | None) -> bool:
