@@ -12,7 +12,8 @@ import torch
 
 DEFAULT_BINS = 8
 MAX_BINS = np.iinfo(np.uint8).max + 1  # codes are uint8: 0..255
-BLOCK = 512  # neurons per side of one block of pairs: bounds memory whatever the layer widths
+BLOCK = 512  # neurons per side of one block: bounds memory whatever the layer widths
+JOINT_CELLS = 4096  # at most this many (neuron, code) cells per side of one block's joint table (128 MiB)
 
 
 def discretize(acts: np.ndarray | torch.Tensor, bins: int = DEFAULT_BINS) -> np.ndarray:
@@ -60,7 +61,7 @@ def mutual_information(
     *,
     miller_madow: bool = True,
     device: str | torch.device = "cpu",
-    block: int = BLOCK,
+    block: int | None = None,
 ) -> np.ndarray:
     """I(u; v) in bits for every column u of `codes_u` and v of `codes_v` (same samples): n_u x n_v.
 
@@ -68,8 +69,11 @@ def mutual_information(
     the codes a neuron takes, less the last of them, get a column of O: the counts in a neuron's last
     code are its marginal counts less the rest (an 8-bin ReLU neuron whose zeros fill the first
     quantiles takes 5 codes: 4 columns instead of 8). Counts are exact in float32 (integers below 2^24)
-    and entropies are taken in float64, of the whole joint tables.
+    and entropies are taken in float64, of the whole joint tables. A block holds `block` neurons per
+    side, by default as many as keep a joint table to JOINT_CELLS cells per side (512 at 8 bins, 16
+    at 256), so memory is bounded whatever the bins and the layer widths.
     """
+    block = block or max(1, min(BLOCK, JOINT_CELLS // bins))
     n_samples = codes_u.shape[0]
     counts_u, counts_v = bin_counts(codes_u, bins), bin_counts(codes_v, bins)
     h_u, h_v = (torch.as_tensor(_entropy_bits(c, n_samples, miller_madow)) for c in (counts_u, counts_v))

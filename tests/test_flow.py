@@ -38,6 +38,16 @@ def test_all_pairs_mi_equals_sklearn_per_pair(digits):
             assert corrected[i, j] == pytest.approx(reference + occupied / (2 * n * math.log(2)), abs=1e-9)
 
 
+def test_many_bins_take_smaller_blocks_and_the_same_mi_as_sklearn():
+    # 256 bins: 16 neurons per block side (JOINT_CELLS // 256), so 40 neurons take three blocks
+    rng = np.random.default_rng(1)
+    a = rng.normal(size=(3000, 40))
+    u, v = discretize(a, bins=256), discretize(a + rng.normal(scale=0.5, size=a.shape), bins=256)
+    mi = mutual_information(u, v, bins=256, miller_madow=False)
+    for i, j in [(0, 0), (17, 17), (39, 39), (3, 35)]:
+        assert mi[i, j] == pytest.approx(mutual_info_score(u[:, i], v[:, j]) / math.log(2), abs=1e-9)
+
+
 def test_copied_neuron_carries_its_entropy_and_independent_ones_carry_nothing():
     rng = np.random.default_rng(3)
     a = rng.normal(size=(5000, 4))
