@@ -10,6 +10,7 @@ import streamlit as st
 
 from neurocypher.app.explorer import address
 from neurocypher.app.graphs import short
+from neurocypher.queries.chains import SCORE_UNITS, score_meaning
 
 UID = re.compile(r"[^/]+/(?:[^/]+/)?L\d+/c?\d+")  # a neuron's (`m/L1/3`) or a community's (`m/method/L1/c0`)
 SHOWN = r"=[^/&]+/([^&]+)$"  # a link's text: the uid after its model id
@@ -17,8 +18,9 @@ HIDDEN = {"model_id", "generation"}  # bookkeeping properties of every node
 UNITS = {  # what a column of an answer holds, and its unit (shown on hover)
     "bits": "bits: mutual information (flow) or relay information",
     "acc_drop": "fraction of accuracy (0..1) lost when the community is closed; negative: closing it helps",
-    "score": "a relay chain's score: closing specificity (accuracy, 0..1 per community) or relay specificity (bits), "
-    "summed over its input and hidden communities; negative: it matters more to another class",
+    "score": "a relay chain's score; "
+    + "; ".join(f"by {s} ({SCORE_UNITS[s]}): {score_meaning(s)}" for s in SCORE_UNITS)
+    + "; negative: they matter more to another class",
     "flow": "a relay chain's tie-break (mean flow bits per member edge, summed) or a neuron path's product of shares",
     "share": "fraction of the target's incoming flow bits",
     "p": "membership probability (0..1)",
@@ -27,7 +29,7 @@ UNITS = {  # what a column of an answer holds, and its unit (shown on hover)
     "drop_random": "the class's median loss with random chains of the same sizes closed",
     "specificity": "drop_class / drop_other (faithful from 3)",
     "vs_random": "drop_class / drop_random (faithful from 3)",
-    "entropy": "bits, of the activation in 8 equal-frequency bins",
+    "entropy": "bits, of the activation in the analysis's equal-frequency bins (8 unless --bins)",
     "relay_score": "the relay method's score of a neuron per class",
 }
 
@@ -50,18 +52,6 @@ def figure(value, unit: str = "", signed: bool = False) -> str:
 def chain_caption(row: dict, k: int, score: str) -> str:
     """A relay-path row's score in words: its value with its unit, what it sums, what its sign says."""
     scored = len(row["chain"]) - 1  # its input and hidden communities
-    what = {
-        "closing": (
-            "accuracy",
-            f"the accuracy class {k} loses when each of its {scored} input and hidden communities is closed "
-            "minus the most another class loses, summed",
-        ),
-        "relay": (
-            "bits",
-            f"the relay information for class {k} of each of its {scored} input and hidden communities minus the "
-            "most it relays for another class, summed",
-        ),
-    }[score]
     sign = (
         f"positive: they matter more to class {k} than to any other class"
         if row["score"] > 0
@@ -69,7 +59,8 @@ def chain_caption(row: dict, k: int, score: str) -> str:
         if row["score"] < 0
         else f"0: they matter to class {k} no more than to another class"
     )
-    return f"Score {figure(row['score'], signed=True)} ({what[0]}): {what[1]} ({sign})."
+    what = score_meaning(score, k, f"{scored} input and hidden communities")
+    return f"Score {figure(row['score'], signed=True)} ({SCORE_UNITS[score]}): {what} ({sign})."
 
 
 def cell(value):

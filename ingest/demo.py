@@ -9,7 +9,7 @@ from sklearn.model_selection import train_test_split
 from torch import nn
 
 from neurocypher.progress import progress_bar
-from neurocypher.queries.chains import DEFAULT_SCORE, SCORE_MEANING, fidelity_text
+from neurocypher.queries.chains import DEFAULT_SCORE, SCORE_UNITS, fidelity_text, score_meaning
 from neurocypher.queries.store import Store
 
 from . import demo_models
@@ -102,7 +102,8 @@ def relay_answers(store: Store, model: str, c: int, methods: list[str]) -> list[
     what the score means, then one line per method: the top chain, its score and its fidelity (the
     accuracy class c and the most-hurt other class lose when the chain is closed, and class c's loss
     with random chains)."""
-    lines = [f"relay-path, class {c} (score: {SCORE_MEANING[DEFAULT_SCORE]}):"]
+    meaning = f"{SCORE_UNITS[DEFAULT_SCORE]}: {score_meaning(DEFAULT_SCORE, c)}; negative: they matter more to another class"
+    lines = [f"relay-path, class {c} (score in {meaning}):"]
     for method in methods:
         chains = store.ask("relay-path", model=model, method=method, **{"class": c}, limit=1)
         if not chains:

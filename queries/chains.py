@@ -34,12 +34,20 @@ SCORES = {
   it relays another class more). Near 0 on redundant layers, where it cannot rank chains.
 """
 DEFAULT_SCORE = "closing"
-SCORE_MEANING = {
-    "closing": "accuracy lost by the class minus the most lost by another class, summed over the chain's input and "
-    "hidden communities (0..1 each; negative: closing them hurts another class more)",
-    "relay": "bits: relay information for the class minus the most relayed for another class, summed over the "
-    "chain's input and hidden communities (negative: they relay another class more)",
-}
+SCORE_UNITS = {"closing": "accuracy", "relay": "bits"}
+
+
+def score_meaning(score: str, k="k", communities: str = "input and hidden communities") -> str:
+    """What a chain's `score` sums for class `k`, in words: the one text the CLI, the demo and the
+    explorer show (its unit is `SCORE_UNITS[score]`; negative: they matter more to another class)."""
+    return {
+        "closing": f"the accuracy class {k} loses when each of its {communities} is closed minus the most "
+        "another class loses (0..1 each), summed",
+        "relay": f"the relay information for class {k} of each of its {communities} minus the most it relays "
+        "for another class, summed",
+    }[score]
+
+
 FAITHFUL_RATIO = 3.0  # a closed chain is specific / beats chance when class k loses at least this many times more
 ANSWER_ROWS = 500_000  # most communities, and most links, that relay-path (or flow-between) reads
 DIGITS = 12  # significant digits of the scores and flows ranked: FalkorDB replies with 15, Neo4j and Python 17

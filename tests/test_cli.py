@@ -13,6 +13,7 @@ from neurocypher.errors import UserError
 from neurocypher.ingest import analyze, write
 from neurocypher.ingest.demo_models import mlp
 from neurocypher.queries import connect
+from neurocypher.queries.chains import score_meaning
 
 MODELS = "tests/models.py"
 
@@ -640,6 +641,7 @@ def test_demo_stores_both_models_and_the_console_answers(store):
     done = cli("demo", timeout=900)  # two models, a series: 1-2 minutes alone, more on a busy machine
     assert done.returncode == 0, done.stderr
     assert "digits-mlp:" in done.stdout and "digits-cnn:" in done.stdout
+    assert f"(score in accuracy: {score_meaning('closing', 3)};" in done.stdout  # the explorer's words
     rows = store.read("MATCH (m:Model) RETURN m.model_id AS id, m.accuracy AS acc, m.n_neurons AS n")
     demo = {r["id"]: r for r in rows if r["id"] in ("digits-mlp", "digits-cnn")}
     assert demo["digits-mlp"]["n"] == 64 + 32 + 32 + 10 and demo["digits-cnn"]["n"] == 64 + 8 + 16 + 64 + 10
