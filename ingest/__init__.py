@@ -4,13 +4,11 @@
 torch is imported on first use only, so that CLI commands which only query the store start fast.
 """
 
-_RENAMED = {"Options": "AnalysisOptions"}  # earlier names, still answered for code written with them
 __all__ = ["Analysis", "Layer", "AnalysisOptions", "analyze", "write"]
 
 
 def __getattr__(name: str):
     """An exported name, imported from its module on first use."""
-    name = _RENAMED.get(name, name)
     if name == "Analysis":
         from . import analysis as module
     elif name == "Layer":

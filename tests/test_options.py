@@ -109,9 +109,3 @@ def test_the_options_load_none_of_the_methods_libraries():
         check=True,
     )
     assert loaded.stdout.strip() == "[]", loaded.stdout + loaded.stderr
-
-
-def test_code_written_with_the_earlier_name_still_runs():
-    from neurocypher.ingest import Options
-
-    assert Options is AnalysisOptions
