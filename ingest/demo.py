@@ -102,7 +102,9 @@ def relay_answers(store: Store, model: str, c: int, methods: list[str]) -> list[
     what the score means, then one line per method: the top chain, its score and its fidelity (the
     accuracy class c and the most-hurt other class lose when the chain is closed, and class c's loss
     with random chains)."""
-    meaning = f"{SCORE_UNITS[DEFAULT_SCORE]}: {score_meaning(DEFAULT_SCORE, c)}; negative: they matter more to another class"
+    meaning = (
+        f"{SCORE_UNITS[DEFAULT_SCORE]}: {score_meaning(DEFAULT_SCORE, c)}; negative: they matter more to another class"
+    )
     lines = [f"relay-path, class {c} (score in {meaning}):"]
     for method in methods:
         chains = store.ask("relay-path", model=model, method=method, **{"class": c}, limit=1)

@@ -16,6 +16,7 @@ from typing import NamedTuple
 import numpy as np
 
 from neurocypher.errors import UserError
+
 from .paths import Link, best_paths
 from .schema import on_complete_model
 

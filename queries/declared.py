@@ -313,7 +313,11 @@ NODE_TYPES = {
                     "std", float, "activation", "standard deviation of the activation over the probe set", _WRITER
                 ),
                 Property(
-                    "entropy", float, _BITS, "entropy of the analysis's equal-frequency bins (8 unless --bins), Miller-Madow corrected", _LAYER_STAGE
+                    "entropy",
+                    float,
+                    _BITS,
+                    "entropy of the analysis's equal-frequency bins (8 unless --bins), Miller-Madow corrected",
+                    _LAYER_STAGE,
                 ),
                 Property(
                     "constant", bool, "", "whether its activation is the same on every probe sample", _LAYER_STAGE
