@@ -2,11 +2,18 @@
 `ingest`, `queries` or `app` by their own names, and the modules of `neurocypher` import one another
 without a cycle and in one direction (the store side never imports the model side), counting the
 imports made inside functions and the method registry's (each module can be read, and loaded, after
-the ones it needs)."""
+the ones it needs). The wheel built from the sources holds that one name and every module, and runs
+from wherever it is installed."""
 
 import ast
+import functools
 import graphlib
 import json
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
 from pathlib import Path
 
 from neurocypher.ingest.methods import METHODS
@@ -123,3 +130,36 @@ def test_nothing_imports_the_folders_by_their_own_names():
 def test_the_old_name_check_finds_each_form():
     source = "import ingest\nimport queries.store as s\nfrom app.views import x\nfrom .app import y\nimport apps"
     assert old_names(source) == {"ingest", "queries", "app"}
+
+
+def test_the_built_wheel_holds_one_import_name_that_runs_from_anywhere(tmp_path):
+    # built from a copy of the sources, not the editable install, so that the package-dir mapping is
+    # what is tested (and no stale build/ folder of the checkout slips into the wheel)
+    source = tmp_path / "source"
+    for folder in PACKAGES:
+        shutil.copytree(ROOT / folder, source / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    run = functools.partial(subprocess.run, capture_output=True, text=True, check=True, cwd=tmp_path)
+    run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", str(source), "-w", "wheel"])
+    (wheel,) = (tmp_path / "wheel").glob("neurocypher-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert {name.split("/")[0] for name in names} == {"neurocypher", "-".join(wheel.name.split("-")[:2]) + ".dist-info"}
+    repository = {module_name(path) for folder in PACKAGES for path in (ROOT / folder).rglob("*.py")}
+    wheel_modules = {module_name_in_wheel(name) for name in names if name.endswith(".py")}
+    assert wheel_modules == repository
+    run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", "site", str(wheel)])
+    loaded = run(
+        [
+            sys.executable,
+            "-c",
+            "import neurocypher.ingest.methods.flow as m, neurocypher.app.tables; print(m.__file__)",
+        ],
+        env={**os.environ, "PYTHONPATH": str(tmp_path / "site")},
+    )
+    assert loaded.stdout.strip() == str(tmp_path / "site" / "neurocypher" / "ingest" / "methods" / "flow.py")
+
+
+def module_name_in_wheel(name: str) -> str:
+    parts = name.removesuffix(".py").split("/")
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
