@@ -2,9 +2,9 @@
 
 Its layers (`ingest.layers.Layer`) run from 0 (the flattened input) to the last (the class scores,
 one neuron per class) in an order of the model's dataflow, each knowing the layers that feed it. A
-neuron's id is `model/L<layer>/<index>`. `flows` holds
-the kept flow edges along every edge of the DAG (see `flow.py`). `ingest.pipeline.analyze` makes
-one by running the stages of `stages.py` in order.
+neuron's id is `model/L<layer>/<index>`. `flows` holds the kept flow edges along every edge of the
+DAG (see `flow.py`). `ingest.pipeline.analyze` makes one by running the stages of `stages.py` in
+order.
 """
 
 import re

@@ -53,9 +53,7 @@ class Segment:
         self.kept = list(dict.fromkeys(read + starts))
         self.batched = _downstream(nodes, [node for node in nodes if node.op == "placeholder"]) | set(starts)
         needed = _upstream(self.kept)
-        self._head = [
-            node for node in nodes if node in needed
-        ]  # what the prefix runs: the kept values and their inputs
+        self._head = [node for node in nodes if node in needed]  # what the prefix runs: kept values, their inputs
         self._body, self._inside = body, set(body)
         self._tail = [node for node in nodes if node in used and node.op == "get_attr"] + body  # read again
         self._interpreter = fx.Interpreter(traced, garbage_collect_values=False)
