@@ -474,9 +474,9 @@ def test_the_compare_question_offers_the_classes_and_methods_of_the_models_picke
 
 def test_the_console_runs_on_the_model_picked_above(stored, other):
     app = open_page("questions", model="app-other", question="relay-path")
-    assert app.selectbox(key="console_model").value == "app-other"
+    assert app.selectbox(key="console_model.app-other").value == "app-other"
     app.selectbox(key="model").select("q-spec").run()
-    assert app.selectbox(key="console_model").value == "q-spec"
+    assert app.selectbox(key="console_model.q-spec").value == "q-spec"
     app.text_area(key="console_cypher").input("MATCH (n:Neuron) RETURN count(n) AS n").run()
     app.button(key="console_run").click().run()
     assert app.dataframe[-1].value["n"][0] == sum(layer.width for layer in stored[0].layers)

@@ -166,9 +166,9 @@ if st.session_state.get("asked", (None,))[0] == question:
 st.divider()
 st.subheader("Cypher console (read-only)")
 above = model or (chosen[0] if chosen else None)
-if above in ids and st.session_state.get("console_for") != above:  # the console follows the model picked above
-    st.session_state["console_model"] = st.session_state["console_for"] = above
-console_model = st.selectbox("On model", ids, key="console_model")
+console_model = st.selectbox(  # one picker per model picked above: the console starts on it and follows it
+    "On model", ids, index=ids.index(above) if above in ids else 0, key="console_model" + (f".{above}" if above else "")
+)
 cypher = st.text_area(
     "Cypher", "MATCH (c:Community {method: 'innersight'}) RETURN c.uid, c.label LIMIT 10", key="console_cypher"
 )
