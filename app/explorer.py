@@ -87,12 +87,14 @@ def model_ids() -> list[str]:
 
 def choose(label: str, options: list, key: str, default=None, **kwargs):
     """A selectbox preset from the address (`?key=...`, else `default`) that writes its choice back
-    to the address, so that the address holds the whole view."""
+    to the address, so that the address holds the whole view. The address presets it again when
+    Streamlit has dropped its state (it does after a run that leaves the selectbox out)."""
     wanted = st.query_params.get(key)
     linked = [o for o in options if str(o) == wanted]
-    if linked and wanted != st.session_state.get(f"address.{key}"):  # a link or a switch to this view
+    kept = st.session_state.get(key) in options
+    if linked and (not kept or wanted != st.session_state.get(f"address.{key}")):  # or a link, or a switch here
         st.session_state[key] = linked[0]
-    elif st.session_state.get(key) not in options:  # a first visit, or a choice the new options lack
+    elif not kept:  # a first visit, or a choice the new options lack
         st.session_state[key] = default if default in options else options[0]
     value = st.selectbox(label, options, key=key, **kwargs)
     st.query_params[key] = st.session_state[f"address.{key}"] = str(value)

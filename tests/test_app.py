@@ -482,6 +482,15 @@ def test_the_console_runs_on_the_model_picked_above(stored, other):
     assert app.dataframe[-1].value["n"][0] == sum(layer.width for layer in stored[0].layers)
 
 
+def test_a_picker_left_out_of_one_run_comes_back_on_the_model_in_the_address(stored, other):
+    app = open_page("questions", model="q-spec", question="relay-path")
+    assert app.selectbox(key="model").options[0] == "app-other", "the newest model first, not the one linked"
+    app.selectbox(key="question").select("models").run()  # no model picker: Streamlit drops its state
+    app.selectbox(key="question").select("relay-path").run()
+    assert app.selectbox(key="model").value == "q-spec"
+    assert app.selectbox(key="console_model.q-spec").value == "q-spec"
+
+
 def test_a_cypher_syntax_error_is_one_plain_line(stored):
     app = open_page("questions", model="q-spec")
     app.text_area(key="console_cypher").input("MATCH (n RETURN n").run()

@@ -179,22 +179,18 @@ elements = community_elements(communities, flows, layers, chain, own, int(per_no
 clicked = draw(elements, key=f"graph-{model}-{method}")
 
 uids = [c["uid"] for c in communities]
-if st.session_state.get("view") != (model, method, relay_class):  # a new view starts at its relay chain
-    st.session_state.pop("community", None)
+new_view = st.session_state.get("view") != (model, method, relay_class)
 st.session_state["view"] = (model, method, relay_class)
 if not uids:
     st.info(f"No {method} communities in layers {first}..{last}.")
     st.stop()
+start = chain[0] if chain and chain[0] in uids else uids[0]
+if new_view:  # a new view starts at its relay chain (a link to a community still opens it: `choose`)
+    st.session_state["community"] = start
 if clicked in uids and clicked != st.session_state.get("clicked"):
     st.session_state["clicked"] = st.session_state["community"] = clicked
     st.query_params["community"] = st.session_state["address.community"] = clicked
-uid = choose(
-    "Community",
-    uids,
-    "community",
-    default=chain[0] if chain and chain[0] in uids else uids[0],
-    format_func=lambda u: name_of(u, last_layer),
-)
+uid = choose("Community", uids, "community", default=start, format_func=lambda u: name_of(u, last_layer))
 
 found = read(explore.COMMUNITY_DETAIL, model, uid=uid)
 if not found:
