@@ -67,8 +67,9 @@ def value_of(c: dict, measure: str, k: int) -> float | None:
 
 
 def layer_range(model: str, layers: list[dict]) -> tuple[int, int]:
-    """The layers shown, from the address (`?layers=1-3`) or a slider kept per model (every layer at
-    first), written back to the address."""
+    """The layers shown, from the address (`?layers=1-3`) or a slider of the model's own (every layer
+    when the model is opened again: Streamlit drops a slider's state while another model is shown),
+    written back to the address."""
     indexes = [lay["index"] for lay in layers]
     key = f"layer_range.{model}"
     wanted = st.query_params.get("layers", "")
